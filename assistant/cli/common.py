@@ -1,0 +1,46 @@
+"""What every command shares: settings, running coroutines, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from assistant.settings import Settings
+from memory.errors import AssistantError, describe
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        fail(f"invalid settings: {exc}".splitlines()[0])
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; an ``AssistantError`` becomes one line on stderr and exit status 1."""
+    try:
+        return asyncio.run(coro)
+    except AssistantError as exc:
+        fail(describe(exc))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")

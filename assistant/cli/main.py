@@ -1,0 +1,26 @@
+"""The `assistant` command: one Typer app with subcommand groups."""
+
+from __future__ import annotations
+
+import typer
+
+from assistant.cli.serve import serve
+from assistant.cli.services import db_app, services_app
+
+app = typer.Typer(
+    name="assistant",
+    help="A chat assistant with layered memory. Example: assistant serve",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(services_app, name="services")
+app.add_typer(db_app, name="db")
+app.command("serve")(serve)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The context manager: decides what the model sees on each turn."""

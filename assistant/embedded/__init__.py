@@ -1,0 +1,1 @@
+"""Embedded Postgres + pgvector and Redis servers, started when no URL is configured."""

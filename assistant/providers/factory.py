@@ -1,0 +1,29 @@
+"""Choose the chat model the settings name: the local default, the fake, or any LiteLLM model."""
+
+from __future__ import annotations
+
+from assistant.providers.base import ChatModel
+from assistant.providers.fake import FakeChatModel
+from assistant.settings import FAKE_MODEL, LOCAL_MODEL, Settings
+
+
+async def build_chat_model(settings: Settings) -> ChatModel:
+    if settings.model == FAKE_MODEL:
+        return FakeChatModel(
+            context_window=settings.max_input_tokens or 8192,
+            token_delay_s=settings.fake_token_delay_s,
+            record_path=settings.fake_record_path,
+        )
+    from assistant.providers.litellm_model import LiteLLMChatModel
+
+    if settings.model == LOCAL_MODEL:
+        from assistant.providers.local_model import LocalChatModel
+
+        return await LocalChatModel.start(settings)
+    return LiteLLMChatModel(
+        settings.model,
+        api_base=settings.api_base,
+        timeout=settings.request_timeout,
+        fallbacks=settings.fallback_models,
+        context_window=settings.max_input_tokens,
+    )

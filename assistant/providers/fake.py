@@ -1,0 +1,73 @@
+"""A scripted chat model for tests and benchmarks: no network, and a record of exactly what it received.
+
+Like httpx's ``MockTransport``: give it canned replies or a function, optional
+per-token latency and failures, then assert on ``received``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+from assistant.providers.base import ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
+from memory.errors import ProviderError
+
+Script = Callable[[Sequence[ChatMessage]], str]
+
+
+def default_reply(messages: Sequence[ChatMessage]) -> str:
+    last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    return f"Fake reply to: {last_user}"
+
+
+class FakeChatModel(ChatModel):
+    def __init__(
+        self,
+        replies: Sequence[str] | Script | None = None,
+        *,
+        name: str = "fake",
+        context_window: int = 8192,
+        token_delay_s: float = 0.0,
+        failures: Sequence[Exception] = (),
+        record_path: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.context_window = context_window
+        self.token_delay_s = token_delay_s
+        self.received: list[list[ChatMessage]] = []
+        self._script: Script | None = replies if callable(replies) else None
+        self._canned = list(replies) if replies is not None and not callable(replies) else []
+        self._failures = list(failures)
+        self._record_path = record_path
+
+    def _reply_for(self, messages: Sequence[ChatMessage]) -> str:
+        if self._script is not None:
+            return self._script(messages)
+        if self._canned:
+            return self._canned.pop(0)
+        return default_reply(messages)
+
+    def _record(self, messages: list[ChatMessage]) -> None:
+        self.received.append(messages)
+        if self._record_path is not None:
+            line = json.dumps([m.as_dict() for m in messages], ensure_ascii=False)
+            with self._record_path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+    async def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int) -> AsyncIterator[StreamEvent]:
+        received = list(messages)
+        self._record(received)
+        if self._failures:
+            failure = self._failures.pop(0)
+            raise failure if isinstance(failure, ProviderError) else ProviderError(str(failure))
+        reply = self._reply_for(received)
+        words = reply.split(" ")
+        for index, word in enumerate(words[:max_tokens]):
+            if self.token_delay_s:
+                await asyncio.sleep(self.token_delay_s)
+            yield TextDelta(word if index == 0 else " " + word)
+        text = " ".join(words[:max_tokens])
+        prompt_tokens = sum(len(m.content.split()) for m in received)
+        yield Completed(text, self.name, Usage(prompt_tokens, min(len(words), max_tokens), 0.0))

@@ -1,0 +1,63 @@
+"""The one settings object: environment variables with the ``ASSISTANT_`` prefix and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_MODEL = "local"
+FAKE_MODEL = "fake"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("assistant", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Configuration of every face and service; reading it has no side effects."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where embedded services keep data.")
+    database_url: str | None = Field(None, description="Postgres >= 15 with pgvector; unset: embedded server.")
+    redis_url: str | None = Field(None, description="Redis >= 6.2 or Valkey; unset: embedded server.")
+    redis_prefix: str = Field("assistant", description="Prefix of every Redis key.")
+
+    model: str = Field(LOCAL_MODEL, description="'local', 'fake' or any LiteLLM model string.")
+    api_base: str | None = Field(None, description="Override the provider's API base URL.")
+    max_input_tokens: int | None = Field(None, ge=256, description="Override the model's input window.")
+    answer_tokens: int = Field(512, ge=16, description="Tokens reserved for the answer.")
+    request_timeout: float = Field(120.0, gt=0)
+    fallback_models: list[str] = Field(default_factory=list, description="Tried in order when the model fails.")
+    history_turns: int = Field(20, ge=0, description="Recent messages sent with each turn.")
+
+    fake_token_delay_s: float = Field(0.0, ge=0, description="Per-token delay of the fake model.")
+    fake_record_path: Path | None = Field(None, description="JSONL file where the fake model records its input.")
+
+    local_model_path: Path | None = Field(None, description="A GGUF file to serve instead of SmolLM2.")
+    local_context_window: int = Field(8192, ge=512)
+    local_threads: int | None = Field(None, ge=1)
+
+    prompts_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "prompts")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return not self.database_url
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return not self.redis_url

@@ -1,0 +1,1 @@
+"""The Chainlit chat in the browser."""

@@ -1,0 +1,1 @@
+"""Postgres access: the connection pool and the ordered schema migrations."""

@@ -1,0 +1,33 @@
+"""The async Postgres connection pool every store shares."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+from pgvector.psycopg import register_vector_async
+from psycopg_pool import AsyncConnectionPool
+
+from memory.errors import StoreError
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for messages and status output."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+async def _configure(conn: psycopg.AsyncConnection) -> None:
+    await register_vector_async(conn)
+
+
+async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: float = 10.0) -> AsyncConnectionPool:
+    """Open a pool on a migrated database (pgvector types are registered on each connection)."""
+    pool = AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, timeout=wait_s, configure=_configure, open=False
+    )
+    try:
+        await pool.open(wait=True, timeout=wait_s)
+    except Exception as exc:
+        await pool.close()
+        raise StoreError(f"cannot connect to Postgres at {redact(url)}: {exc}") from exc
+    return pool

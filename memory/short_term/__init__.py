@@ -1,0 +1,1 @@
+"""Short-term memory in Redis: fast, rebuildable per-thread state."""

@@ -1,0 +1,136 @@
+"""Real Postgres and Redis for every test: embedded servers for the run, a fresh database and key prefix per test."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import asyncio
+import concurrent.futures
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+from assistant.embedded import manager
+from assistant.settings import Settings
+from memory.conversations import ConversationStore
+from memory.db.migrations import migrate
+from memory.db.pool import open_pool
+from memory.short_term.connection import open_redis
+
+TEMPLATE_DB = "assistant_test_template"
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Endpoints]:
+    """Embedded servers in a temporary data directory, for the whole run (or configured ones)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=os.environ.get("ASSISTANT_TEST_DATABASE_URL"),
+        redis_url=os.environ.get("ASSISTANT_TEST_REDIS_URL"),
+    )
+    endpoints = manager.ensure_running(settings)
+    with psycopg.connect(endpoints.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    # In a thread of its own: Playwright's sync API may already run an event loop on this one.
+    template_url = make_conninfo(endpoints.database_url, dbname=TEMPLATE_DB)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, migrate(template_url)).result()
+    yield endpoints
+    manager.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def service_data_dir(services: manager.Endpoints) -> Path:
+    return Path(services.redis_url.removeprefix("unix://")).parent.parent
+
+
+def _fresh_database(services: manager.Endpoints, template: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def _drop_database(services: manager.Endpoints, name: str) -> None:
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(services: manager.Endpoints) -> Iterator[str]:
+    """A migrated database of this test's own."""
+    name = _fresh_database(services, TEMPLATE_DB)
+    yield make_conninfo(services.database_url, dbname=name)
+    _drop_database(services, name)
+
+
+@pytest.fixture
+def empty_database_url(services: manager.Endpoints) -> Iterator[str]:
+    """A database of this test's own with no schema at all."""
+    name = _fresh_database(services, "template0")
+    yield make_conninfo(services.database_url, dbname=name)
+    _drop_database(services, name)
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, database_url: str, services: manager.Endpoints, redis_prefix: str
+) -> Settings:
+    """Settings pointing at this test's database and key prefix, with the fake model."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        redis_url=services.redis_url,
+        redis_prefix=redis_prefix,
+        model="fake",
+    )
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    pool = await open_pool(database_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis(services: manager.Endpoints, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    client = await open_redis(services.redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter(f"{redis_prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def conversations(pool: AsyncConnectionPool) -> ConversationStore:
+    return ConversationStore(pool)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI no test may be skipped: a skip fails the run."""
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter:
+            reporter.write_line(f"CI=true: {len(skipped)} test(s) skipped; every test must run in CI", red=True)

@@ -1,0 +1,58 @@
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli.main import app
+from assistant.embedded import manager
+
+runner = CliRunner()
+
+
+def test_status_of_stopped_services_as_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["services", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [(s["name"], s["running"]) for s in json.loads(result.stdout)] == [("postgres", False), ("redis", False)]
+
+
+def test_db_migrate_and_status_on_a_configured_database(
+    empty_database_url: str, services: manager.Endpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", empty_database_url)
+    monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
+    before = runner.invoke(app, ["db", "status", "--json"])
+    assert json.loads(before.stdout)["pending"] == [1, 2]
+    assert "applied 0001_initial, 0002_message_details" in runner.invoke(app, ["db", "migrate"]).stdout
+    after = json.loads(runner.invoke(app, ["db", "status", "--json"]).stdout)
+    assert after == {"version": 2, "latest": 2, "pending": []}
+
+
+def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(blocker / "data"))
+    result = runner.invoke(app, ["services", "up"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot create")
+
+
+def test_serve_refuses_a_port_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"port {port}" in result.output and "already in use" in result.output
+
+
+def test_every_command_has_an_example_in_its_help() -> None:
+    for command in (["services", "up"], ["services", "down"], ["services", "status"], ["db", "migrate"],
+                    ["db", "status"], ["serve"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.output, command
