@@ -11,17 +11,26 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
-from assistant.context.builder import RecentTurnsContext
+from assistant.context.budget import TierShares, model_window
+from assistant.context.manager import ContextManager
+from assistant.context.sources import NothingYet
+from assistant.context.templates import ContextTemplates
 from assistant.embedded.manager import Endpoints, ensure_running
+from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.summarizer import Summarizer
 from assistant.pipeline.turn import TurnPipeline
 from assistant.prompts import load_prompt
 from assistant.providers.base import ChatModel
 from assistant.providers.factory import build_chat_model
 from assistant.settings import Settings
+from assistant.telemetry import configure_tracing
+from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
-from memory.short_term.connection import open_redis
+from memory.short_term.connection import KeySpace, open_redis
+from memory.short_term.summaries import SummaryStore
+from memory.short_term.window import ShortTermMemory
 
 
 async def prepare_stores(settings: Settings) -> Endpoints:
@@ -38,25 +47,102 @@ class Runtime:
     pool: AsyncConnectionPool
     redis: aioredis.Redis
     conversations: ConversationStore
+    short_term: ShortTermMemory
+    reports: ContextReportStore
+    context: ContextManager
     model: ChatModel
+    window: int
+    background: BackgroundWork
     pipeline: TurnPipeline
 
     @classmethod
-    async def start(cls, settings: Settings, *, model: ChatModel | None = None) -> Runtime:
+    async def start(cls, settings: Settings, *, model: ChatModel | None = None, pool_size: int = 10) -> Runtime:
+        configure_tracing(settings.otel_endpoint)
         endpoints = await prepare_stores(settings)
-        pool = await open_pool(endpoints.database_url)
+        pool = await open_pool(endpoints.database_url, max_size=pool_size)
+        redis: aioredis.Redis | None = None
         try:
             redis = await open_redis(endpoints.redis_url)
             chat_model = model or await build_chat_model(settings)
         except BaseException:
+            if redis is not None:
+                await redis.aclose()
             await pool.close()
             raise
+        return cls.assemble(settings, endpoints, pool, redis, chat_model)
+
+    @classmethod
+    def assemble(
+        cls,
+        settings: Settings,
+        endpoints: Endpoints,
+        pool: AsyncConnectionPool,
+        redis: aioredis.Redis,
+        model: ChatModel,
+    ) -> Runtime:
+        """Wire the stores, the context manager and the pipeline (no I/O)."""
         conversations = ConversationStore(pool)
-        context = RecentTurnsContext(conversations, load_prompt(settings.prompts_dir, "system"), settings.history_turns)
-        pipeline = TurnPipeline(conversations, chat_model, context, answer_tokens=settings.answer_tokens)
-        return cls(settings, endpoints, pool, redis, conversations, chat_model, pipeline)
+        short_term = ShortTermMemory(
+            redis,
+            KeySpace(settings.redis_prefix),
+            conversations,
+            SummaryStore(pool),
+            window_turns=settings.short_term_turns,
+            ttl_s=settings.short_term_ttl_s,
+        )
+        reports = ContextReportStore(pool)
+        empty = NothingYet()
+        context = ContextManager(
+            short_term,
+            empty,
+            empty,
+            empty,
+            system_prompt=load_prompt(settings.prompts_dir, "system"),
+            templates=ContextTemplates.load(settings.prompts_dir),
+            shares=TierShares(
+                settings.share_core, settings.share_short_term, settings.share_long_term, settings.share_documents
+            ),
+            answer_tokens=settings.answer_tokens,
+            margin_tokens=settings.margin_tokens,
+        )
+        window = model_window(model.name, configured=settings.window_for(model.name), reported=model.context_window)
+        background = BackgroundWork()
+        summarizer = Summarizer(
+            conversations,
+            short_term,
+            model,
+            instructions=load_prompt(settings.prompts_dir, "summarize"),
+            window=context.budget(window).total,
+            summary_tokens=settings.summary_tokens,
+            batch=settings.summary_batch,
+        )
+        pipeline = TurnPipeline(
+            conversations,
+            short_term,
+            context,
+            reports,
+            model,
+            window=window,
+            summarizer=summarizer,
+            background=background,
+        )
+        return cls(
+            settings,
+            endpoints,
+            pool,
+            redis,
+            conversations,
+            short_term,
+            reports,
+            context,
+            model,
+            window,
+            background,
+            pipeline,
+        )
 
     async def close(self) -> None:
+        await self.background.drain()
         await self.model.aclose()
         await self.redis.aclose()
         await self.pool.close()

@@ -34,7 +34,21 @@ class Settings(BaseSettings):
     answer_tokens: int = Field(512, ge=16, description="Tokens reserved for the answer.")
     request_timeout: float = Field(120.0, gt=0)
     fallback_models: list[str] = Field(default_factory=list, description="Tried in order when the model fails.")
-    history_turns: int = Field(20, ge=0, description="Recent messages sent with each turn.")
+    model_windows: dict[str, int] = Field(
+        default_factory=dict, description='Input window per model, e.g. {"ollama/llama3.2": 8192}.'
+    )
+    max_retries: int = Field(2, ge=0, description="Retries on rate limits and server errors.")
+
+    short_term_turns: int = Field(12, ge=2, description="Recent messages kept in the short-term window.")
+    short_term_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Idle threads leave Redis after this.")
+    summary_tokens: int = Field(256, ge=32, description="Longest rolling summary, in tokens.")
+    summary_batch: int = Field(4, ge=1, description="Messages that leave the window before a summary update.")
+    share_core: float = Field(0.10, ge=0, le=1, description="Budget share of pinned memories.")
+    share_short_term: float = Field(0.45, ge=0, le=1, description="Budget share of recent turns and summary.")
+    share_long_term: float = Field(0.30, ge=0, le=1, description="Budget share of long-term memories.")
+    share_documents: float = Field(0.15, ge=0, le=1, description="Budget share of document excerpts.")
+    margin_tokens: int = Field(16, ge=0, description="Tokens left unused as a safety margin.")
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint for traces; unset: no export.")
 
     fake_token_delay_s: float = Field(0.0, ge=0, description="Per-token delay of the fake model.")
     fake_record_path: Path | None = Field(None, description="JSONL file where the fake model records its input.")
@@ -53,6 +67,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    def window_for(self, model: str) -> int | None:
+        """A configured input window for this model, if any."""
+        return self.max_input_tokens or self.model_windows.get(model)
 
     @property
     def uses_embedded_postgres(self) -> bool:

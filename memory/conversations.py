@@ -176,13 +176,26 @@ class ConversationStore:
         assert row is not None
         return row
 
-    async def messages(self, thread: Thread, *, last: int | None = None) -> list[Message]:
-        """The thread's messages in order; with ``last``, only the newest ones."""
+    async def messages(self, thread: Thread, *, last: int | None = None, after_seq: int | None = None) -> list[Message]:
+        """The thread's messages in order; with ``last``, only the newest ones; with ``after_seq``, only later ones."""
         query = f"SELECT {_MESSAGE_COLS} FROM messages WHERE thread_id = %s AND user_id = %s"
         params: tuple[Any, ...] = (thread.id, thread.user_id)
+        if after_seq is not None:
+            query += " AND seq > %s"
+            params = (*params, after_seq)
         if last is not None:
             query = f"SELECT * FROM ({query} ORDER BY seq DESC LIMIT %s) newest"
             params = (*params, last)
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(f"{query} ORDER BY seq", params)
             return await cur.fetchall()
+
+    async def count_messages(self, thread: Thread, *, after_seq: int = 0) -> int:
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) FROM messages WHERE thread_id = %s AND user_id = %s AND seq > %s",
+                    (thread.id, thread.user_id, after_seq),
+                )
+            ).fetchone()
+        return int(row[0]) if row else 0

@@ -10,8 +10,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import asyncio
 import concurrent.futures
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,6 +21,8 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from assistant.embedded import manager
+from assistant.providers.base import ChatModel
+from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
@@ -89,9 +92,7 @@ def redis_prefix() -> str:
 
 
 @pytest.fixture
-def settings(
-    tmp_path: Path, database_url: str, services: manager.Endpoints, redis_prefix: str
-) -> Settings:
+def settings(tmp_path: Path, database_url: str, services: manager.Endpoints, redis_prefix: str) -> Settings:
     """Settings pointing at this test's database and key prefix, with the fake model."""
     return Settings(
         data_dir=tmp_path / "data",
@@ -134,3 +135,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter:
             reporter.write_line(f"CI=true: {len(skipped)} test(s) skipped; every test must run in CI", red=True)
+
+
+@pytest.fixture
+async def make_runtime(
+    settings: Settings,
+    database_url: str,
+    services: manager.Endpoints,
+    pool: AsyncConnectionPool,
+    redis: aioredis.Redis,
+) -> AsyncIterator[Callable[..., Runtime]]:
+    """Build a runtime on this test's stores around a given (fake) model; settings can be overridden."""
+    built: list[Runtime] = []
+
+    def make(model: ChatModel, **overrides: Any) -> Runtime:
+        config = settings.model_copy(update=overrides)
+        runtime = Runtime.assemble(config, manager.Endpoints(database_url, services.redis_url), pool, redis, model)
+        built.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in built:
+        await runtime.background.drain()

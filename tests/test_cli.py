@@ -24,10 +24,13 @@ def test_db_migrate_and_status_on_a_configured_database(
     monkeypatch.setenv("ASSISTANT_DATABASE_URL", empty_database_url)
     monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
     before = runner.invoke(app, ["db", "status", "--json"])
-    assert json.loads(before.stdout)["pending"] == [1, 2]
-    assert "applied 0001_initial, 0002_message_details" in runner.invoke(app, ["db", "migrate"]).stdout
+    assert json.loads(before.stdout)["pending"] == [1, 2, 3]
+    assert (
+        "applied 0001_initial, 0002_message_details, 0003_short_term_and_context"
+        in runner.invoke(app, ["db", "migrate"]).stdout
+    )
     after = json.loads(runner.invoke(app, ["db", "status", "--json"]).stdout)
-    assert after == {"version": 2, "latest": 2, "pending": []}
+    assert after == {"version": 3, "latest": 3, "pending": []}
 
 
 def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,7 +55,62 @@ def test_serve_refuses_a_port_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_every_command_has_an_example_in_its_help() -> None:
-    for command in (["services", "up"], ["services", "down"], ["services", "status"], ["db", "migrate"],
-                    ["db", "status"], ["serve"]):
+    for command in (
+        ["services", "up"],
+        ["services", "down"],
+        ["services", "status"],
+        ["db", "migrate"],
+        ["db", "status"],
+        ["serve"],
+    ):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, command
+
+
+@pytest.fixture
+def store_env(
+    database_url: str, services: manager.Endpoints, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", database_url)
+    monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
+    monkeypatch.setenv("ASSISTANT_REDIS_PREFIX", redis_prefix)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASSISTANT_MODEL", "fake")
+
+
+@pytest.mark.usefixtures("store_env")
+def test_chat_one_shot_prints_the_reply_and_its_context_as_json() -> None:
+    first = runner.invoke(app, ["chat", "--user", "ann", "--thread", "trip", "We leave on May 3rd.", "--json"])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert set(data) == {"reply", "message_id", "thread_id", "context"}
+    assert data["reply"] == "Fake reply to: We leave on May 3rd."
+    second = runner.invoke(
+        app, ["chat", "-u", "ann", "-t", "trip", "When do we leave?", "--json", "--max-input-tokens", "2048"]
+    )
+    again = json.loads(second.stdout)
+    assert again["thread_id"] == data["thread_id"]
+    assert again["context"]["window"] == 2048
+    turns = [i["text"] for i in again["context"]["tiers"][2]["items"] if i["kind"] == "turn"]
+    assert turns == ["We leave on May 3rd.", "Fake reply to: We leave on May 3rd."]
+
+
+@pytest.mark.usefixtures("store_env")
+def test_chat_rejects_an_empty_message_without_storing_it(database_url: str) -> None:
+    result = runner.invoke(app, ["chat", "--user", "ann", "  ", "--json"])
+    assert result.exit_code == 1 and "the message is empty" in result.output
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+@pytest.mark.usefixtures("store_env")
+def test_chat_answers_with_the_default_local_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_MODEL", "local")
+    monkeypatch.setenv("ASSISTANT_ANSWER_TOKENS", "16")
+    result = runner.invoke(app, ["chat", "--user", "ann", "Say hello.", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["reply"].strip()
+    assert data["context"]["model"] == "openai/smollm2-135m-instruct"

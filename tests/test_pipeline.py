@@ -1,115 +1,140 @@
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
-from assistant.context.builder import RecentTurnsContext
-from assistant.pipeline.turn import ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
-from assistant.providers.base import ChatMessage
+from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnStarted
+from assistant.providers.base import ChatMessage, StreamEvent
 from assistant.providers.fake import FakeChatModel
-from memory.conversations import ConversationStore, Thread
+from assistant.providers.litellm_model import ContextLengthError
+from assistant.runtime import Runtime
+from memory.conversations import Thread
 from memory.errors import InvalidInputError, ProviderError
 
-
-async def _setup(conversations: ConversationStore, model: FakeChatModel) -> tuple[TurnPipeline, Thread]:
-    user = await conversations.ensure_user("ann")
-    thread = await conversations.create_thread(user.id)
-    context = RecentTurnsContext(conversations, "SYSTEM PROMPT", history_turns=20)
-    return TurnPipeline(conversations, model, context, answer_tokens=64), thread
+MakeRuntime = Callable[..., Runtime]
 
 
-async def _turn(pipeline: TurnPipeline, thread: Thread, text: str) -> list[object]:
-    return [event async for event in pipeline.run(thread, text)]
+async def _thread(runtime: Runtime, user: str = "ann") -> Thread:
+    account = await runtime.conversations.ensure_user(user)
+    return await runtime.conversations.create_thread(account.id)
 
 
-async def test_a_turn_streams_and_stores_both_messages(conversations: ConversationStore) -> None:
-    model = FakeChatModel()
-    pipeline, thread = await _setup(conversations, model)
-    events = await _turn(pipeline, thread, "hello there")
+async def _turn(runtime: Runtime, thread: Thread, text: str) -> list[object]:
+    return [event async for event in runtime.pipeline.run(thread, text)]
+
+
+async def test_a_turn_streams_and_stores_both_messages_with_a_report(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel())
+    thread = await _thread(runtime)
+    events = await _turn(runtime, thread, "hello there")
     assert isinstance(events[0], TurnStarted)
     assert "".join(e.text for e in events if isinstance(e, ReplyDelta)) == "Fake reply to: hello there"
     finished = events[-1]
     assert isinstance(finished, TurnFinished) and finished.reply.model == "fake"
-    stored = await conversations.messages(thread)
+    stored = await runtime.conversations.messages(thread)
     assert [(m.role, m.content, m.status) for m in stored] == [
         ("user", "hello there", "complete"),
         ("assistant", "Fake reply to: hello there", "complete"),
     ]
     assert stored[1].usage and stored[1].usage["completion_tokens"] == 5
+    report = await runtime.reports.for_message(thread.user_id, finished.reply.id)
+    assert report is not None and report["id"] == str(finished.report.id)
+    assert [t["name"] for t in report["tiers"]] == ["system", "message", "short_term", "long_term", "documents"]
+    assert report["used"] <= report["budget"]
+    state = await runtime.short_term.get_state(thread)
+    assert state["last_report_id"] == str(finished.report.id)
 
 
-async def test_the_model_receives_the_system_prompt_and_the_history(conversations: ConversationStore) -> None:
+async def test_the_model_receives_the_system_prompt_and_the_history(make_runtime: MakeRuntime) -> None:
     model = FakeChatModel(["first answer", "second answer"])
-    pipeline, thread = await _setup(conversations, model)
-    await _turn(pipeline, thread, "one")
-    await _turn(pipeline, thread, "two")
-    assert model.received[-1] == [
-        ChatMessage("system", "SYSTEM PROMPT"),
-        ChatMessage("user", "one"),
-        ChatMessage("assistant", "first answer"),
-        ChatMessage("user", "two"),
-    ]
+    runtime = make_runtime(model)
+    thread = await _thread(runtime)
+    await _turn(runtime, thread, "one")
+    await _turn(runtime, thread, "two")
+    system, *rest = model.received[-1]
+    assert system.role == "system" and system.content.startswith("You are a helpful assistant")
+    assert rest == [ChatMessage("user", "one"), ChatMessage("assistant", "first answer"), ChatMessage("user", "two")]
 
 
-async def test_the_user_message_is_stored_before_the_model_is_called(conversations: ConversationStore) -> None:
-    seen: list[int] = []
-    model = FakeChatModel(lambda messages: "ok")
-    pipeline, thread = await _setup(conversations, model)
+async def test_the_user_message_is_durable_before_the_model_is_called(make_runtime: MakeRuntime) -> None:
+    seen: list[list[str]] = []
+    holder: list[Runtime] = []
+    thread_box: list[Thread] = []
 
-    async def count_then_reply(messages: Sequence[ChatMessage]) -> None:
-        seen.append(len(await conversations.messages(thread)))
+    class Watching(FakeChatModel):
+        async def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int) -> AsyncIterator[StreamEvent]:
+            seen.append([m.content for m in await holder[0].conversations.messages(thread_box[0])])
+            async for event in super().stream(messages, max_tokens=max_tokens):
+                yield event
 
-    original = model.stream
-
-    async def stream(messages: Sequence[ChatMessage], *, max_tokens: int):  # type: ignore[no-untyped-def]
-        await count_then_reply(messages)
-        async for event in original(messages, max_tokens=max_tokens):
-            yield event
-
-    model.stream = stream  # type: ignore[method-assign]
-    await _turn(pipeline, thread, "durable first")
-    assert seen == [1]
+    runtime = make_runtime(Watching())
+    holder.append(runtime)
+    thread_box.append(await _thread(runtime))
+    await _turn(runtime, thread_box[0], "durable first")
+    assert seen == [["durable first"]]
 
 
-async def test_a_provider_failure_keeps_the_users_message(conversations: ConversationStore) -> None:
-    model = FakeChatModel(failures=[ProviderError("model down")])
-    pipeline, thread = await _setup(conversations, model)
+async def test_a_provider_failure_keeps_the_users_message(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel(failures=[ProviderError("model down")]))
+    thread = await _thread(runtime)
     with pytest.raises(ProviderError, match="model down"):
-        await _turn(pipeline, thread, "are you there?")
-    assert [m.content for m in await conversations.messages(thread)] == ["are you there?"]
+        await _turn(runtime, thread, "are you there?")
+    assert [m.content for m in await runtime.conversations.messages(thread)] == ["are you there?"]
 
 
-async def test_a_cancelled_reply_is_kept_and_marked_partial(conversations: ConversationStore) -> None:
-    model = FakeChatModel(["one two three four five six seven eight"], token_delay_s=0.05)
-    pipeline, thread = await _setup(conversations, model)
+async def test_a_context_length_rejection_is_rebudgeted_and_retried_once(make_runtime: MakeRuntime) -> None:
+    model = FakeChatModel(failures=[ContextLengthError("too long")])
+    runtime = make_runtime(model)
+    thread = await _thread(runtime)
+    events = await _turn(runtime, thread, "hello")
+    assert isinstance(events[-1], TurnFinished)
+    assert len(model.received) == 2
+    assert events[-1].report.window < runtime.window
+
+
+async def test_a_cancelled_reply_is_kept_and_marked_partial(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel(["one two three four five six seven eight"], token_delay_s=0.05))
+    thread = await _thread(runtime)
+    three = asyncio.Event()
     received: list[str] = []
 
     async def consume() -> None:
-        async for event in pipeline.run(thread, "talk slowly"):
+        async for event in runtime.pipeline.run(thread, "talk slowly"):
             if isinstance(event, ReplyDelta):
                 received.append(event.text)
+                if len(received) == 3:
+                    three.set()
 
     task = asyncio.create_task(consume())
-    while len(received) < 3:
-        await asyncio.sleep(0.01)
+    await three.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    stored = await conversations.messages(thread)
+    stored = await runtime.conversations.messages(thread)
     assert stored[-1].role == "assistant" and stored[-1].status == "partial"
     assert stored[-1].content.startswith("one two three")
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t"])
-async def test_empty_messages_are_rejected_and_nothing_is_stored(conversations: ConversationStore, text: str) -> None:
-    pipeline, thread = await _setup(conversations, FakeChatModel())
+async def test_empty_messages_are_rejected_and_nothing_is_stored(make_runtime: MakeRuntime, text: str) -> None:
+    runtime = make_runtime(FakeChatModel())
+    thread = await _thread(runtime)
     with pytest.raises(InvalidInputError, match="empty"):
-        await _turn(pipeline, thread, text)
-    assert await conversations.messages(thread) == []
+        await _turn(runtime, thread, text)
+    assert await runtime.conversations.messages(thread) == []
 
 
-async def test_a_megabyte_paste_is_stored_whole(conversations: ConversationStore) -> None:
-    pipeline, thread = await _setup(conversations, FakeChatModel(["ok"]))
-    paste = "x" * 999_000
-    await _turn(pipeline, thread, paste)
-    assert (await conversations.messages(thread))[0].content == paste
+async def test_a_message_larger_than_the_window_is_cut_with_a_note(make_runtime: MakeRuntime) -> None:
+    model = FakeChatModel(["ok"])
+    runtime = make_runtime(model, max_input_tokens=1024)
+    thread = await _thread(runtime)
+    paste = "lorem ipsum dolor sit amet " * 40_000  # about a megabyte
+    events = await _turn(runtime, thread, paste)
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert len(notices) == 1 and "too long" in notices[0].text
+    finished = events[-1]
+    assert isinstance(finished, TurnFinished) and finished.report.truncated
+    assert finished.report.used <= finished.report.budget
+    sent = model.received[-1][-1].content
+    assert "was cut to fit" in sent and len(sent) < len(paste)
+    assert (await runtime.conversations.messages(thread))[0].content == paste  # stored whole

@@ -1,23 +1,46 @@
-"""One turn of a conversation, with the user's message durable before the model is called."""
+"""One turn of a conversation: the user's message is durable before the model is called.
+
+Store the message → short-term window → context manager → model (streamed) →
+store the reply and its context report → background work (rolling summary).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from assistant.context.builder import ContextBuilder
+from opentelemetry import trace
+
+from assistant.context.manager import BuiltContext, ContextManager
+from assistant.context.report import ContextReport
+from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.summarizer import Summarizer
 from assistant.providers.base import ChatModel, Completed, TextDelta
+from assistant.providers.litellm_model import ContextLengthError
+from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
 from memory.errors import InvalidInputError
+from memory.short_term.window import ShortTermMemory
 
-MAX_MESSAGE_CHARS = 1_000_000
+MAX_MESSAGE_CHARS = 2_000_000
+tracer = trace.get_tracer("assistant.turn")
+log = logging.getLogger("assistant.turn")
 
 
 @dataclass(frozen=True)
 class TurnStarted:
     user_message: Message
+    report: ContextReport
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know about this turn (e.g. their message was cut to fit)."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -29,52 +52,114 @@ class ReplyDelta:
 class TurnFinished:
     user_message: Message
     reply: Message
+    report: ContextReport
 
 
-TurnEvent = TurnStarted | ReplyDelta | TurnFinished
+TurnEvent = TurnStarted | Notice | ReplyDelta | TurnFinished
 
 
 class TurnPipeline:
     def __init__(
-        self, conversations: ConversationStore, model: ChatModel, context: ContextBuilder, *, answer_tokens: int
+        self,
+        conversations: ConversationStore,
+        short_term: ShortTermMemory,
+        context: ContextManager,
+        reports: ContextReportStore,
+        model: ChatModel,
+        *,
+        window: int,
+        summarizer: Summarizer | None = None,
+        background: BackgroundWork | None = None,
     ) -> None:
         self.conversations = conversations
-        self.model = model
+        self.short_term = short_term
         self.context = context
-        self.answer_tokens = answer_tokens
+        self.reports = reports
+        self.model = model
+        self.window = window
+        self.summarizer = summarizer
+        self.background = background or BackgroundWork()
 
-    async def run(self, thread: Thread, text: str) -> AsyncIterator[TurnEvent]:
+    async def run(self, thread: Thread, text: str, *, window: int | None = None) -> AsyncIterator[TurnEvent]:
         """Stream one turn. A cancelled turn keeps its partial reply, marked ``partial``."""
         if not text.strip():
             raise InvalidInputError("the message is empty")
         if len(text) > MAX_MESSAGE_CHARS:
             raise InvalidInputError(f"the message is longer than {MAX_MESSAGE_CHARS:,} characters")
-        user_message = await self.conversations.append_message(thread, "user", text)
-        yield TurnStarted(user_message)
-        context = await self.context.build(thread)
+        window = window or self.window
+        with tracer.start_as_current_span("turn") as span:
+            span.set_attribute("assistant.thread_id", str(thread.id))
+            with tracer.start_as_current_span("write.user_message"):
+                user_message = await self.conversations.append_message(thread, "user", text)
+                await self.short_term.record(thread, user_message)
+            built = await self._build(thread, user_message, window)
+            yield TurnStarted(user_message, built.report)
+            if built.report.truncated:
+                cut = built.report.truncated
+                yield Notice(
+                    f"Your message was too long for the model's context window: only the first "
+                    f"{cut.sent_tokens:,} of its {cut.original_tokens:,} tokens were sent (all of it is saved)."
+                )
+            async for event in self._reply(thread, user_message, built, window):
+                yield event
+
+    async def _build(self, thread: Thread, message: Message, window: int) -> BuiltContext:
+        with tracer.start_as_current_span("context.assemble") as span:
+            built = await self.context.build(thread, message, model=self.model.name, window=window)
+            span.set_attribute("assistant.context.used_tokens", built.report.used)
+            return built
+
+    async def _reply(
+        self, thread: Thread, user_message: Message, built: BuiltContext, window: int
+    ) -> AsyncIterator[TurnEvent]:
         parts: list[str] = []
         started = time.perf_counter()
+        retried = False
         try:
-            async for event in self.model.stream(context.messages, max_tokens=self.answer_tokens):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                    yield ReplyDelta(event.text)
-                elif isinstance(event, Completed):
-                    reply = await self.conversations.append_message(
-                        thread,
-                        "assistant",
-                        event.text,
-                        model=event.model,
-                        usage=event.usage.as_dict(),
-                        latency_ms=(time.perf_counter() - started) * 1000,
-                    )
-                    yield TurnFinished(user_message, reply)
+            while True:
+                try:
+                    with tracer.start_as_current_span("model.call"):
+                        async for event in self.model.stream(built.messages, max_tokens=built.report.reserve):
+                            if isinstance(event, TextDelta):
+                                parts.append(event.text)
+                                yield ReplyDelta(event.text)
+                            elif isinstance(event, Completed):
+                                reply = await self._finish(thread, event, built, started)
+                                yield TurnFinished(user_message, reply, built.report)
+                    return
+                except ContextLengthError:
+                    # The provider counts differently than we do: re-budget once with a smaller window.
+                    if retried or parts:
+                        raise
+                    retried = True
+                    window = max(1024, int(built.report.used * 0.8) + built.report.reserve)
+                    log.info("context too long for %s; retrying with a %d-token window", self.model.name, window)
+                    built = await self._build(thread, user_message, window)
         except (asyncio.CancelledError, GeneratorExit):
             if parts:
                 # Shielded so the partial reply is stored even though this task is being cancelled.
-                await asyncio.shield(
-                    self.conversations.append_message(
-                        thread, "assistant", "".join(parts), status="partial", model=self.model.name
-                    )
-                )
+                await asyncio.shield(self._store_partial(thread, "".join(parts), built))
             raise
+
+    async def _finish(self, thread: Thread, event: Completed, built: BuiltContext, started: float) -> Message:
+        with tracer.start_as_current_span("write.reply"):
+            total_ms = (time.perf_counter() - started) * 1000
+            built.report.timings_ms["model"] = total_ms
+            reply = await self.conversations.append_message(
+                thread, "assistant", event.text, model=event.model, usage=event.usage.as_dict(), latency_ms=total_ms
+            )
+            await self._store_report(thread, reply, built)
+        if self.summarizer is not None:
+            self.background.spawn(f"summary:{thread.id}", self.summarizer.maybe_summarize(thread))
+        return reply
+
+    async def _store_partial(self, thread: Thread, text: str, built: BuiltContext) -> None:
+        reply = await self.conversations.append_message(
+            thread, "assistant", text, status="partial", model=self.model.name
+        )
+        await self._store_report(thread, reply, built)
+
+    async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext) -> None:
+        await self.short_term.record(thread, reply)
+        report_id = await self.reports.save(thread, reply.id, built.report.model_dump(mode="json"))
+        await self.short_term.set_state(thread, last_report_id=str(report_id), last_message_id=str(reply.id))

@@ -24,6 +24,7 @@ async def build_chat_model(settings: Settings) -> ChatModel:
         settings.model,
         api_base=settings.api_base,
         timeout=settings.request_timeout,
+        num_retries=settings.max_retries,
         fallbacks=settings.fallback_models,
-        context_window=settings.max_input_tokens,
+        context_window=settings.window_for(settings.model),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -17,9 +18,30 @@ from memory.errors import ProviderError
 Script = Callable[[Sequence[ChatMessage]], str]
 
 
+_ITEM = re.compile(r"^\[(\d+)\] (.*)$")
+_DOCUMENT = re.compile(r'^<document n="(\d+)"[^>]*>$')
+
+
+def context_items(messages: Sequence[ChatMessage]) -> list[str]:
+    """``[n] <first 100 characters>`` for each memory, summary or document item in the system messages."""
+    found: list[str] = []
+    for message in messages:
+        if message.role != "system":
+            continue
+        lines = message.content.splitlines()
+        for index, line in enumerate(lines):
+            if item := _ITEM.match(line):
+                found.append(f"[{item.group(1)}] {item.group(2)[:100]}")
+            elif document := _DOCUMENT.match(line):
+                body = lines[index + 1] if index + 1 < len(lines) else ""
+                found.append(f"[{document.group(1)}] {body[:100]}")
+    return found
+
+
 def default_reply(messages: Sequence[ChatMessage]) -> str:
+    """``Fake reply to: <the user's message>``, then one line per context item it was given."""
     last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    return f"Fake reply to: {last_user}"
+    return "\n".join([f"Fake reply to: {last_user}", *context_items(messages)])
 
 
 class FakeChatModel(ChatModel):

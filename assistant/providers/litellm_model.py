@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from assistant.providers.base import ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
+from assistant.providers.offline_litellm import litellm, llm_errors
 from memory.errors import ProviderError
-
-# LiteLLM fetches its cost map and Hugging Face tokenizers at import and when
-# counting tokens unless told not to; this machine (and CI) is offline.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import litellm
-from litellm import exceptions as llm_errors
-
-litellm.telemetry = False
-litellm.suppress_debug_info = True
 
 
 class ContextLengthError(ProviderError):
@@ -43,7 +33,38 @@ def provider_error(model: str, exc: Exception) -> ProviderError:
     return ProviderError(f"{model}: {type(exc).__name__}: {detail}")
 
 
+RETRYABLE = (
+    llm_errors.RateLimitError,
+    llm_errors.InternalServerError,
+    llm_errors.ServiceUnavailableError,
+    llm_errors.APIConnectionError,
+    llm_errors.Timeout,
+)
+MAX_RETRY_AFTER_S = 60.0
+
+
+def retry_delay(exc: Exception, attempt: int, base_s: float) -> float:
+    """The provider's Retry-After when it sent one, else exponential backoff."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None) or {}
+    raw = headers.get("retry-after") if hasattr(headers, "get") else None
+    if raw is not None:
+        try:
+            return float(min(float(raw), MAX_RETRY_AFTER_S))
+        except (TypeError, ValueError):
+            pass
+    return float(min(base_s * (2**attempt), 20.0))
+
+
+Completion = Callable[..., Awaitable[Any]]
+
+
 class LiteLLMChatModel(ChatModel):
+    """Streams through ``litellm.acompletion``; retries, then tries each fallback model in order.
+
+    A retry or fallback happens only before the first token has been streamed.
+    """
+
     def __init__(
         self,
         model: str,
@@ -52,55 +73,70 @@ class LiteLLMChatModel(ChatModel):
         api_key: str | None = None,
         timeout: float = 120.0,
         num_retries: int = 2,
+        retry_base_s: float = 0.5,
         fallbacks: Sequence[str] = (),
         context_window: int | None = None,
+        completion: Completion | None = None,
     ) -> None:
         self.name = model
         self.api_base = api_base
         self.api_key = api_key
         self.timeout = timeout
         self.num_retries = num_retries
+        self.retry_base_s = retry_base_s
         self.fallbacks = list(fallbacks)
         self.context_window = context_window
+        self._completion: Completion = completion or litellm.acompletion
 
-    def _kwargs(self, max_tokens: int) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "model": self.name,
-            "max_tokens": max_tokens,
-            "timeout": self.timeout,
-            "num_retries": self.num_retries,
-        }
-        if self.api_base:
+    def _kwargs(self, model: str, max_tokens: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "timeout": self.timeout, "num_retries": 0}
+        if model == self.name and self.api_base:
             kwargs["api_base"] = self.api_base
-        if self.api_key:
+        if model == self.name and self.api_key:
             kwargs["api_key"] = self.api_key
-        if self.fallbacks:
-            kwargs["fallbacks"] = self.fallbacks
         return kwargs
 
     async def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int) -> AsyncIterator[StreamEvent]:
         payload = [m.as_dict() for m in messages]
+        failure: Exception | None = None
+        for model in [self.name, *self.fallbacks]:
+            for attempt in range(self.num_retries + 1):
+                streamed = False
+                try:
+                    async for event in self._stream_once(model, payload, max_tokens):
+                        streamed = True
+                        yield event
+                    return
+                except Exception as exc:
+                    if streamed or isinstance(exc, llm_errors.ContextWindowExceededError):
+                        raise provider_error(model, exc) from exc
+                    failure = exc
+                    if not isinstance(exc, RETRYABLE) or attempt == self.num_retries:
+                        break  # on to the next fallback model
+                    await asyncio.sleep(retry_delay(exc, attempt, self.retry_base_s))
+        assert failure is not None
+        raise provider_error(self.name, failure) from failure
+
+    async def _stream_once(
+        self, model: str, payload: list[dict[str, str]], max_tokens: int
+    ) -> AsyncIterator[StreamEvent]:
         parts: list[str] = []
         chunks: list[Any] = []
-        try:
-            response = await litellm.acompletion(
-                messages=payload, stream=True, stream_options={"include_usage": True}, **self._kwargs(max_tokens)
-            )
-            async for chunk in response:
-                chunks.append(chunk)
-                choices = getattr(chunk, "choices", None) or []
-                delta = choices[0].delta.content if choices and choices[0].delta else None
-                if delta:
-                    parts.append(delta)
-                    yield TextDelta(delta)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise provider_error(self.name, exc) from exc
+        response = await self._completion(
+            messages=payload, stream=True, stream_options={"include_usage": True}, **self._kwargs(model, max_tokens)
+        )
+        async for chunk in response:
+            chunks.append(chunk)
+            choices = getattr(chunk, "choices", None) or []
+            delta = choices[0].delta.content if choices and choices[0].delta else None
+            if delta:
+                parts.append(delta)
+                yield TextDelta(delta)
         text = "".join(parts)
-        yield Completed(text, self.name, self._usage(chunks, payload, text))
+        yield Completed(text, model, self._usage(model, chunks, payload, text))
 
-    def _usage(self, chunks: list[Any], payload: list[dict[str, str]], text: str) -> Usage:
+    @staticmethod
+    def _usage(model: str, chunks: list[Any], payload: list[dict[str, str]], text: str) -> Usage:
         prompt_tokens = completion_tokens = None
         for chunk in reversed(chunks):
             usage = getattr(chunk, "usage", None)
@@ -110,7 +146,7 @@ class LiteLLMChatModel(ChatModel):
                 break
         cost: float | None
         try:
-            cost = float(litellm.completion_cost(model=self.name, messages=payload, completion=text))
+            cost = float(litellm.completion_cost(model=model, messages=payload, completion=text))
         except Exception:  # unknown price (local and custom models): leave it unknown
             cost = None
         return Usage(prompt_tokens, completion_tokens, cost)

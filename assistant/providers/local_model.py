@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from assistant.providers.litellm_model import LiteLLMChatModel
 from assistant.providers.local_server import LocalModelServer
+from assistant.providers.offline_litellm import litellm
 from assistant.settings import Settings
+
+TOKENIZER_SLACK = 0.85
 
 
 class LocalChatModel(LiteLLMChatModel):
@@ -21,12 +25,29 @@ class LocalChatModel(LiteLLMChatModel):
             api_key="local",
             timeout=timeout,
             num_retries=0,
-            context_window=info.context_window,
+            # LiteLLM counts this model's tokens with cl100k, which undercounts SmolLM2's tokenizer by
+            # up to ~12%; budgeting against a smaller window keeps real requests inside n_ctx.
+            context_window=int(info.context_window * TOKENIZER_SLACK),
         )
         self.server = server
+        litellm.register_model(
+            {
+                info.model: {
+                    "max_input_tokens": info.context_window,
+                    "max_output_tokens": 2048,
+                    "litellm_provider": "openai",
+                    "mode": "chat",
+                    "input_cost_per_token": 0.0,
+                    "output_cost_per_token": 0.0,
+                }
+            }
+        )
 
     @classmethod
     async def start(cls, settings: Settings) -> LocalChatModel:
+        # The server is on loopback; never send its requests through a configured HTTP proxy.
+        no_proxy = {p for p in os.environ.get("NO_PROXY", "").split(",") if p}
+        os.environ["NO_PROXY"] = ",".join(sorted(no_proxy | {"127.0.0.1", "localhost"}))
         server = LocalModelServer(
             settings.local_model_path, context_window=settings.local_context_window, threads=settings.local_threads
         )

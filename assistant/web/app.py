@@ -9,7 +9,7 @@ import logging
 
 import chainlit as cl
 
-from assistant.pipeline.turn import ReplyDelta, TurnFinished
+from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
@@ -61,7 +61,9 @@ async def _on_message(message: cl.Message) -> None:
         runtime = _runtime()
         thread = await _thread(runtime)
         async for event in runtime.pipeline.run(thread, message.content):
-            if isinstance(event, ReplyDelta):
+            if isinstance(event, Notice):
+                await cl.Message(content=f"ℹ️ {event.text}", author="assistant").send()
+            elif isinstance(event, ReplyDelta):
                 await reply.stream_token(event.text)
             elif isinstance(event, TurnFinished):
                 reply.content = event.reply.content

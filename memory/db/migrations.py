@@ -32,6 +32,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial"),
     Migration(2, "message_details"),
+    Migration(3, "short_term_and_context"),
 )
 LATEST = MIGRATIONS[-1].version
 

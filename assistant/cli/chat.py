@@ -1,0 +1,89 @@
+"""`assistant chat`: one message or an interactive loop, through the same turn pipeline as the browser."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import typer
+
+from assistant.cli.common import err_console, print_json, run, settings
+from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
+from assistant.runtime import Runtime
+from memory.conversations import Thread
+from memory.errors import AssistantError, describe
+
+
+async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool) -> dict[str, object]:
+    result: dict[str, object] = {}
+    async for event in runtime.pipeline.run(thread, text):
+        if isinstance(event, Notice):
+            err_console.print(f"[yellow]note:[/yellow] {event.text}")
+        elif isinstance(event, ReplyDelta) and stream:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, TurnFinished):
+            result = {
+                "reply": event.reply.content,
+                "message_id": str(event.reply.id),
+                "thread_id": str(thread.id),
+                "context": event.report.model_dump(mode="json"),
+            }
+    if stream:
+        sys.stdout.write("\n")
+    return result
+
+
+async def _chat(
+    user_name: str, thread_name: str | None, message: str | None, as_json: bool, window: int | None
+) -> None:
+    config = settings()
+    if window:
+        config = config.model_copy(update={"max_input_tokens": window})
+    runtime = await Runtime.start(config)
+    try:
+        user = await runtime.conversations.ensure_user(user_name)
+        if thread_name:
+            thread = await runtime.conversations.named_thread(user.id, thread_name)
+        else:
+            thread = await runtime.conversations.create_thread(user.id)
+        if message is not None:
+            result = await _one_turn(runtime, thread, message, stream=not as_json)
+            await runtime.background.drain()  # the next command sees this turn's summary and memories
+            if as_json:
+                print_json(result)
+            return
+        err_console.print(f"chatting as {user.name} in thread {thread_name or thread.id}; Ctrl-D to leave")
+        while True:
+            try:
+                text = await asyncio.to_thread(input, "you> ")
+            except EOFError:
+                break
+            if not text.strip():
+                continue
+            try:
+                await _one_turn(runtime, thread, text, stream=True)
+            except AssistantError as exc:
+                err_console.print(f"[red]error:[/red] {describe(exc)}")
+        await runtime.background.drain()
+    finally:
+        await runtime.close()
+
+
+def chat(
+    message: str = typer.Argument(None, help="Send this one message and exit; omit it for an interactive chat."),
+    user: str = typer.Option("local", "--user", "-u", help="User name; created on first use."),
+    thread: str = typer.Option(None, "--thread", "-t", help="Thread name; created on first use (default: a new one)."),
+    max_input_tokens: int = typer.Option(
+        None, "--max-input-tokens", min=256, help="Override the model's input window for this run."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print {reply, message_id, thread_id, context} as JSON."),
+) -> None:
+    """Chat in the terminal.
+
+    Example: assistant chat --user ann --thread trip "Where did I say we should go?" --json
+    """
+    if as_json:
+        logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    run(_chat(user, thread, message, as_json, max_input_tokens))

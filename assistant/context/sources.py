@@ -1,0 +1,45 @@
+"""The tiers the context manager asks for candidates. Each is filled by its own store; empty ones ship here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+from typing import Protocol
+
+from memory.recall import RecalledItem
+
+
+class CoreMemorySource(Protocol):
+    async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:
+        """The user's pinned memories, always wanted in context."""
+        ...
+
+
+class LongTermSource(Protocol):
+    async def recall(
+        self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
+    ) -> list[RecalledItem]:
+        """Memories relevant to ``query``, best first, leaving out items from the ``exclude``d messages."""
+        ...
+
+
+class DocumentSource(Protocol):
+    async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
+        """Chunks of the user's documents relevant to ``query``, best first."""
+        ...
+
+
+class NothingYet:
+    """A tier with nothing in it (until its store lands)."""
+
+    async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:
+        return []
+
+    async def recall(
+        self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
+    ) -> list[RecalledItem]:
+        return []
+
+    async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
+        return []

@@ -1,0 +1,165 @@
+"""Short-term memory: each thread's recent turns and rolling summary, cached in Redis.
+
+Redis is a cache here. Postgres holds every message and the summary; when a
+thread's keys are gone (restart, eviction, idle TTL) the next access rebuilds
+them from Postgres, so the only visible difference is latency.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from memory.conversations import ConversationStore, Message, Thread
+from memory.short_term.connection import KeySpace
+from memory.short_term.summaries import Summary, SummaryStore
+
+
+@dataclass(frozen=True)
+class Turn:
+    message_id: uuid.UUID
+    seq: int
+    role: str
+    content: str
+    speaker: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> Turn:
+        return cls(message.id, message.seq, message.role, message.content, message.speaker, message.created_at)
+
+    def to_json(self) -> str:
+        data = asdict(self) | {"message_id": str(self.message_id), "created_at": self.created_at.isoformat()}
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Turn:
+        data = json.loads(raw)
+        return cls(
+            uuid.UUID(data["message_id"]),
+            int(data["seq"]),
+            data["role"],
+            data["content"],
+            data["speaker"],
+            datetime.fromisoformat(data["created_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class ShortTermState:
+    turns: list[Turn]
+    summary: Summary | None
+    rebuilt: bool
+
+
+def _summary_json(summary: Summary) -> str:
+    return json.dumps(
+        {"content": summary.content, "covers_through_seq": summary.covers_through_seq, "model": summary.model}
+    )
+
+
+class ShortTermMemory:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: KeySpace,
+        conversations: ConversationStore,
+        summaries: SummaryStore,
+        *,
+        window_turns: int = 12,
+        ttl_s: int = 7 * 24 * 3600,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.conversations = conversations
+        self.summaries = summaries
+        self.window_turns = window_turns
+        self.ttl_s = ttl_s
+
+    def _key(self, thread: Thread, part: str) -> str:
+        return self.keys.thread(thread.user_id, thread.id, part)
+
+    def _all_keys(self, thread: Thread) -> list[str]:
+        return [self._key(thread, part) for part in ("window", "summary", "state")]
+
+    async def load(self, thread: Thread) -> ShortTermState:
+        """The thread's window and summary, rebuilt from Postgres when Redis lost them."""
+        window_key, summary_key, state_key = self._all_keys(thread)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(state_key, "built")
+            pipe.lrange(window_key, 0, -1)
+            pipe.get(summary_key)
+            for key in (window_key, summary_key, state_key):
+                pipe.expire(key, self.ttl_s)
+            built, raw_turns, raw_summary, *_ = await pipe.execute()
+        if not built:
+            return await self.rebuild(thread)
+        summary = None
+        if raw_summary:
+            data = json.loads(raw_summary)
+            summary = Summary(data["content"], int(data["covers_through_seq"]), data.get("model"))
+        return ShortTermState([Turn.from_json(raw) for raw in raw_turns], summary, rebuilt=False)
+
+    async def rebuild(self, thread: Thread) -> ShortTermState:
+        summary = await self.summaries.get(thread)
+        after = summary.covers_through_seq if summary else None
+        messages = await self.conversations.messages(thread, last=self.window_turns, after_seq=after)
+        turns = [Turn.of(m) for m in messages if m.role != "system"]
+        window_key, summary_key, state_key = self._all_keys(thread)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(window_key, summary_key)
+            if turns:
+                pipe.rpush(window_key, *[t.to_json() for t in turns])
+            if summary:
+                pipe.set(summary_key, _summary_json(summary))
+            pipe.hset(state_key, "built", "1")
+            for key in (window_key, summary_key, state_key):
+                pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+        return ShortTermState(turns, summary, rebuilt=True)
+
+    async def record(self, thread: Thread, message: Message) -> None:
+        """Add a message that is already durable in Postgres to the window."""
+        window_key, summary_key, state_key = self._all_keys(thread)
+        if not await self.redis.hget(state_key, "built"):
+            await self.rebuild(thread)  # the rebuild reads the message from Postgres
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(window_key, Turn.of(message).to_json())
+            pipe.ltrim(window_key, -self.window_turns, -1)
+            for key in (window_key, summary_key, state_key):
+                pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+
+    async def save_summary(self, thread: Thread, summary: Summary) -> Summary:
+        """Store a summary in Postgres, then in Redis, dropping turns it now covers from the window."""
+        stored = await self.summaries.put(thread, summary)
+        state = await self.load(thread)
+        kept = [t for t in state.turns if t.seq > stored.covers_through_seq]
+        window_key, summary_key, state_key = self._all_keys(thread)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(window_key)
+            if kept:
+                pipe.rpush(window_key, *[t.to_json() for t in kept])
+            pipe.set(summary_key, _summary_json(stored))
+            for key in (window_key, summary_key, state_key):
+                pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+        return stored
+
+    async def set_state(self, thread: Thread, **fields: str) -> None:
+        state_key = self._key(thread, "state")
+        await self.redis.hset(state_key, mapping=fields)  # type: ignore[arg-type]
+        await self.redis.expire(state_key, self.ttl_s)
+
+    async def get_state(self, thread: Thread) -> dict[str, Any]:
+        state = await self.redis.hgetall(self._key(thread, "state"))
+        return {str(k): v for k, v in state.items()}
+
+    async def forget(self, thread: Thread) -> None:
+        await self.redis.delete(*self._all_keys(thread))
