@@ -91,6 +91,11 @@ class ConversationStore:
             raise NotFoundError(f"no user named {name!r}")
         return row
 
+    async def delete_user(self, user_id: uuid.UUID) -> None:
+        """Erase the user and everything that hangs off them in Postgres."""
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+
     # -- threads -------------------------------------------------------------------------
     async def create_thread(self, user_id: uuid.UUID, *, title: str | None = None, name: str | None = None) -> Thread:
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Thread)) as cur:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
 app.command("serve")(serve)
 app.command("chat")(chat)
 

@@ -20,8 +20,8 @@ class KeySpace:
     def thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, part: str) -> str:
         return f"{self.prefix}:u:{user_id}:{{t:{thread_id}}}:{part}"
 
-    def pattern(self) -> str:
-        return f"{self.prefix}:*"
+    def user_pattern(self, user_id: uuid.UUID) -> str:
+        return f"{self.prefix}:u:{user_id}:*"
 
 
 async def open_redis(url: str) -> aioredis.Redis:

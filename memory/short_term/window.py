@@ -163,3 +163,10 @@ class ShortTermMemory:
 
     async def forget(self, thread: Thread) -> None:
         await self.redis.delete(*self._all_keys(thread))
+
+    async def forget_user(self, user_id: uuid.UUID) -> int:
+        """Delete every short-term key of the user; returns how many there were."""
+        keys = [key async for key in self.redis.scan_iter(match=self.keys.user_pattern(user_id), count=500)]
+        if keys:
+            await self.redis.delete(*keys)
+        return len(keys)
