@@ -17,10 +17,12 @@ from assistant.context.sources import NothingYet
 from assistant.context.templates import ContextTemplates
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.pipeline.turn import TurnPipeline
 from assistant.prompts import load_prompt
 from assistant.providers.base import ChatModel
+from assistant.providers.embedders import build_embedder
 from assistant.providers.factory import build_chat_model
 from assistant.settings import Settings
 from assistant.telemetry import configure_tracing
@@ -28,6 +30,12 @@ from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
+from memory.embeddings import Embedder
+from memory.long_term.episodic import EpisodicWriter
+from memory.long_term.search import HybridSearch
+from memory.long_term.service import MemoryService
+from memory.long_term.store import MemoryStore
+from memory.long_term.tier import LongTermTier
 from memory.short_term.connection import KeySpace, open_redis
 from memory.short_term.summaries import SummaryStore
 from memory.short_term.window import ShortTermMemory
@@ -49,6 +57,8 @@ class Runtime:
     conversations: ConversationStore
     short_term: ShortTermMemory
     reports: ContextReportStore
+    memories: MemoryService
+    episodic: EpisodicWriter
     context: ContextManager
     model: ChatModel
     window: int
@@ -56,7 +66,14 @@ class Runtime:
     pipeline: TurnPipeline
 
     @classmethod
-    async def start(cls, settings: Settings, *, model: ChatModel | None = None, pool_size: int = 10) -> Runtime:
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        model: ChatModel | None = None,
+        embedder: Embedder | None = None,
+        pool_size: int = 10,
+    ) -> Runtime:
         configure_tracing(settings.otel_endpoint)
         endpoints = await prepare_stores(settings)
         pool = await open_pool(endpoints.database_url, max_size=pool_size)
@@ -64,12 +81,14 @@ class Runtime:
         try:
             redis = await open_redis(endpoints.redis_url)
             chat_model = model or await build_chat_model(settings)
+            chosen_embedder = embedder or build_embedder(settings)
+            await MemoryStore(pool).check_embedding_model(chosen_embedder.name, chosen_embedder.dim)
         except BaseException:
             if redis is not None:
                 await redis.aclose()
             await pool.close()
             raise
-        return cls.assemble(settings, endpoints, pool, redis, chat_model)
+        return cls.assemble(settings, endpoints, pool, redis, chat_model, chosen_embedder)
 
     @classmethod
     def assemble(
@@ -79,6 +98,7 @@ class Runtime:
         pool: AsyncConnectionPool,
         redis: aioredis.Redis,
         model: ChatModel,
+        embedder: Embedder,
     ) -> Runtime:
         """Wire the stores, the context manager and the pipeline (no I/O)."""
         conversations = ConversationStore(pool)
@@ -91,12 +111,14 @@ class Runtime:
             ttl_s=settings.short_term_ttl_s,
         )
         reports = ContextReportStore(pool)
-        empty = NothingYet()
+        memories = MemoryService(pool, embedder, short_term, HybridSearch(pool, embedder))
+        episodic = EpisodicWriter(pool, memories.store, embedder)
+        long_term = LongTermTier(memories)
         context = ContextManager(
             short_term,
-            empty,
-            empty,
-            empty,
+            long_term,
+            long_term,
+            NothingYet(),
             system_prompt=load_prompt(settings.prompts_dir, "system"),
             templates=ContextTemplates.load(settings.prompts_dir),
             shares=TierShares(
@@ -116,9 +138,10 @@ class Runtime:
             summary_tokens=settings.summary_tokens,
             batch=settings.summary_batch,
         )
+        writer = MemoryWriter(short_term, episodic if settings.memory_enabled else None)
         pipeline = TurnPipeline(
             conversations,
-            short_term,
+            writer,
             context,
             reports,
             model,
@@ -134,6 +157,8 @@ class Runtime:
             conversations,
             short_term,
             reports,
+            memories,
+            episodic,
             context,
             model,
             window,
@@ -141,8 +166,13 @@ class Runtime:
             pipeline,
         )
 
-    async def close(self) -> None:
+    async def drain(self) -> None:
+        """Finish background work: summaries and episodic memory writes."""
         await self.background.drain()
+        await self.episodic.flush()
+
+    async def close(self) -> None:
+        await self.drain()
         await self.model.aclose()
         await self.redis.aclose()
         await self.pool.close()

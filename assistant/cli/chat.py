@@ -50,7 +50,7 @@ async def _chat(
             thread = await runtime.conversations.create_thread(user.id)
         if message is not None:
             result = await _one_turn(runtime, thread, message, stream=not as_json)
-            await runtime.background.drain()  # the next command sees this turn's summary and memories
+            await runtime.drain()  # the next command sees this turn's summary and memories
             if as_json:
                 print_json(result)
             return
@@ -66,7 +66,7 @@ async def _chat(
                 await _one_turn(runtime, thread, text, stream=True)
             except AssistantError as exc:
                 err_console.print(f"[red]error:[/red] {describe(exc)}")
-        await runtime.background.drain()
+        await runtime.drain()
     finally:
         await runtime.close()
 

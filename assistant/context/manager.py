@@ -10,6 +10,7 @@ the model's tokenizer and trimmed, lowest priority first, until they fit.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -162,6 +163,36 @@ class ContextManager:
             created_at=datetime.now(UTC),
         )
         return BuiltContext(messages, report)
+
+    async def long_term_context(
+        self, user_id: uuid.UUID, query: str, *, model: str, budget: int, now: datetime
+    ) -> list[ReportItem]:
+        """The long-term tier alone under ``budget`` tokens, each item counted on its own (for benchmarks)."""
+        counter = TokenCounter(model)
+        recalled = await self.long_term.recall(user_id, query, now=now, exclude=(), limit=LONG_TERM_CANDIDATES)
+        plan = self._plan("long_term", recalled, counter, "")
+        chosen: list[ReportItem] = []
+        used = 0
+        for number, candidate in enumerate(plan.candidates, start=1):
+            text = self._render_item(len(chosen) + 1, candidate.item)
+            tokens = counter.text(text)
+            if used + tokens > budget:
+                continue
+            used += tokens
+            item = candidate.item
+            chosen.append(
+                ReportItem(
+                    id=item.id,
+                    kind=item.kind,
+                    text=text,
+                    tokens=tokens,
+                    score=item.score,
+                    reason=item.reason or f"rank {number}",
+                    thread_id=item.thread_id,
+                    message_ids=list(item.message_ids),
+                )
+            )
+        return chosen
 
     # -- choosing ------------------------------------------------------------------------
     def _plan(self, name: str, items: list[RecalledItem], counter: TokenCounter, heading: str) -> TierPlan:

@@ -17,13 +17,13 @@ from opentelemetry import trace
 from assistant.context.manager import BuiltContext, ContextManager
 from assistant.context.report import ContextReport
 from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.providers.base import ChatModel, Completed, TextDelta
 from assistant.providers.litellm_model import ContextLengthError
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
 from memory.errors import InvalidInputError
-from memory.short_term.window import ShortTermMemory
 
 MAX_MESSAGE_CHARS = 2_000_000
 tracer = trace.get_tracer("assistant.turn")
@@ -62,7 +62,7 @@ class TurnPipeline:
     def __init__(
         self,
         conversations: ConversationStore,
-        short_term: ShortTermMemory,
+        writer: MemoryWriter,
         context: ContextManager,
         reports: ContextReportStore,
         model: ChatModel,
@@ -72,7 +72,8 @@ class TurnPipeline:
         background: BackgroundWork | None = None,
     ) -> None:
         self.conversations = conversations
-        self.short_term = short_term
+        self.writer = writer
+        self.short_term = writer.short_term
         self.context = context
         self.reports = reports
         self.model = model
@@ -91,7 +92,7 @@ class TurnPipeline:
             span.set_attribute("assistant.thread_id", str(thread.id))
             with tracer.start_as_current_span("write.user_message"):
                 user_message = await self.conversations.append_message(thread, "user", text)
-                await self.short_term.record(thread, user_message)
+                await self.writer.message_stored(thread, user_message)
             built = await self._build(thread, user_message, window)
             yield TurnStarted(user_message, built.report)
             if built.report.truncated:
@@ -160,6 +161,6 @@ class TurnPipeline:
         await self._store_report(thread, reply, built)
 
     async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext) -> None:
-        await self.short_term.record(thread, reply)
+        await self.writer.message_stored(thread, reply)
         report_id = await self.reports.save(thread, reply.id, built.report.model_dump(mode="json"))
         await self.short_term.set_state(thread, last_report_id=str(report_id), last_message_id=str(reply.id))

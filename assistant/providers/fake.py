@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from assistant.providers.base import ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
+from assistant.providers.offline_litellm import litellm
 from memory.errors import ProviderError
 
 Script = Callable[[Sequence[ChatMessage]], str]
@@ -84,12 +85,18 @@ class FakeChatModel(ChatModel):
         if self._failures:
             failure = self._failures.pop(0)
             raise failure if isinstance(failure, ProviderError) else ProviderError(str(failure))
-        reply = self._reply_for(received)
+        reply = self._limit(self._reply_for(received), max_tokens)
         words = reply.split(" ")
-        for index, word in enumerate(words[:max_tokens]):
+        for index, word in enumerate(words):
             if self.token_delay_s:
                 await asyncio.sleep(self.token_delay_s)
             yield TextDelta(word if index == 0 else " " + word)
-        text = " ".join(words[:max_tokens])
+        text = reply
         prompt_tokens = sum(len(m.content.split()) for m in received)
-        yield Completed(text, self.name, Usage(prompt_tokens, min(len(words), max_tokens), 0.0))
+        yield Completed(text, self.name, Usage(prompt_tokens, len(words), 0.0))
+
+    @staticmethod
+    def _limit(reply: str, max_tokens: int) -> str:
+        """Cut the reply at ``max_tokens`` tokens, as a real model stops at its limit."""
+        tokens = list(litellm.encode(model="fake", text=reply))
+        return reply if len(tokens) <= max_tokens else str(litellm.decode(model="fake", tokens=tokens[:max_tokens]))

