@@ -23,7 +23,7 @@ from assistant.pipeline.turn import TurnPipeline
 from assistant.prompts import load_prompt
 from assistant.providers.base import ChatModel
 from assistant.providers.embedders import build_embedder
-from assistant.providers.factory import build_chat_model
+from assistant.providers.factory import NoChatModel, build_chat_model
 from assistant.settings import Settings
 from assistant.telemetry import configure_tracing
 from memory.context_reports import ContextReportStore
@@ -73,14 +73,16 @@ class Runtime:
         model: ChatModel | None = None,
         embedder: Embedder | None = None,
         pool_size: int = 10,
+        chat: bool = True,
     ) -> Runtime:
+        """Start everything; with ``chat=False`` (memory commands) no chat model is started."""
         configure_tracing(settings.otel_endpoint)
         endpoints = await prepare_stores(settings)
         pool = await open_pool(endpoints.database_url, max_size=pool_size)
         redis: aioredis.Redis | None = None
         try:
             redis = await open_redis(endpoints.redis_url)
-            chat_model = model or await build_chat_model(settings)
+            chat_model = model or (await build_chat_model(settings) if chat else NoChatModel(settings.model))
             chosen_embedder = embedder or build_embedder(settings)
             await MemoryStore(pool).check_embedding_model(chosen_embedder.name, chosen_embedder.dim)
         except BaseException:

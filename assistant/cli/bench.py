@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from assistant.bench.context import run_context_bench
-from assistant.cli.common import JSON_OPTION, console, print_json, run, settings
+from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run, settings
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
@@ -30,3 +34,61 @@ def bench_context(
         row = result[name]
         table.add_row(name, *(str(row[k]) for k in ("p50", "p95", "p99", "mean")))
     console.print(table)
+
+
+@bench_app.command("locomo")
+def bench_locomo(
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="A LoCoMo-format JSON file."),
+    budget: list[int] = typer.Option([500, 1000, 2000, 4000], "--budget", "-b", help="Token budgets (repeatable)."),
+    out: Path = typer.Option(Path("bench-results/locomo"), "--out", help="Where results.jsonl and summary.json go."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the benchmark users afterwards."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Evidence recall of the long-term tier on LoCoMo at token budgets, beside the recency and BM25 baselines.
+
+    Example: assistant bench locomo ../shared/bench/locomo/locomo-dev.json --budget 500 --budget 2000 --out /tmp/loc
+    """
+    result = run(_locomo(data, budget, out, keep, quiet=as_json))
+    if as_json:
+        print_json(result)
+        return
+    table = Table("budget", "recall", "cat 1", "cat 2", "cat 3", "cat 4", "recency", "bm25", "tokens", "p95 ms")
+    for key, row in result["budgets"].items():
+        cats = [row["by_category"].get(c) for c in ("1", "2", "3", "4")]
+        table.add_row(
+            key,
+            f"{row['recall']:.3f}",
+            *(f"{c:.3f}" if c is not None else "-" for c in cats),
+            f"{result['baselines']['recency'][key]['recall']:.3f}",
+            f"{result['baselines']['bm25'][key]['recall']:.3f}",
+            f"{row['tokens_mean']:.0f}",
+            f"{row['latency_ms_p95']:.1f}",
+        )
+    console.print(table)
+    console.print(f"{result['questions']} questions; ingestion {result['ingest_turns_per_s']:.1f} turns/s; {out}")
+
+
+async def _locomo(data: Path, budgets: list[int], out: Path, keep: bool, *, quiet: bool) -> dict[str, Any]:
+    from assistant.bench.locomo.project_memory import ProjectMemory
+    from assistant.bench.locomo.runner import run_locomo
+    from assistant.runtime import Runtime
+
+    config = settings().model_copy(update={"model": "fake"})
+    runtime = await Runtime.start(config)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=quiet,
+        ) as bar:
+            task = bar.add_task("LoCoMo", total=None)
+
+            def progress(done: int, total: int, label: str) -> None:
+                bar.update(task, completed=done, total=total, description=label[:40])
+
+            return await run_locomo(data, ProjectMemory(runtime), budgets, out, keep=keep, progress=progress)
+    finally:
+        await runtime.close()

@@ -6,6 +6,7 @@ import typer
 
 from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
+from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
 
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
+app.add_typer(memory_app, name="memory")
 app.add_typer(bench_app, name="bench")
 app.command("serve")(serve)
 app.command("chat")(chat)

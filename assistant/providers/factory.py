@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from assistant.providers.base import ChatModel
+from collections.abc import AsyncIterator, Sequence
+
+from assistant.providers.base import ChatMessage, ChatModel, StreamEvent
 from assistant.providers.fake import FakeChatModel
 from assistant.settings import FAKE_MODEL, LOCAL_MODEL, Settings
+from memory.errors import ProviderError
+
+
+class NoChatModel(ChatModel):
+    """Stands in where a command needs the memory but never the chat model (nothing is started)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int) -> AsyncIterator[StreamEvent]:
+        raise ProviderError("this command does not start a chat model")
 
 
 async def build_chat_model(settings: Settings) -> ChatModel:

@@ -56,12 +56,13 @@ _SQL = f"""
 WITH vec AS (
     SELECT id, row_number() OVER (ORDER BY distance, said_at, seq) AS rank, distance FROM (
         SELECT id, said_at, seq, embedding <=> %(vector)s AS distance FROM memories
-        WHERE user_id = %(user)s AND valid_to IS NULL AND NOT pinned AND embedding IS NOT NULL
+        WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
+          AND embedding IS NOT NULL
         ORDER BY embedding <=> %(vector)s LIMIT %(depth)s) nearest
 ), fts AS (
     SELECT id, row_number() OVER (ORDER BY relevance DESC, said_at, seq) AS rank FROM (
         SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM memories
-        WHERE %(text)s::text IS NOT NULL AND user_id = %(user)s AND valid_to IS NULL AND NOT pinned
+        WHERE %(text)s::text IS NOT NULL AND user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
           AND tsv @@ to_tsquery('simple', %(text)s)
         ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s) matched
 )
@@ -98,9 +99,16 @@ class HybridSearch:
         limit: int = 50,
         depth: int = 100,
         exclude: Collection[uuid.UUID] = (),
+        include_pinned: bool = True,
     ) -> list[SearchHit]:
         vector = (await self.embedder.queries([query]))[0]
-        params = {"user": user_id, "vector": np.asarray(vector), "text": text_query(query), "depth": depth}
+        params = {
+            "user": user_id,
+            "vector": np.asarray(vector),
+            "text": text_query(query),
+            "depth": depth,
+            "pinned": include_pinned,
+        }
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_SQL, params)
             rows = await cur.fetchall()

@@ -57,7 +57,10 @@ class LongTermTier:
     async def recall(
         self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
     ) -> list[RecalledItem]:
-        hits = await self.memories.searcher.search(user_id, query, now=now, limit=limit, exclude=exclude)
+        # Pinned memories are already in the core tier.
+        hits = await self.memories.searcher.search(
+            user_id, query, now=now, limit=limit, exclude=exclude, include_pinned=False
+        )
         return [
             RecalledItem(
                 id=str(hit.memory.id),

@@ -1,0 +1,73 @@
+"""The project's own memory as the LoCoMo benchmark's memory under test.
+
+Turns go in through the chat's write path (the message log, then the memory
+writer); questions are answered by the context manager's long-term tier.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from assistant.bench.locomo.dataset import Conversation
+from assistant.bench.locomo.runner import ContextItem
+from assistant.runtime import Runtime
+
+TOKENIZER_MODEL = "gpt-4o-mini"
+
+
+def turn_text(text: str, caption: str | None) -> str:
+    return f"{text} [shares a photo: {caption}]" if caption else text
+
+
+class ProjectMemory:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._users: dict[str, uuid.UUID] = {}
+        self._dia: dict[uuid.UUID, str] = {}
+        self.turns_ingested = 0
+
+    async def ingest(self, conversation: Conversation) -> None:
+        store = self.runtime.conversations
+        user = await store.ensure_user(f"locomo-{conversation.sample_id}-{uuid.uuid4().hex[:8]}")
+        self._users[conversation.sample_id] = user.id
+        writer = self.runtime.pipeline.writer
+        clock = datetime(2000, 1, 1, tzinfo=UTC)
+        for session in conversation.sessions:
+            when = session.date
+            # An unreadable date keeps the session order: a day after the previous session.
+            start = when.replace(tzinfo=when.tzinfo or UTC) if when else clock + timedelta(days=1)
+            clock = max(start, clock)
+            thread = await store.create_thread(user.id, title=f"session {session.index} ({session.date_text})")
+            for offset, turn in enumerate(session.turns):
+                message = await store.append_message(
+                    thread,
+                    "user",
+                    turn_text(turn.text, turn.caption),
+                    speaker=turn.speaker,
+                    external_id=turn.dia_id,
+                    created_at=clock + timedelta(seconds=offset),
+                )
+                self._dia[message.id] = turn.dia_id
+                await writer.message_stored(thread, message)
+                self.turns_ingested += 1
+        await self.runtime.drain()
+
+    async def context(
+        self, conversation: Conversation, question: str, *, budget: int, now: datetime | None
+    ) -> list[ContextItem]:
+        user_id = self._users[conversation.sample_id]
+        moment = (now.replace(tzinfo=now.tzinfo or UTC) if now else datetime.now(UTC)) + timedelta(days=1)
+        items = await self.runtime.context.long_term_context(
+            user_id, question, model=TOKENIZER_MODEL, budget=budget, now=moment
+        )
+        return [
+            ContextItem(item.kind, item.text, tuple(self._dia[m] for m in item.message_ids if m in self._dia))
+            for item in items
+        ]
+
+    async def cleanup(self, conversation: Conversation) -> None:
+        user_id = self._users.pop(conversation.sample_id, None)
+        if user_id is not None:
+            await self.runtime.short_term.forget_user(user_id)
+            await self.runtime.conversations.delete_user(user_id)
