@@ -17,6 +17,7 @@ from assistant.context.sources import NothingYet
 from assistant.context.templates import ContextTemplates
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.extraction import Extractor
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.pipeline.turn import TurnPipeline
@@ -64,6 +65,8 @@ class Runtime:
     window: int
     background: BackgroundWork
     pipeline: TurnPipeline
+    extractor: Extractor | None = None
+    _worker: asyncio.Task[int] | None = None
 
     @classmethod
     async def start(
@@ -140,7 +143,19 @@ class Runtime:
             summary_tokens=settings.summary_tokens,
             batch=settings.summary_batch,
         )
-        writer = MemoryWriter(short_term, episodic if settings.memory_enabled else None)
+        extracting, _ = settings.extraction_status(settings.model)
+        extractor = None
+        if extracting:
+            extractor = Extractor(
+                conversations,
+                memories,
+                model,
+                redis,
+                queue_key=f"{settings.redis_prefix}:{{extract}}:jobs",
+                extract_prompt=load_prompt(settings.prompts_dir, "extract"),
+                reconcile_prompt=load_prompt(settings.prompts_dir, "reconcile"),
+            )
+        writer = MemoryWriter(short_term, episodic if settings.memory_enabled else None, extractor)
         pipeline = TurnPipeline(
             conversations,
             writer,
@@ -166,14 +181,26 @@ class Runtime:
             window,
             background,
             pipeline,
+            extractor,
         )
 
+    def start_workers(self) -> None:
+        """Run the fact-extraction worker in this process (the app does; one-shot commands drain instead)."""
+        if self.extractor is not None and self._worker is None:
+            self._worker = asyncio.create_task(self.extractor.work(), name="extraction-worker")
+
     async def drain(self) -> None:
-        """Finish background work: summaries and episodic memory writes."""
+        """Finish background work: summaries, episodic memory writes, and (without a worker) extraction."""
         await self.background.drain()
         await self.episodic.flush()
+        if self.extractor is not None and self._worker is None:
+            await self.extractor.work(stop_when_empty=True)
 
     async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
         await self.drain()
         await self.model.aclose()
         await self.redis.aclose()

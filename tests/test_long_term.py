@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -132,6 +133,7 @@ async def _keys_mentioning(redis: aioredis.Redis, prefix: str, marker: str) -> l
     found = []
     async for key in redis.scan_iter(f"{prefix}:*"):
         kind = await redis.type(key)
+        values: list[Any]
         if kind == "string":
             values = [await redis.get(key)]
         elif kind == "list":

@@ -5,20 +5,29 @@ The chat and the benchmarks both write through here, so they exercise the same p
 
 from __future__ import annotations
 
+from assistant.pipeline.extraction import Extractor
 from memory.conversations import Message, Thread
 from memory.long_term.episodic import EpisodicWriter
 from memory.short_term.window import ShortTermMemory
 
 
 class MemoryWriter:
-    def __init__(self, short_term: ShortTermMemory, episodic: EpisodicWriter | None) -> None:
+    def __init__(
+        self, short_term: ShortTermMemory, episodic: EpisodicWriter | None, extractor: Extractor | None = None
+    ) -> None:
         self.short_term = short_term
         self.episodic = episodic
+        self.extractor = extractor
 
     async def message_stored(self, thread: Thread, message: Message, *, remember: bool = True) -> None:
         await self.short_term.record(thread, message)
         if remember and self.episodic is not None:
             self.episodic.submit(message)
+
+    async def exchange_stored(self, thread: Thread, user_message: Message, reply: Message) -> None:
+        """Queue the exchange for fact extraction (off the reply path)."""
+        if self.extractor is not None and self.episodic is not None:
+            await self.extractor.enqueue(thread, user_message, reply)
 
     async def flush(self) -> None:
         if self.episodic is not None:

@@ -126,6 +126,7 @@ class TurnPipeline:
                                 yield ReplyDelta(event.text)
                             elif isinstance(event, Completed):
                                 reply = await self._finish(thread, event, built, started)
+                                await self.writer.exchange_stored(thread, user_message, reply)
                                 yield TurnFinished(user_message, reply, built.report)
                     return
                 except ContextLengthError:

@@ -24,7 +24,9 @@ _state: dict[str, Runtime | BaseException] = {}
 @cl.on_app_startup
 async def _start() -> None:
     try:
-        _state["runtime"] = await Runtime.start(Settings())
+        runtime = await Runtime.start(Settings())
+        runtime.start_workers()
+        _state["runtime"] = runtime
     except Exception as exc:  # shown in the chat instead of a dead server
         log.error("the assistant could not start: %s", describe(exc))
         _state["runtime"] = exc

@@ -1,0 +1,170 @@
+"""Semantic memory: facts the model extracts from each exchange, reconciled with what is already known.
+
+Jobs wait in a Redis list and a worker in the app process takes them, off the reply
+path; a failed job is retried, then parked. The model's answers are validated
+with pydantic; a model that cannot produce them (the tiny local default) is not asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from typing import Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field, ValidationError
+
+from assistant.providers.base import ChatMessage, ChatModel
+from memory.conversations import ConversationStore, Message, Thread
+from memory.errors import ProviderError
+from memory.long_term.service import MemoryService
+
+log = logging.getLogger("assistant.extraction")
+MAX_ATTEMPTS = 3
+SIMILAR = 5
+
+
+class Fact(BaseModel):
+    text: str = Field(min_length=3, max_length=500)
+    stated_by: Literal["user", "assistant"]
+    importance: float = Field(0.5, ge=0, le=1)
+
+
+class Extraction(BaseModel):
+    facts: list[Fact] = Field(default_factory=list, max_length=20)
+
+
+class Decision(BaseModel):
+    action: Literal["add", "update", "invalidate", "none"]
+    target_id: str | None = None
+    text: str | None = None
+    reason: str = ""
+
+
+def parse_json(model_type: type[BaseModel], text: str) -> BaseModel:
+    """The first JSON object in a model's answer, validated (code fences and chatter around it are ignored)."""
+    match = re.search(r"\{.*\}", text, re.S)
+    if not match:
+        raise ValueError("no JSON object in the answer")
+    return model_type.model_validate(json.loads(match.group(0)))
+
+
+class Extractor:
+    def __init__(
+        self,
+        conversations: ConversationStore,
+        memories: MemoryService,
+        model: ChatModel,
+        redis: aioredis.Redis,
+        *,
+        queue_key: str,
+        extract_prompt: str,
+        reconcile_prompt: str,
+    ) -> None:
+        self.conversations = conversations
+        self.memories = memories
+        self.model = model
+        self.redis = redis
+        self.queue = queue_key
+        self.processing = queue_key + ":processing"
+        self.parked = queue_key + ":failed"
+        self.extract_prompt = extract_prompt
+        self.reconcile_prompt = reconcile_prompt
+
+    async def enqueue(self, thread: Thread, user_message: Message, reply: Message) -> None:
+        job = {
+            "user_id": str(thread.user_id),
+            "thread_id": str(thread.id),
+            "messages": [str(user_message.id), str(reply.id)],
+            "attempts": 0,
+        }
+        await self.redis.lpush(self.queue, json.dumps(job))
+
+    async def work(self, *, stop_when_empty: bool = False) -> int:
+        """Take jobs until cancelled (or until the queue is empty); returns how many were done."""
+        await self._recover()
+        done = 0
+        while True:
+            raw = await self.redis.lmove(self.queue, self.processing, "RIGHT", "LEFT")
+            if raw is None:
+                if stop_when_empty:
+                    return done
+                await asyncio.sleep(0.5)
+                continue
+            job = json.loads(raw)
+            try:
+                await self.process(job)
+                done += 1
+            except Exception as exc:
+                job["attempts"] += 1
+                target = self.queue if job["attempts"] < MAX_ATTEMPTS else self.parked
+                log.warning("extraction failed (attempt %d): %s", job["attempts"], exc)
+                await self.redis.lpush(target, json.dumps(job))
+            finally:
+                await self.redis.lrem(self.processing, 1, str(raw))
+
+    async def _recover(self) -> None:
+        """Jobs left in processing by a crash go back to the queue."""
+        while await self.redis.lmove(self.processing, self.queue, "RIGHT", "LEFT"):
+            pass
+
+    async def process(self, job: dict[str, object]) -> list[Decision]:
+        user_id = uuid.UUID(str(job["user_id"]))
+        ids = [uuid.UUID(str(i)) for i in job["messages"]]  # type: ignore[attr-defined]
+        messages = await self.memories._messages(user_id, ids)
+        if not messages:
+            return []
+        exchange = "\n".join(f"{m.role}: {m.content}" for m in messages)
+        answer = await self.model.complete(
+            [ChatMessage("system", self.extract_prompt), ChatMessage("user", exchange)], max_tokens=600
+        )
+        try:
+            extraction = parse_json(Extraction, answer.text)
+        except (ValueError, ValidationError) as exc:
+            raise ProviderError(f"{self.model.name} did not return valid facts: {exc}".splitlines()[0]) from exc
+        assert isinstance(extraction, Extraction)
+        decisions = []
+        for fact in extraction.facts:
+            decisions.append(await self._reconcile(user_id, fact, ids))
+        return decisions
+
+    async def _reconcile(self, user_id: uuid.UUID, fact: Fact, sources: list[uuid.UUID]) -> Decision:
+        hits = [h for h in await self.memories.search(user_id, fact.text, limit=20) if h.memory.kind == "semantic"]
+        similar = hits[:SIMILAR]
+        decision = Decision(action="add", text=fact.text, reason="nothing similar is stored")
+        if similar:
+            listing = "\n".join(f"- id {h.memory.id}: {h.memory.text}" for h in similar)
+            answer = await self.model.complete(
+                [
+                    ChatMessage("system", self.reconcile_prompt),
+                    ChatMessage("user", f"New fact: {fact.text}\n\nStored facts:\n{listing}"),
+                ],
+                max_tokens=300,
+            )
+            parsed = parse_json(Decision, answer.text)
+            assert isinstance(parsed, Decision)
+            decision = parsed
+        known = {str(h.memory.id): h.memory for h in similar}
+        speaker = "user" if fact.stated_by == "user" else "assistant"
+        if decision.action == "add":
+            await self.memories.remember(
+                user_id,
+                decision.text or fact.text,
+                pinned=False,
+                speaker=speaker,
+                sources=sources,
+                reason=f"extracted: {decision.reason}",
+                importance=fact.importance,
+            )
+        elif decision.action in ("update", "invalidate") and decision.target_id in known:
+            target = known[str(decision.target_id)]
+            if decision.action == "update":
+                await self.memories.edit(
+                    user_id, target.id, decision.text or fact.text, reason=f"extracted: {decision.reason}"
+                )
+            else:
+                await self.memories.invalidate(user_id, target.id, reason=f"extracted: {decision.reason}")
+        return decision
