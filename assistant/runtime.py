@@ -77,6 +77,7 @@ class Runtime:
         embedder: Embedder | None = None,
         pool_size: int = 10,
         chat: bool = True,
+        check_embedder: bool = True,
     ) -> Runtime:
         """Start everything; with ``chat=False`` (memory commands) no chat model is started."""
         configure_tracing(settings.otel_endpoint)
@@ -87,7 +88,8 @@ class Runtime:
             redis = await open_redis(endpoints.redis_url)
             chat_model = model or (await build_chat_model(settings) if chat else NoChatModel(settings.model))
             chosen_embedder = embedder or build_embedder(settings)
-            await MemoryStore(pool).check_embedding_model(chosen_embedder.name, chosen_embedder.dim)
+            if check_embedder:
+                await MemoryStore(pool).check_embedding_model(chosen_embedder.name, chosen_embedder.dim)
         except BaseException:
             if redis is not None:
                 await redis.aclose()

@@ -13,7 +13,9 @@ from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.conversations import Thread
-from memory.errors import InvalidInputError, NotFoundError
+from memory.embeddings import HashEmbedder
+from memory.errors import ConfigError, InvalidInputError, NotFoundError
+from memory.long_term.reembed import reembed_all
 
 MakeRuntime = Callable[..., Runtime]
 
@@ -226,3 +228,22 @@ async def test_turns_missed_by_a_crash_are_backfilled(make_runtime: MakeRuntime)
         "written before the crash",
         "also never embedded",
     }
+
+
+async def test_changing_the_embedder_requires_a_reembed_which_keeps_memories_searchable(
+    make_runtime: MakeRuntime, pool: AsyncConnectionPool
+) -> None:
+    runtime = make_runtime(FakeChatModel())
+    user_id, _ = await _user_and_thread(runtime)
+    await runtime.memories.remember(user_id, "Blue whales are the largest animals.")
+    store = runtime.memories.store
+    await store.check_embedding_model("hash", 384)
+    with pytest.raises(ConfigError, match="reembed"):
+        await store.check_embedding_model("hash", 64)
+    seen: list[tuple[int, int]] = []
+    assert await reembed_all(pool, HashEmbedder(64), progress=lambda done, total: seen.append((done, total))) == 1
+    assert seen == [(1, 1)]
+    await store.check_embedding_model("hash", 64)
+    other = make_runtime(FakeChatModel(), embedder_instance=HashEmbedder(64))
+    hits = await other.memories.search(user_id, "largest animals")
+    assert hits and hits[0].memory.text == "Blue whales are the largest animals."

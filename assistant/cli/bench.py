@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.bench.context import run_context_bench
+from assistant.bench.scale import run_scale_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run, settings
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
@@ -34,6 +35,65 @@ def bench_context(
         row = result[name]
         table.add_row(name, *(str(row[k]) for k in ("p50", "p95", "p99", "mean")))
     console.print(table)
+
+
+@bench_app.command("scale")
+def bench_scale(
+    memories: list[int] = typer.Option([10000, 100000], "--memories", "-m", min=2, help="Sizes (repeatable)."),
+    queries: int = typer.Option(200, "--queries", "-n", min=1, help="Queries timed at each size."),
+    users: int = typer.Option(1, "--users", min=1, help="Spread the memories over this many users."),
+    sentences: int = typer.Option(4000, "--sentences", min=2, help="Distinct sentences to embed and compose from."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the benchmark users afterwards."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Long-term retrieval and context assembly as memories grow, p50/p95/p99, and HNSW recall@10.
+
+    Example: assistant bench scale --memories 10000 --memories 100000 --queries 200 --json
+    """
+    result = run(_scale(memories, queries, users, sentences, keep, quiet=as_json))
+    if as_json:
+        print_json(result)
+        return
+    table = Table(
+        "memories",
+        "insert/s",
+        "retrieval p50/p95/p99 ms",
+        "embedding p95 ms",
+        "assembly p50/p95/p99 ms",
+        "recall@10",
+        title=f"{result['embedder']}, {result['sentences']} sentences, ef_search {result['ef_search']}",
+    )
+    for size, row in result["sizes"].items():
+        table.add_row(
+            f"{int(size):,}",
+            f"{row['insert_per_s']:.0f}",
+            "/".join(f"{row['retrieval_ms'][k]:.1f}" for k in ("p50", "p95", "p99")),
+            f"{row['embedding_ms']['p95']:.1f}",
+            "/".join(f"{row['assembly_ms'][k]:.1f}" for k in ("p50", "p95", "p99")),
+            f"{row['hnsw_recall_at_10']:.3f}" + ("" if row["hnsw_used"] else " (exact)"),
+        )
+    console.print(table)
+    phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["phases_s"].items())
+    console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
+
+
+async def _scale(sizes: list[int], queries: int, users: int, sentences: int, keep: bool, *, quiet: bool) -> Any:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task("scale", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        return await run_scale_bench(
+            settings(), sizes=sizes, queries=queries, users=users, sentences=sentences, keep=keep, progress=progress
+        )
 
 
 @bench_app.command("locomo")

@@ -9,6 +9,7 @@ from assistant.cli.chat import chat
 from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
+from assistant.cli.status import status
 
 app = typer.Typer(
     name="assistant",
@@ -22,6 +23,7 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(bench_app, name="bench")
 app.command("serve")(serve)
 app.command("chat")(chat)
+app.command("status")(status)
 
 
 def main() -> None:

@@ -156,3 +156,32 @@ async def _by_id(runtime: Runtime, user_id: uuid.UUID, prefix: str) -> list[Memo
     if len(matches) > 1:
         raise InvalidInputError(f"{prefix!r} matches several memories; give more of the id")
     return matches
+
+
+@memory_app.command("reembed")
+def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Embed every memory again with the configured embedder (after changing ASSISTANT_EMBEDDER).
+
+    Example: ASSISTANT_EMBEDDER=openai/text-embedding-3-small ASSISTANT_EMBEDDING_DIM=1536 assistant memory reembed
+    """
+    from rich.progress import Progress
+
+    from memory.long_term.reembed import reembed_all
+
+    async def work() -> int:
+        runtime = await Runtime.start(settings(), chat=False, check_embedder=False)
+        try:
+            if not (yes or typer.confirm(f"Re-embed every memory with {runtime.memories.embedder.name}?", True)):
+                return 0
+            with Progress(console=console, disable=as_json) as bar:
+                task = bar.add_task("re-embedding", total=None)
+                return await reembed_all(
+                    runtime.pool,
+                    runtime.memories.embedder,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        finally:
+            await runtime.close()
+
+    count = run(work())
+    print_json({"reembedded": count}) if as_json else console.print(f"re-embedded {count} memories")

@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import Message
 from memory.embeddings import Embedder
+from memory.long_term.reembed import passage_of
 from memory.long_term.store import MemoryStore, NewMemory
 
 log = logging.getLogger("memory.episodic")
@@ -29,7 +30,7 @@ class _Pending:
 
 def passage_text(message: Message) -> str:
     """What is embedded for a turn: who said it, then what they said."""
-    return f"{message.speaker or message.role}: {message.content}"
+    return passage_of("episodic", message.content, message.speaker, message.role)
 
 
 def as_memory(message: Message) -> NewMemory:

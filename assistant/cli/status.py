@@ -1,0 +1,61 @@
+"""`assistant status`: model, embedder, whether facts are extracted, services and counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from assistant.cli.common import JSON_OPTION, console, print_json, run, settings
+from assistant.embedded import manager
+from assistant.runtime import prepare_stores
+from memory.db.pool import redact
+
+COUNTED = ("users", "threads", "messages", "memories", "memory_events", "thread_summaries", "context_reports")
+
+
+async def _counts(database_url: str) -> dict[str, int]:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        counts = {}
+        for table in COUNTED:
+            row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
+            counts[table] = int(row[0]) if row else 0
+        return counts
+
+
+def status(as_json: bool = JSON_OPTION) -> None:
+    """Show the model (and whether it is local), the embedder, fact extraction, services and counts.
+
+    Example: assistant status --json
+    """
+    config = settings()
+    endpoints = run(prepare_stores(config))
+    extracting, why = config.extraction_status(config.model)
+    services = [
+        {"name": s.name, "running": s.running, "embedded": s.embedded, "url": redact(s.url) if s.url else None}
+        for s in manager.status(config)
+    ]
+    report: dict[str, Any] = {
+        "model": config.model,
+        "model_is_local": config.model in ("local", "fake"),
+        "embedder": config.embedder,
+        "extraction": {"on": extracting, "why": why},
+        "memory_enabled": config.memory_enabled,
+        "data_dir": str(config.data_dir),
+        "services": services,
+        "counts": run(_counts(endpoints.database_url)),
+    }
+    if as_json:
+        print_json(report)
+        return
+    table = Table(show_header=False, title="assistant status")
+    table.add_row("model", f"{config.model}" + (" (local, offline)" if report["model_is_local"] else ""))
+    table.add_row("embedder", config.embedder)
+    table.add_row("fact extraction", ("on: " if extracting else "off: ") + why)
+    for service in services:
+        table.add_row(str(service["name"]), f"{'running' if service['running'] else 'stopped'} {service['url'] or ''}")
+    for name, count in report["counts"].items():
+        table.add_row(name, str(count))
+    console.print(table)
