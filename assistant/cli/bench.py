@@ -96,6 +96,27 @@ async def _scale(sizes: list[int], queries: int, users: int, sentences: int, kee
         )
 
 
+@bench_app.command("ingest")
+def bench_ingest(
+    turns: int = typer.Option(1000, "--turns", "-n", min=32, help="Turns to embed and store."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Episodic memory ingestion rate beside the embedder's own batch rate (the store's overhead).
+
+    Example: assistant bench ingest --turns 2000 --json
+    """
+    from assistant.bench.ingest import run_ingest_bench
+
+    result = run(run_ingest_bench(settings(), turns=turns))
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"{result['embedder']}: embedder alone {result['embedder_passages_per_s']} passages/s; "
+        f"embed + store {result['episodic_turns_per_s']} turns/s; store overhead {result['store_overhead_pct']}%"
+    )
+
+
 @bench_app.command("locomo")
 def bench_locomo(
     data: Path = typer.Argument(..., exists=True, dir_okay=False, help="A LoCoMo-format JSON file."),
