@@ -23,3 +23,8 @@ class RecalledItem:
     message_ids: tuple[uuid.UUID, ...] = field(default_factory=tuple)
     created_at: datetime | None = None
     role: str | None = None  # for conversation turns: who said it
+    # Turns of one conversation may share an item: a header (their date) once, then one line each.
+    group_key: str | None = None
+    group_header: str | None = None
+    line: str | None = None
+    order: int = 0  # position within the group (time order)

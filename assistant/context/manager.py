@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from assistant.context.budget import Budget, TierShares
-from assistant.context.packing import LABEL_TOKENS, MESSAGE_TOKENS, Candidate, TierPlan
+from assistant.context.packing import LABEL_TOKENS, MESSAGE_TOKENS, Candidate, GroupedPlan, TierPlan
 from assistant.context.report import ContextReport, ReportItem, TierReport, Truncation
 from assistant.context.sources import CoreMemorySource, DocumentSource, LongTermSource
 from assistant.context.templates import ContextTemplates
@@ -25,7 +25,7 @@ from memory.conversations import Message, Thread
 from memory.recall import RecalledItem
 from memory.short_term.window import ShortTermMemory, Turn
 
-LONG_TERM_CANDIDATES = 50
+LONG_TERM_CANDIDATES = 320
 DOCUMENT_CANDIDATES = 20
 
 
@@ -139,7 +139,7 @@ class ContextManager:
                 ],
                 contiguous=True,
             ),
-            long_term=self._plan("long_term", recalled, counter, self.templates.long_term_heading),
+            long_term=self._grouped_plan(recalled, counter, self.templates.long_term_heading),
             documents=self._plan("documents", excerpts, counter, self.templates.documents_heading),
         )
         self._allocate(plans, budget.total - base)
@@ -170,29 +170,26 @@ class ContextManager:
         """The long-term tier alone under ``budget`` tokens, each item counted on its own (for benchmarks)."""
         counter = TokenCounter(model)
         recalled = await self.long_term.recall(user_id, query, now=now, exclude=(), limit=LONG_TERM_CANDIDATES)
-        plan = self._plan("long_term", recalled, counter, "")
-        chosen: list[ReportItem] = []
-        used = 0
-        for number, candidate in enumerate(plan.candidates, start=1):
-            text = self._render_item(len(chosen) + 1, candidate.item)
-            tokens = counter.text(text)
-            if used + tokens > budget:
-                continue
-            used += tokens
-            item = candidate.item
-            chosen.append(
-                ReportItem(
-                    id=item.id,
-                    kind=item.kind,
-                    text=text,
-                    tokens=tokens,
-                    score=item.score,
-                    reason=item.reason or f"rank {number}",
-                    thread_id=item.thread_id,
-                    message_ids=list(item.message_ids),
-                )
+        plan = self._grouped_plan(recalled, counter, "")
+        plan.fill(budget)
+        while True:
+            texts = [self._render_item(number, c.item) for number, c in enumerate(plan.chosen, start=1)]
+            counts = [counter.text(text) for text in texts]
+            if sum(counts) <= budget or not plan.drop_last():
+                break
+        return [
+            ReportItem(
+                id=c.item.id,
+                kind=c.item.kind,
+                text=text,
+                tokens=tokens,
+                score=c.item.score,
+                reason=c.item.reason,
+                thread_id=c.item.thread_id,
+                message_ids=list(c.item.message_ids),
             )
-        return chosen
+            for c, text, tokens in zip(plan.chosen, texts, counts, strict=True)
+        ]
 
     # -- choosing ------------------------------------------------------------------------
     def _plan(self, name: str, items: list[RecalledItem], counter: TokenCounter, heading: str) -> TierPlan:
@@ -200,6 +197,13 @@ class ContextManager:
         candidates = [Candidate(item, counter.text(self._render_item(99, item)) + LABEL_TOKENS) for item in items]
         heading_cost = counter.text(heading) + 2 if candidates else 0
         return TierPlan(name, candidates, heading_cost=heading_cost)
+
+    def _grouped_plan(self, items: list[RecalledItem], counter: TokenCounter, heading: str) -> GroupedPlan:
+        candidates = [Candidate(item, counter.text(self._render_item(99, item)) + LABEL_TOKENS) for item in items]
+        heading_cost = counter.text(heading) + 2 if candidates and heading else 0
+        return GroupedPlan(
+            "long_term", candidates, counter.text, lambda item: self._render_item(99, item), heading_cost=heading_cost
+        )
 
     def _allocate(self, plans: _Plans, room: int) -> None:
         """Fill each tier up to its share, then let tiers in priority order take what is left."""

@@ -34,6 +34,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "message_details"),
     Migration(3, "short_term_and_context"),
     Migration(4, "long_term_memory"),
+    Migration(5, "user_scoped_text_index"),
 )
 LATEST = MIGRATIONS[-1].version
 

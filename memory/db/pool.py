@@ -18,6 +18,10 @@ def redact(url: str) -> str:
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:
     await register_vector_async(conn)
+    # A user's memories are a slice of a shared HNSW index: keep scanning until enough of theirs are found.
+    await conn.execute("SET hnsw.ef_search = 100")
+    await conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    await conn.commit()
 
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: float = 10.0) -> AsyncConnectionPool:

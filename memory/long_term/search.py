@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from psycopg.rows import dict_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
@@ -31,7 +31,8 @@ STOPWORDS = frozenset(
         "nicht"
     ).split()
 )
-RRF_K = 60
+# Tuned on LoCoMo (shared/bench): a small k and a heavier vector weight beat the usual k=60, 1:1.
+RRF_K = 10
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,23 @@ WHERE m.user_id = %(user)s
 """
 
 
+_COLUMNS = ", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))
+_NEIGHBOURS = f"""
+SELECT DISTINCT ON (m.id) {_COLUMNS}
+FROM unnest(%s::uuid[], %s::bigint[]) AS t(thread_id, seq)
+CROSS JOIN LATERAL (
+    (SELECT * FROM memories WHERE user_id = %s AND thread_id = t.thread_id AND kind = 'episodic'
+       AND valid_to IS NULL AND seq < t.seq ORDER BY seq DESC LIMIT 1)
+    UNION ALL
+    (SELECT * FROM memories WHERE user_id = %s AND thread_id = t.thread_id AND kind = 'episodic'
+       AND valid_to IS NULL AND seq > t.seq ORDER BY seq LIMIT 1)
+) m
+"""
+
+
 @dataclass(frozen=True)
 class Weights:
-    vector: float = 1.0
+    vector: float = 1.5
     text: float = 1.0
     importance: float = 0.2
     recency: float = 0.1
@@ -90,6 +105,23 @@ class HybridSearch:
         self.embedder = embedder
         self.weights = weights or Weights()
 
+    async def neighbours(self, user_id: uuid.UUID, hits: Collection[MemoryRecord]) -> list[MemoryRecord]:
+        """The turns just before and after each given turn, in its thread."""
+        turns = [h for h in hits if h.kind == "episodic" and h.thread_id is not None and h.seq is not None]
+        if not turns:
+            return []
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
+            await cur.execute(
+                _NEIGHBOURS,
+                (
+                    [t.thread_id for t in turns],
+                    [t.seq for t in turns],
+                    user_id,
+                    user_id,
+                ),
+            )
+            return await cur.fetchall()
+
     async def search(
         self,
         user_id: uuid.UUID,
@@ -100,8 +132,10 @@ class HybridSearch:
         depth: int = 100,
         exclude: Collection[uuid.UUID] = (),
         include_pinned: bool = True,
+        vector_query: str | None = None,
     ) -> list[SearchHit]:
-        vector = (await self.embedder.queries([query]))[0]
+        """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names)."""
+        vector = (await self.embedder.queries([vector_query or query]))[0]
         params = {
             "user": user_id,
             "vector": np.asarray(vector),

@@ -1,18 +1,29 @@
 """Long-term memory as the context manager's tiers: pinned core memories, and recalled memories.
 
-Recalled turns are rendered compactly (date, speaker, text) so more of them fit.
+Recall ranks by hybrid search, then (as measured on LoCoMo) lifts whole conversations
+that hold a strong hit and the turns right around the best hits, because answers often
+sit next to the turn that matches the question. Turns are rendered compactly and carry
+what the packer needs to group them under one date per conversation.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
 from memory.long_term.service import MemoryService
 from memory.recall import RecalledItem
+
+DEPTH = 150  # candidates from each of the two searches
+SESSION_BOOST = 0.5  # + this share of the best score in the same conversation
+NEIGHBOUR_TOP = 10
+NEIGHBOUR_DECAY = 0.5
+SPEAKERS_TTL_S = 60.0
 
 
 def short_date(moment: datetime) -> str:
@@ -27,7 +38,18 @@ def render_memory(memory: MemoryRecord) -> str:
     return f"{memory.text} (since {since}{who})"
 
 
-def _reason(hit: SearchHit) -> str:
+def strip_names(query: str, names: Sequence[str]) -> str:
+    """The query without speakers' names (they match every turn of theirs equally), if enough is left."""
+    stripped = query
+    for name in names:
+        stripped = re.sub(rf"\b{re.escape(name)}(?:'s)?\b", "", stripped, flags=re.I)
+    stripped = re.sub(r"\s+", " ", stripped).strip()
+    return stripped if len(re.findall(r"\w+", stripped)) >= 2 else query
+
+
+def _reason(hit: SearchHit | None) -> str:
+    if hit is None:
+        return "next to a strong match in the same conversation"
     parts = []
     if hit.vector_rank is not None:
         parts.append(f"meaning #{hit.vector_rank}")
@@ -39,6 +61,7 @@ def _reason(hit: SearchHit) -> str:
 class LongTermTier:
     def __init__(self, memories: MemoryService) -> None:
         self.memories = memories
+        self._speakers: dict[uuid.UUID, tuple[float, list[str]]] = {}
 
     async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:
         return [
@@ -54,24 +77,77 @@ class LongTermTier:
             for m in await self.memories.pinned(user_id)
         ]
 
+    async def _speaker_names(self, user_id: uuid.UUID) -> list[str]:
+        cached = self._speakers.get(user_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        async with self.memories.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT DISTINCT speaker FROM memories WHERE user_id = %s AND kind = 'episodic' "
+                    "AND speaker IS NOT NULL LIMIT 50",
+                    (user_id,),
+                )
+            ).fetchall()
+        names = [str(r[0]) for r in rows if r[0] and str(r[0]).lower() not in ("user", "assistant")]
+        self._speakers[user_id] = (time.monotonic() + SPEAKERS_TTL_S, names)
+        return names
+
     async def recall(
         self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
     ) -> list[RecalledItem]:
-        # Pinned memories are already in the core tier.
-        hits = await self.memories.searcher.search(
-            user_id, query, now=now, limit=limit, exclude=exclude, include_pinned=False
+        searcher = self.memories.searcher
+        vector_query = strip_names(query, await self._speaker_names(user_id))
+        hits = await searcher.search(
+            user_id,
+            query,
+            now=now,
+            limit=2 * DEPTH,
+            depth=DEPTH,
+            exclude=exclude,
+            include_pinned=False,  # pinned memories are already in the core tier
+            vector_query=vector_query,
         )
-        return [
-            RecalledItem(
-                id=str(hit.memory.id),
-                kind="turn" if hit.memory.kind == "episodic" else "memory",
-                text=render_memory(hit.memory),
-                score=round(hit.score, 6),
-                reason=_reason(hit),
-                thread_id=hit.memory.thread_id,
-                message_ids=tuple(hit.memory.source_message_ids),
-                created_at=hit.memory.said_at,
-                role=hit.memory.role,
-            )
-            for hit in hits
-        ]
+        by_id = {h.memory.id: h for h in hits}
+        records = {h.memory.id: h.memory for h in hits}
+        scores = {h.memory.id: h.score for h in hits}
+        best: dict[uuid.UUID, float] = {}
+        for hit in hits:
+            key = hit.memory.thread_id or hit.memory.id
+            best[key] = max(best.get(key, 0.0), hit.score)
+        for memory_id, memory in records.items():
+            scores[memory_id] += SESSION_BOOST * best[memory.thread_id or memory.id]
+        top = sorted(scores, key=lambda i: -scores[i])[:NEIGHBOUR_TOP]
+        for near in await searcher.neighbours(user_id, [records[i] for i in top]):
+            if near.message_id in exclude:
+                continue
+            parents = [
+                scores[i]
+                for i in top
+                if records[i].thread_id == near.thread_id and records[i].seq is not None and near.seq is not None
+            ]
+            lifted = NEIGHBOUR_DECAY * max(parents, default=0.0)
+            if lifted > scores.get(near.id, 0.0):
+                scores[near.id] = lifted
+                records.setdefault(near.id, near)
+        ranked = sorted(records, key=lambda i: (-scores[i], records[i].said_at, records[i].seq or 0))[:limit]
+        return [self._item(records[i], scores[i], by_id.get(i)) for i in ranked]
+
+    @staticmethod
+    def _item(memory: MemoryRecord, score: float, hit: SearchHit | None) -> RecalledItem:
+        episodic = memory.kind == "episodic"
+        return RecalledItem(
+            id=str(memory.id),
+            kind="turn" if episodic else "memory",
+            text=render_memory(memory),
+            score=round(score, 6),
+            reason=_reason(hit),
+            thread_id=memory.thread_id,
+            message_ids=tuple(memory.source_message_ids),
+            created_at=memory.said_at,
+            role=memory.role,
+            group_key=str(memory.thread_id) if episodic and memory.thread_id else None,
+            group_header=f"({short_date(memory.said_at)})" if episodic else None,
+            line=f"{memory.speaker or memory.role}: {memory.text}" if episodic else None,
+            order=memory.seq or 0,
+        )
