@@ -18,7 +18,7 @@ FLOOR_AT_2000 = 0.85
 
 async def test_one_conversation_keeps_its_recall(make_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
     assert SHARED.exists(), f"the shared LoCoMo file is missing: {SHARED}"
-    smallest = min(load_locomo(SHARED), key=lambda s: len(s.conversation.turns()))
+    smallest = min(load_locomo(SHARED), key=lambda s: sum(1 for _ in s.conversation.turns()))
     slice_file = tmp_path / "slice.json"
     raw = [item for item in json.loads(SHARED.read_text()) if item["sample_id"] == smallest.conversation.sample_id]
     slice_file.write_text(json.dumps(raw))
