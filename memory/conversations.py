@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -54,7 +55,7 @@ class Message(BaseModel):
 
 _USER_COLS = "id, name, display_name, created_at"
 _THREAD_COLS = "id, user_id, name, title, created_at, updated_at"
-_MESSAGE_COLS = (
+MESSAGE_COLUMNS = (
     "id, seq, thread_id, user_id, role, speaker, content, status, external_id, model, usage, latency_ms, created_at"
 )
 
@@ -161,7 +162,7 @@ class ConversationStore:
                     f"""INSERT INTO messages (thread_id, user_id, role, speaker, content, status, model, usage,
                                               latency_ms, external_id, created_at)
                         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))
-                        RETURNING {_MESSAGE_COLS}""",
+                        RETURNING {MESSAGE_COLUMNS}""",
                     (
                         thread.id,
                         thread.user_id,
@@ -183,7 +184,7 @@ class ConversationStore:
 
     async def messages(self, thread: Thread, *, last: int | None = None, after_seq: int | None = None) -> list[Message]:
         """The thread's messages in order; with ``last``, only the newest ones; with ``after_seq``, only later ones."""
-        query = f"SELECT {_MESSAGE_COLS} FROM messages WHERE thread_id = %s AND user_id = %s"
+        query = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE thread_id = %s AND user_id = %s"
         params: tuple[Any, ...] = (thread.id, thread.user_id)
         if after_seq is not None:
             query += " AND seq > %s"
@@ -193,6 +194,15 @@ class ConversationStore:
             params = (*params, last)
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(f"{query} ORDER BY seq", params)
+            return await cur.fetchall()
+
+    async def messages_by_id(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
+        """These messages of this user, in order (others' are not returned)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
+            await cur.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE user_id = %s AND id = ANY(%s) ORDER BY seq",
+                (user_id, list(ids)),
+            )
             return await cur.fetchall()
 
     async def count_messages(self, thread: Thread, *, after_seq: int = 0) -> int:

@@ -121,6 +121,19 @@ def settings(tmp_path: Path, database_url: str, services: manager.Endpoints, red
 
 
 @pytest.fixture
+def store_env(
+    database_url: str, services: manager.Endpoints, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Environment for CLI commands: this test's database and key prefix, the fake model, the hash embedder."""
+    monkeypatch.setenv("ASSISTANT_DATABASE_URL", database_url)
+    monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
+    monkeypatch.setenv("ASSISTANT_REDIS_PREFIX", redis_prefix)
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASSISTANT_MODEL", "fake")
+    monkeypatch.setenv("ASSISTANT_EMBEDDER", "hash")
+
+
+@pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     pool = await open_pool(database_url, max_size=4)
     yield pool

@@ -67,17 +67,6 @@ def test_every_command_has_an_example_in_its_help() -> None:
         assert result.exit_code == 0 and "Example:" in result.output, command
 
 
-@pytest.fixture
-def store_env(
-    database_url: str, services: manager.Endpoints, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("ASSISTANT_DATABASE_URL", database_url)
-    monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
-    monkeypatch.setenv("ASSISTANT_REDIS_PREFIX", redis_prefix)
-    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ASSISTANT_MODEL", "fake")
-
-
 @pytest.mark.usefixtures("store_env")
 def test_chat_one_shot_prints_the_reply_and_its_context_as_json() -> None:
     first = runner.invoke(app, ["chat", "--user", "ann", "--thread", "trip", "We leave on May 3rd.", "--json"])

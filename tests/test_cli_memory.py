@@ -1,25 +1,14 @@
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from assistant.cli.main import app
-from assistant.embedded import manager
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def store_env(
-    database_url: str, services: manager.Endpoints, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("ASSISTANT_DATABASE_URL", database_url)
-    monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
-    monkeypatch.setenv("ASSISTANT_REDIS_PREFIX", redis_prefix)
-    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ASSISTANT_EMBEDDER", "hash")
-    monkeypatch.setenv("ASSISTANT_MODEL", "fake")
+pytestmark = pytest.mark.usefixtures("store_env")
 
 
 def _json(args: list[str], **kwargs: str) -> object:

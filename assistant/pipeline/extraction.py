@@ -114,7 +114,7 @@ class Extractor:
     async def process(self, job: dict[str, object]) -> list[Decision]:
         user_id = uuid.UUID(str(job["user_id"]))
         ids = [uuid.UUID(str(i)) for i in job["messages"]]  # type: ignore[attr-defined]
-        messages = await self.memories._messages(user_id, ids)
+        messages = await self.conversations.messages_by_id(user_id, ids)
         if not messages:
             return []
         exchange = "\n".join(f"{m.role}: {m.content}" for m in messages)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from memory.conversations import Message
+from memory.conversations import MESSAGE_COLUMNS, Message
 from memory.embeddings import Embedder
 from memory.long_term.reembed import passage_of
 from memory.long_term.store import MemoryStore, NewMemory
@@ -101,9 +101,7 @@ class EpisodicWriter:
         while total < limit:
             async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
                 await cur.execute(
-                    """SELECT m.id, m.seq, m.thread_id, m.user_id, m.role, m.speaker, m.content, m.status,
-                              m.external_id, m.model, m.usage, m.latency_ms, m.created_at
-                       FROM messages m
+                    f"""SELECT {MESSAGE_COLUMNS} FROM messages m
                        WHERE m.remember AND m.role IN ('user', 'assistant') AND btrim(m.content) <> ''
                          AND (%s::uuid IS NULL OR m.user_id = %s)
                          AND NOT EXISTS (SELECT 1 FROM memories e WHERE e.message_id = m.id AND e.kind = 'episodic')

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from psycopg_pool import AsyncConnectionPool
 
-from memory.conversations import Message
+from memory.conversations import ConversationStore, Message
 from memory.embeddings import Embedder
 from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryRecord
@@ -211,15 +211,7 @@ class MemoryService:
         return MemoryDetail(memory, sources, versions, events)
 
     async def _messages(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
-        from psycopg.rows import class_row
-
-        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
-            await cur.execute(
-                """SELECT id, seq, thread_id, user_id, role, speaker, content, status, external_id, model, usage,
-                          latency_ms, created_at FROM messages WHERE user_id = %s AND id = ANY(%s) ORDER BY seq""",
-                (user_id, list(ids)),
-            )
-            return await cur.fetchall()
+        return await ConversationStore(self.pool).messages_by_id(user_id, ids)
 
     # -- forgetting (final) ---------------------------------------------------------------
     async def forget(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID], *, reason: str = "") -> ForgetReport:
