@@ -26,8 +26,16 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: float = 10.0) -> AsyncConnectionPool:
     """Open a pool on a migrated database (pgvector types are registered on each connection)."""
+    # No server-side prepared statements: a generic plan of the retrieval query (which depends on how many
+    # memories the user has) can be a hundred times slower than the plan for the actual values.
     pool = AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, timeout=wait_s, configure=_configure, open=False
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=wait_s,
+        configure=_configure,
+        open=False,
+        kwargs={"prepare_threshold": None},
     )
     try:
         await pool.open(wait=True, timeout=wait_s)

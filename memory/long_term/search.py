@@ -54,13 +54,13 @@ def text_query(query: str, *, max_terms: int = 16) -> str | None:
 
 
 _SQL = f"""
-WITH vec AS (
+WITH vec AS MATERIALIZED (
     SELECT id, row_number() OVER (ORDER BY distance, said_at, seq) AS rank, distance FROM (
         SELECT id, said_at, seq, embedding <=> %(vector)s AS distance FROM memories
         WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
           AND embedding IS NOT NULL
         ORDER BY embedding <=> %(vector)s LIMIT %(depth)s) nearest
-), fts AS (
+), fts AS MATERIALIZED (
     SELECT id, row_number() OVER (ORDER BY relevance DESC, said_at, seq) AS rank FROM (
         SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM memories
         WHERE %(text)s::text IS NOT NULL AND user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
@@ -68,9 +68,15 @@ WITH vec AS (
         ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s) matched
 )
 SELECT {", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))},
-       vec.rank AS vector_rank, fts.rank AS text_rank, vec.distance AS distance
-FROM (SELECT id FROM vec UNION SELECT id FROM fts) hits
-JOIN memories m USING (id) LEFT JOIN vec USING (id) LEFT JOIN fts USING (id)
+       ranks.vector_rank, ranks.text_rank, ranks.distance
+FROM (
+    SELECT id, min(vector_rank) AS vector_rank, min(text_rank) AS text_rank, min(distance) AS distance FROM (
+        SELECT id, rank AS vector_rank, NULL::bigint AS text_rank, distance FROM vec
+        UNION ALL
+        SELECT id, NULL::bigint, rank, NULL::double precision FROM fts
+    ) both_lists GROUP BY id
+) ranks
+JOIN memories m ON m.id = ranks.id
 WHERE m.user_id = %(user)s
 """
 
