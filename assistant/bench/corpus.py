@@ -131,27 +131,37 @@ def questions(count: int, seed: int = 0, *, avoid: list[str] | None = None) -> l
     return _distinct(QUESTIONS, count, seed + 1, frozenset(avoid or ()))
 
 
+def _read_cache(path: Path, shape: tuple[int, int]) -> Vectors | None:
+    if not path.exists():
+        return None
+    cached = np.load(path)
+    return np.asarray(cached, dtype=np.float32) if cached.shape == shape else None
+
+
+def _write_cache(path: Path, vectors: Vectors) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    with partial.open("wb") as out:
+        np.save(out, vectors)
+    partial.replace(path)  # atomic, so a concurrent or interrupted run never reads half a file
+
+
 async def cached_vectors(
     embedder: Embedder, texts: list[str], cache_dir: Path, *, batch: int = 32, progress: Progress | None = None
 ) -> Vectors:
     """Passage vectors of ``texts``, read from ``cache_dir`` when embedded before with the same model."""
     key = hashlib.sha256("\0".join([embedder.name, str(embedder.dim), *texts]).encode()).hexdigest()[:24]
     path = cache_dir / f"{key}.npy"
-    if path.exists():
-        cached = np.load(path)
-        if cached.shape == (len(texts), embedder.dim):
-            return np.asarray(cached, dtype=np.float32)
+    cached = _read_cache(path, (len(texts), embedder.dim))
+    if cached is not None:
+        return cached
     rows = []
     for start in range(0, len(texts), batch):
         rows.append(await embedder.passages(texts[start : start + batch]))
         if progress:
             progress("embedding sentences", min(start + batch, len(texts)), len(texts))
     vectors = np.concatenate(rows).astype(np.float32) if rows else np.zeros((0, embedder.dim), np.float32)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    with partial.open("wb") as out:
-        np.save(out, vectors)
-    partial.replace(path)
+    _write_cache(path, vectors)
     return vectors
 
 

@@ -50,7 +50,7 @@ def bench_scale(
 
     Example: assistant bench scale --memories 10000 --memories 100000 --queries 200 --json
     """
-    result = run(_scale(memories, queries, users, sentences, keep, quiet=as_json))
+    result = run(_scale(memories, queries, users, sentences, keep))
     if as_json:
         print_json(result)
         return
@@ -61,7 +61,8 @@ def bench_scale(
         "embedding p95 ms",
         "assembly p50/p95/p99 ms",
         "recall@10",
-        title=f"{result['embedder']}, {result['sentences']} sentences, ef_search {result['ef_search']}",
+        title=f"{result['embedder']}, {result['sentences']} sentences, hnsw.ef_search {result['ef_search']}, "
+        f"iterative scan {result['iterative_scan']}",
     )
     for size, row in result["sizes"].items():
         table.add_row(
@@ -77,14 +78,14 @@ def bench_scale(
     console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
 
 
-async def _scale(sizes: list[int], queries: int, users: int, sentences: int, keep: bool, *, quiet: bool) -> Any:
+async def _scale(sizes: list[int], queries: int, users: int, sentences: int, keep: bool) -> Any:
+    # Progress stays on with --json too: it goes to stderr, and a full run takes many minutes.
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
-        disable=quiet,
     ) as bar:
         task = bar.add_task("scale", total=None)
 

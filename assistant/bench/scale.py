@@ -1,0 +1,249 @@
+"""`assistant bench scale`: long-term retrieval, context assembly and HNSW recall as a user's memories grow."""
+
+from __future__ import annotations
+
+import platform
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
+from assistant.bench.stats import summary
+from assistant.runtime import Runtime
+from assistant.settings import Settings
+from memory.conversations import Thread
+from memory.embeddings import Embedder, Vectors
+from memory.long_term.store import NewMemory
+
+INSERT_BATCH = 1000
+WARMUP = 10
+RECALL_QUERIES = 50
+CONTEXT_MODEL = "fake"
+CONTEXT_WINDOW = 8192
+# As in migrations/0004_long_term_memory.sql.
+INDEX_DDL = "CREATE INDEX memories_embedding_idx ON memories USING hnsw (embedding vector_cosine_ops)"
+# The vector half of HybridSearch's SQL, cut at 10.
+NEAREST_SQL = """SELECT id FROM memories
+    WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned) AND embedding IS NOT NULL
+    ORDER BY embedding <=> %(vector)s LIMIT 10"""
+
+
+class TimedEmbedder:
+    """Passes calls through and keeps how long each query embedding took."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.query_ms: list[float] = []
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        started = time.perf_counter()
+        vectors = await self.inner.queries(texts)
+        self.query_ms.append((time.perf_counter() - started) * 1000)
+        return vectors
+
+    async def passages(self, texts: Sequence[str]) -> Vectors:
+        return await self.inner.passages(texts)
+
+
+@dataclass
+class _Bench:
+    runtime: Runtime
+    embedder: TimedEmbedder
+    users: list[uuid.UUID]
+    composer: Composer
+    questions: list[str]
+    now: datetime
+    progress: Progress | None
+    threads: dict[uuid.UUID, Thread] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def tick(self, label: str, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(label, done, total)
+
+    async def insert(self, start: int, stop: int) -> float:
+        """Store memories ``start..stop`` through the app's write path; memories per second."""
+        spent = 0.0
+        for first in range(start, stop, INSERT_BATCH):
+            last = min(stop, first + INSERT_BATCH)
+            memories = [
+                NewMemory(
+                    user_id=self.users[i % len(self.users)],
+                    kind="episodic",
+                    text=text,
+                    speaker="user",
+                    role="user",
+                    said_at=self.now - timedelta(days=float(self.composer.age_days[i])),
+                )
+                for i, text in zip(range(first, last), self.composer.texts(first, last), strict=True)
+            ]
+            vectors = self.composer.embeddings(first, last)
+            started = time.perf_counter()
+            ids = await self.runtime.memories.store.add_many(memories, vectors)
+            spent += time.perf_counter() - started
+            if len(ids) != len(memories):
+                raise RuntimeError(f"stored {len(ids)} of {len(memories)} memories: message ids collided")
+            self.tick(f"inserting to {stop:,}", last, stop)
+        return (stop - start) / spent if spent else 0.0
+
+    async def thread(self, user_id: uuid.UUID) -> Thread:
+        if user_id not in self.threads:
+            self.threads[user_id] = await self.runtime.conversations.create_thread(user_id, title="scale benchmark")
+        return self.threads[user_id]
+
+    async def latencies(self) -> dict[str, dict[str, float]]:
+        """Retrieval and full context assembly per query, after a warm-up."""
+        retrieval: list[float] = []
+        assembly: list[float] = []
+        embedding: list[float] = []
+        for number, query in enumerate(self.questions):
+            user_id = self.users[number % len(self.users)]
+            self.embedder.query_ms.clear()
+            started = time.perf_counter()
+            await self.runtime.memories.searcher.search(user_id, query, now=self.now, limit=50)
+            elapsed = (time.perf_counter() - started) * 1000
+            thread = await self.thread(user_id)
+            message = await self.runtime.conversations.append_message(thread, "user", query, speaker="user")
+            await self.runtime.short_term.record(thread, message)
+            started = time.perf_counter()
+            await self.runtime.context.build(thread, message, model=CONTEXT_MODEL, window=CONTEXT_WINDOW, now=self.now)
+            built = (time.perf_counter() - started) * 1000
+            if number >= WARMUP:
+                retrieval.append(elapsed)
+                assembly.append(built)
+                embedding.append(self.embedder.query_ms[0])
+            self.tick("queries", number + 1, len(self.questions))
+        return {
+            "retrieval_ms": summary(retrieval),
+            "assembly_ms": summary(assembly),
+            "embedding_ms": summary(embedding),
+        }
+
+    async def recall(self) -> tuple[float, bool, dict[str, str]]:
+        """Mean recall@10 of the HNSW index against exact search, whether the index was used, HNSW settings."""
+        sample = self.questions[WARMUP : WARMUP + RECALL_QUERIES]
+        vectors = await self.embedder.inner.queries(sample)
+        scores = []
+        async with self.runtime.pool.connection() as conn:
+            # Each query in a transaction of its own, so SET LOCAL cannot outlive the exact one; and never
+            # prepared, since a plan cached while index scans were off would be reused for the HNSW run.
+            for number, vector in enumerate(vectors):
+                params = {"user": self.users[(WARMUP + number) % len(self.users)], "vector": vector, "pinned": True}
+                async with conn.transaction():
+                    rows = await (await conn.execute(NEAREST_SQL, params, prepare=False)).fetchall()
+                found = {row[0] for row in rows}
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL enable_indexscan = off")
+                    rows = await (await conn.execute(NEAREST_SQL, params, prepare=False)).fetchall()
+                exact = {row[0] for row in rows}
+                if exact:
+                    scores.append(len(found & exact) / len(exact))
+            async with conn.transaction():
+                plan = await (await conn.execute("EXPLAIN " + NEAREST_SQL, params, prepare=False)).fetchall()
+                hnsw = {
+                    name: str((await (await conn.execute(f"SHOW hnsw.{name}")).fetchall())[0][0])
+                    for name in ("ef_search", "iterative_scan")
+                }
+        used = any("memories_embedding_idx" in str(row[0]) for row in plan)
+        return round(float(np.mean(scores)) if scores else 0.0, 4), used, hnsw
+
+    async def rebuild_index(self) -> float:
+        """Seconds to build the HNSW index over the whole table; drop and build share one transaction."""
+        async with self.runtime.pool.connection() as conn, conn.transaction():
+            # An error rolls the DROP back with the rest, so the index is never left missing.
+            await conn.execute("DROP INDEX memories_embedding_idx")
+            started = time.perf_counter()
+            await conn.execute(INDEX_DDL)
+            return time.perf_counter() - started
+
+    async def cleanup(self) -> None:
+        for user_id in self.users:
+            await self.runtime.short_term.forget_user(user_id)
+            await self.runtime.conversations.delete_user(user_id)
+
+
+async def run_scale_bench(
+    settings: Settings,
+    *,
+    sizes: Sequence[int],
+    queries: int = 200,
+    users: int = 1,
+    sentences: int = 4000,
+    keep: bool = False,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Grow bench users' memories through ``sizes`` (total memories); time retrieval and assembly at each."""
+    ordered = sorted(set(sizes))
+    if not ordered or ordered[0] < users:
+        raise ValueError("every size needs at least one memory per user")
+    runtime = await Runtime.start(settings, chat=False)
+    embedder = TimedEmbedder(runtime.memories.searcher.embedder)
+    runtime.memories.searcher.embedder = embedder
+    bench: _Bench | None = None
+    try:
+        clock = time.perf_counter()
+        texts = diary_sentences(sentences, seed)
+        vectors = await cached_vectors(embedder.inner, texts, settings.data_dir / "bench-cache", progress=progress)
+        embed_s = time.perf_counter() - clock
+        tag = uuid.uuid4().hex[:8]
+        names = [f"bench-scale-{tag}"] if users == 1 else [f"bench-scale-{tag}-{n}" for n in range(users)]
+        bench = _Bench(
+            runtime,
+            embedder,
+            [(await runtime.conversations.ensure_user(name)).id for name in names],
+            Composer(texts, vectors, ordered[-1], seed),
+            questions(queries + WARMUP, seed, avoid=texts),
+            datetime.now(UTC),
+            progress,
+        )
+        bench.phases["sentences"] = round(embed_s, 2)
+        results: dict[str, Any] = {}
+        stored = 0
+        hnsw: dict[str, str] = {}
+        for size in ordered:
+            clock = time.perf_counter()
+            rate = await bench.insert(stored, size)
+            stored = size
+            bench.phases[f"insert_{size}"] = round(time.perf_counter() - clock, 2)
+            clock = time.perf_counter()
+            figures = await bench.latencies()
+            bench.phases[f"queries_{size}"] = round(time.perf_counter() - clock, 2)
+            clock = time.perf_counter()
+            recall, used, hnsw = await bench.recall()
+            bench.phases[f"recall_{size}"] = round(time.perf_counter() - clock, 2)
+            results[str(size)] = {
+                "insert_per_s": round(rate, 1),
+                **figures,
+                "hnsw_recall_at_10": recall,
+                "hnsw_used": used,
+            }
+        index_build_s = await bench.rebuild_index()
+        bench.phases["index_build"] = round(index_build_s, 2)
+        # The cleanup below still adds its time to this same phases dict.
+        return {
+            "benchmark": "scale",
+            "embedder": embedder.name,
+            "sentences": len(texts),
+            "queries": queries,
+            "users": users,
+            "sizes": results,
+            "index_build_s": round(index_build_s, 2),
+            "ef_search": int(hnsw["ef_search"]),
+            "iterative_scan": hnsw["iterative_scan"],
+            "phases_s": bench.phases,
+            "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        }
+    finally:
+        if bench is not None and not keep:
+            clock = time.perf_counter()
+            await bench.cleanup()
+            bench.phases["cleanup"] = round(time.perf_counter() - clock, 2)
+        await runtime.close()

@@ -1,0 +1,65 @@
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from assistant.bench.corpus import Composer, diary_sentences, questions
+from assistant.bench.scale import run_scale_bench
+from assistant.cli.main import app
+from assistant.embedded import manager
+from assistant.settings import Settings
+from memory.embeddings import HashEmbedder
+
+runner = CliRunner()
+
+
+def test_the_corpus_is_deterministic_and_questions_are_not_sentences() -> None:
+    sentences = diary_sentences(50, seed=3)
+    assert sentences == diary_sentences(50, seed=3) and len(set(sentences)) == 50
+    asked = questions(20, seed=3, avoid=sentences)
+    assert len(set(asked)) == 20 and not set(asked) & set(sentences)
+
+
+async def test_composed_memories_pair_two_different_sentences_with_unit_vectors() -> None:
+    sentences = diary_sentences(10)
+    composer = Composer(sentences, await HashEmbedder().passages(sentences), total=100)
+    assert all(a != b for a, b in composer.pairs)
+    assert composer.texts(0, 1)[0] == f"{sentences[composer.pairs[0][0]]} {sentences[composer.pairs[0][1]]}"
+    norms = [float(sum(v * v)) for v in composer.embeddings(0, 100)]
+    assert min(norms) == pytest.approx(1.0, abs=1e-4) and max(norms) == pytest.approx(1.0, abs=1e-4)
+
+
+async def test_scale_bench_at_a_tiny_size(settings: Settings, database_url: str) -> None:
+    result = await run_scale_bench(settings, sizes=[300, 150], queries=10, users=2, sentences=50)
+    assert result["benchmark"] == "scale" and result["embedder"] == "hash" and result["sentences"] == 50
+    assert list(result["sizes"]) == ["150", "300"]
+    for row in result["sizes"].values():
+        assert row["insert_per_s"] > 0
+        assert set(row["retrieval_ms"]) == set(row["assembly_ms"]) == {"p50", "p95", "p99", "mean"}
+        assert 0 <= row["hnsw_recall_at_10"] <= 1
+    assert result["index_build_s"] >= 0 and result["ef_search"] > 0
+    assert list(settings.data_dir.glob("bench-cache/*.npy"))
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM memories").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM users WHERE name LIKE 'bench-scale-%'").fetchone() == (0,)
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_embedding_idx'").fetchone()
+    assert index is not None and "hnsw (embedding vector_cosine_ops)" in index[0]
+
+
+def test_scale_command_prints_json(
+    database_url: str, services: manager.Endpoints, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": services.redis_url,
+        "REDIS_PREFIX": redis_prefix,
+        "DATA_DIR": str(tmp_path / "data"),
+        "MODEL": "fake",
+        "EMBEDDER": "hash",
+    }.items():
+        monkeypatch.setenv(f"ASSISTANT_{name}", value)
+    result = runner.invoke(app, ["bench", "scale", "-m", "100", "-n", "3", "--sentences", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["sizes"]["100"]) >= {"insert_per_s", "retrieval_ms", "hnsw_recall_at_10"}
