@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -8,7 +7,6 @@ from typer.testing import CliRunner
 from assistant.bench.corpus import Composer, diary_sentences, questions
 from assistant.bench.scale import run_scale_bench
 from assistant.cli.main import app
-from assistant.embedded import manager
 from assistant.settings import Settings
 from memory.embeddings import HashEmbedder
 
@@ -48,18 +46,12 @@ async def test_scale_bench_at_a_tiny_size(settings: Settings, database_url: str)
     assert index is not None and "hnsw (embedding vector_cosine_ops)" in index[0]
 
 
-def test_scale_command_prints_json(
-    database_url: str, services: manager.Endpoints, redis_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name, value in {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": services.redis_url,
-        "REDIS_PREFIX": redis_prefix,
-        "DATA_DIR": str(tmp_path / "data"),
-        "MODEL": "fake",
-        "EMBEDDER": "hash",
-    }.items():
-        monkeypatch.setenv(f"ASSISTANT_{name}", value)
-    result = runner.invoke(app, ["bench", "scale", "-m", "100", "-n", "3", "--sentences", "20", "--json"])
+@pytest.mark.usefixtures("store_env")
+def test_scale_command_prints_json_and_a_table() -> None:
+    command = ["bench", "scale", "-m", "100", "-n", "3", "--sentences", "20"]
+    result = runner.invoke(app, [*command, "--json"])
     assert result.exit_code == 0, result.output
     assert set(json.loads(result.stdout)["sizes"]["100"]) >= {"insert_per_s", "retrieval_ms", "hnsw_recall_at_10"}
+    table = runner.invoke(app, command)
+    assert table.exit_code == 0, table.output
+    assert "HNSW recall@10" in table.stdout and "HNSW index build" in table.stdout

@@ -54,25 +54,25 @@ def bench_scale(
     if as_json:
         print_json(result)
         return
+    sizes = result["sizes"]
     table = Table(
         "memories",
-        "insert/s",
-        "retrieval p50/p95/p99 ms",
-        "embedding p95 ms",
-        "assembly p50/p95/p99 ms",
-        "recall@10",
+        *(f"{int(size):,}" for size in sizes),
         title=f"{result['embedder']}, {result['sentences']} sentences, hnsw.ef_search {result['ef_search']}, "
         f"iterative scan {result['iterative_scan']}",
     )
-    for size, row in result["sizes"].items():
-        table.add_row(
-            f"{int(size):,}",
-            f"{row['insert_per_s']:.0f}",
-            "/".join(f"{row['retrieval_ms'][k]:.1f}" for k in ("p50", "p95", "p99")),
-            f"{row['embedding_ms']['p95']:.1f}",
-            "/".join(f"{row['assembly_ms'][k]:.1f}" for k in ("p50", "p95", "p99")),
-            f"{row['hnsw_recall_at_10']:.3f}" + ("" if row["hnsw_used"] else " (exact)"),
-        )
+
+    def spread(row: dict[str, float]) -> str:
+        return "/".join(f"{row[k]:.1f}" for k in ("p50", "p95", "p99"))
+
+    table.add_row("insert/s", *(f"{row['insert_per_s']:.0f}" for row in sizes.values()))
+    table.add_row("retrieval ms p50/p95/p99", *(spread(row["retrieval_ms"]) for row in sizes.values()))
+    table.add_row("  query embedding ms", *(spread(row["embedding_ms"]) for row in sizes.values()))
+    table.add_row("assembly ms p50/p95/p99", *(spread(row["assembly_ms"]) for row in sizes.values()))
+    table.add_row(
+        "HNSW recall@10",
+        *(f"{row['hnsw_recall_at_10']:.3f}" + ("" if row["hnsw_used"] else " (exact)") for row in sizes.values()),
+    )
     console.print(table)
     phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["phases_s"].items())
     console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
