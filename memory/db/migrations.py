@@ -35,6 +35,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "short_term_and_context"),
     Migration(4, "long_term_memory"),
     Migration(5, "user_scoped_text_index"),
+    Migration(6, "memory_lookup_indexes"),
 )
 LATEST = MIGRATIONS[-1].version
 
