@@ -18,6 +18,7 @@ from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
 from memory.embeddings import Embedder, Vectors
+from memory.errors import InvalidInputError
 from memory.long_term.store import NewMemory
 
 INSERT_BATCH = 1000
@@ -183,7 +184,7 @@ async def run_scale_bench(
     """Grow bench users' memories through ``sizes`` (total memories); time retrieval and assembly at each."""
     ordered = sorted(set(sizes))
     if not ordered or ordered[0] < users:
-        raise ValueError("every size needs at least one memory per user")
+        raise InvalidInputError("every size needs at least one memory per user")
     runtime = await Runtime.start(settings, chat=False)
     embedder = TimedEmbedder(runtime.memories.searcher.embedder)
     runtime.memories.searcher.embedder = embedder
