@@ -9,6 +9,7 @@ import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
+from memory.long_term.store import MemoryStore
 
 Progress = Callable[[int, int], None]
 INDEX_SQL = "CREATE INDEX IF NOT EXISTS memories_embedding_idx ON memories USING hnsw (embedding vector_cosine_ops)"
@@ -29,11 +30,7 @@ async def reembed_all(
             await conn.execute("DROP INDEX IF EXISTS memories_embedding_idx")
             await conn.execute("UPDATE memories SET embedding = NULL")
             await conn.execute(f"ALTER TABLE memories ALTER COLUMN embedding TYPE vector({int(embedder.dim)})")
-        await conn.execute(
-            """INSERT INTO embedding_model (name, dim) VALUES (%s, %s)
-               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, dim = EXCLUDED.dim, updated_at = now()""",
-            (embedder.name, embedder.dim),
-        )
+        await MemoryStore(pool).set_embedding_model(conn, embedder.name, embedder.dim)
         total_row = await (await conn.execute("SELECT count(*) FROM memories")).fetchone()
     total = int(total_row[0]) if total_row else 0
     done = 0
