@@ -27,6 +27,7 @@ from assistant.providers.embedders import build_embedder
 from assistant.providers.factory import NoChatModel, build_chat_model
 from assistant.settings import Settings
 from assistant.telemetry import configure_tracing
+from memory.accounts import AccountStore
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
@@ -185,6 +186,11 @@ class Runtime:
             pipeline,
             extractor,
         )
+
+    @property
+    def accounts(self) -> AccountStore:
+        """Users, passwords and API tokens (stateless over the pool)."""
+        return AccountStore(self.pool)
 
     def start_workers(self) -> None:
         """Run the fact-extraction worker in this process (the app does; one-shot commands drain instead)."""

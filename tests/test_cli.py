@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from assistant.cli.main import app
 from assistant.embedded import manager
+from memory.db.migrations import LATEST
 
 runner = CliRunner()
 
@@ -24,13 +25,13 @@ def test_db_migrate_and_status_on_a_configured_database(
     monkeypatch.setenv("ASSISTANT_DATABASE_URL", empty_database_url)
     monkeypatch.setenv("ASSISTANT_REDIS_URL", services.redis_url)
     before = runner.invoke(app, ["db", "status", "--json"])
-    assert json.loads(before.stdout)["pending"] == [1, 2, 3, 4, 5, 6]
+    assert json.loads(before.stdout)["pending"] == list(range(1, LATEST + 1))
     assert (
         "applied 0001_initial, 0002_message_details, 0003_short_term_and_context"
         in runner.invoke(app, ["db", "migrate"]).stdout
     )
     after = json.loads(runner.invoke(app, ["db", "status", "--json"]).stdout)
-    assert after == {"version": 6, "latest": 6, "pending": []}
+    assert after == {"version": LATEST, "latest": LATEST, "pending": []}
 
 
 def test_errors_are_one_line_and_a_non_zero_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

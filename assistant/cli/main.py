@@ -10,6 +10,7 @@ from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
 from assistant.cli.status import status
+from assistant.cli.users import users_app
 
 app = typer.Typer(
     name="assistant",
@@ -21,6 +22,7 @@ app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
 app.add_typer(memory_app, name="memory")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
 app.command("serve")(serve)
 app.command("chat")(chat)
 app.command("status")(status)

@@ -36,6 +36,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "long_term_memory"),
     Migration(5, "user_scoped_text_index"),
     Migration(6, "memory_lookup_indexes"),
+    Migration(7, "accounts"),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,0 +1,64 @@
+"""What the data commands share: a runtime for one command, whose data (--user), how many (-n), confirmation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import typer
+
+from assistant.cli.common import settings
+from assistant.runtime import Runtime
+from memory.errors import InvalidInputError
+
+T = TypeVar("T")
+
+USER_OPTION = typer.Option("local", "--user", "-u", help="Whose data (created on first write).")
+LIMIT_OPTION = typer.Option(10, "-n", "--limit", min=1, help="How many to show.")
+YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (for scripts).")
+AS_OF_OPTION = typer.Option(None, "--as-of", help="What was current at this date/time (e.g. 2025-03-01).")
+
+
+async def with_runtime(work: Callable[[Runtime], Awaitable[T]], *, check_embedder: bool = True) -> T:
+    """Start a runtime without a chat model, run ``work`` on it, close it."""
+    runtime = await Runtime.start(settings(), chat=False, check_embedder=check_embedder)
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()
+
+
+async def user_id(runtime: Runtime, name: str, *, create: bool) -> uuid.UUID:
+    """The user's id; with ``create`` a new user is made on first write."""
+    if create:
+        return (await runtime.conversations.ensure_user(name)).id
+    return (await runtime.conversations.get_user(name)).id
+
+
+def parse_when(text: str | None) -> datetime | None:
+    """A date or date-time given on the command line (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    from dateutil import parser
+
+    try:
+        when = parser.isoparse(text.strip())
+    except ValueError:
+        try:
+            when = parser.parse(text.strip())
+        except (ValueError, OverflowError):
+            raise InvalidInputError(f"not a date: {text!r} (try 2025-03-01 or 2025-03-01T12:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def confirm(question: str, yes: bool) -> bool:
+    return yes or typer.confirm(question, default=False)
+
+
+def parse_uuid(text: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise InvalidInputError(f"not a {what} id: {text!r}") from None
