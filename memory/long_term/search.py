@@ -6,6 +6,7 @@ two rankings and adjusts by importance, recency and any period the query names.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import uuid
@@ -53,6 +54,16 @@ def text_query(query: str, *, max_terms: int = 16) -> str | None:
     return " | ".join(words[:max_terms]) or None
 
 
+_TEXT_SQL = """
+SELECT id FROM (
+    SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM memories
+    WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
+      AND tsv @@ to_tsquery('simple', %(text)s)
+) matched
+ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s
+"""
+
+# The vector search, joined with the full-text ranking found meanwhile (``text_ids``, best first).
 _SQL = f"""
 WITH vec AS MATERIALIZED (
     SELECT id, row_number() OVER (ORDER BY distance, said_at, seq) AS rank, distance FROM (
@@ -60,12 +71,8 @@ WITH vec AS MATERIALIZED (
         WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
           AND embedding IS NOT NULL
         ORDER BY embedding <=> %(vector)s LIMIT %(depth)s) nearest
-), fts AS MATERIALIZED (
-    SELECT id, row_number() OVER (ORDER BY relevance DESC, said_at, seq) AS rank FROM (
-        SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM memories
-        WHERE %(text)s::text IS NOT NULL AND user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
-          AND tsv @@ to_tsquery('simple', %(text)s)
-        ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s) matched
+), fts AS (
+    SELECT id, rank FROM unnest(%(text_ids)s::uuid[]) WITH ORDINALITY AS t(id, rank)
 )
 SELECT {", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))},
        ranks.vector_rank, ranks.text_rank, ranks.distance
@@ -111,6 +118,13 @@ class HybridSearch:
         self.embedder = embedder
         self.weights = weights or Weights()
 
+    async def _text_ranking(self, params: dict[str, object]) -> list[uuid.UUID]:
+        if params["text"] is None:
+            return []
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(_TEXT_SQL, params)).fetchall()
+        return [row[0] for row in rows]
+
     async def neighbours(self, user_id: uuid.UUID, hits: Collection[MemoryRecord]) -> list[MemoryRecord]:
         """The turns just before and after each given turn, in its thread."""
         turns = [h for h in hits if h.kind == "episodic" and h.thread_id is not None and h.seq is not None]
@@ -141,14 +155,17 @@ class HybridSearch:
         vector_query: str | None = None,
     ) -> list[SearchHit]:
         """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names)."""
-        vector = (await self.embedder.queries([vector_query or query]))[0]
-        params = {
+        params: dict[str, object] = {
             "user": user_id,
-            "vector": np.asarray(vector),
             "text": text_query(query),
             "depth": depth,
             "pinned": include_pinned,
         }
+        # The full-text search needs no vector: it runs in Postgres while the query is embedded here.
+        vectors, params["text_ids"] = await asyncio.gather(
+            self.embedder.queries([vector_query or query]), self._text_ranking(params)
+        )
+        params["vector"] = np.asarray(vectors[0])
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_SQL, params)
             rows = await cur.fetchall()
