@@ -27,6 +27,7 @@ from memory.short_term.window import ShortTermMemory, Turn
 
 LONG_TERM_CANDIDATES = 320
 DOCUMENT_CANDIDATES = 20
+REPORTED_DROPPED = 20  # per tier, best first: enough to explain a choice without pricing hundreds of items
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,13 @@ class ContextManager:
         return TierPlan(name, candidates, heading_cost=heading_cost)
 
     def _grouped_plan(self, items: list[RecalledItem], counter: TokenCounter, heading: str) -> GroupedPlan:
-        candidates = [Candidate(item, counter.text(self._render_item(99, item)) + LABEL_TOKENS) for item in items]
+        # Turns that share a group are priced line by line while packing, and only as far as the walk goes.
+        candidates = [
+            Candidate(
+                item, 0 if item.group_key and item.line else counter.text(self._render_item(99, item)) + LABEL_TOKENS
+            )
+            for item in items
+        ]
         heading_cost = counter.text(heading) + 2 if candidates and heading else 0
         return GroupedPlan(
             "long_term", candidates, counter.text, lambda item: self._render_item(99, item), heading_cost=heading_cost
@@ -303,7 +310,7 @@ class ContextManager:
                 budget=sum(max(p.share or 0, p.chosen_cost) for p in tier_plans) + sum(i.tokens for i in fixed or []),
                 used=sum(i.tokens for i in items),
                 items=items,
-                dropped=[item(c) for p in tier_plans for c in p.dropped],
+                dropped=[item(c) for c in [c for p in tier_plans for c in p.dropped][:REPORTED_DROPPED]],
             )
 
         prompt = ReportItem(
