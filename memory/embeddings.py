@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -126,3 +127,35 @@ class LiteLLMEmbedder:
 
     async def passages(self, texts: Sequence[str]) -> Vectors:
         return await self._embed(texts)
+
+
+class QueryCache:
+    """Remembers the vectors of recent queries: one turn searches memories and documents with the same text."""
+
+    def __init__(self, inner: Embedder, size: int = 256) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.size = size
+        self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            for text, vector in zip(missing, await self.inner.queries(missing), strict=True):
+                self._vectors[text] = vector
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        rows = []
+        for text in texts:
+            # A batch longer than the cache can push out its own first rows; embed those again.
+            vector = self._vectors.get(text)
+            if vector is None:
+                vector = (await self.inner.queries([text]))[0]
+            else:
+                self._vectors.move_to_end(text)
+            rows.append(vector)
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+    async def passages(self, texts: Sequence[str]) -> Vectors:
+        return await self.inner.passages(texts)

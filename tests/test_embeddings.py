@@ -1,0 +1,35 @@
+from collections.abc import Sequence
+
+import numpy as np
+
+from memory.embeddings import HashEmbedder, QueryCache, Vectors
+
+
+class Counting(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__(16)
+        self.asked: list[list[str]] = []
+
+    async def queries(self, texts: Sequence[str]) -> Vectors:
+        self.asked.append(list(texts))
+        return await super().queries(texts)
+
+
+async def test_a_repeated_query_is_embedded_once() -> None:
+    inner = Counting()
+    cache = QueryCache(inner, size=2)
+    first = await cache.queries(["where do I live", "my dog"])
+    again = await cache.queries(["my dog", "where do I live", "my dog"])
+    assert inner.asked == [["where do I live", "my dog"]]
+    np.testing.assert_array_equal(again, first[[1, 0, 1]])
+    await cache.queries(["new one"])  # pushes out the least recently used ("where do I live")
+    await cache.queries(["where do I live"])
+    assert inner.asked[-1] == ["where do I live"]
+    assert (await cache.queries([])).shape == (0, 16)
+
+
+async def test_passages_are_never_cached() -> None:
+    inner = Counting()
+    cache = QueryCache(inner)
+    vectors = await cache.passages(["a b", "a b"])
+    assert vectors.shape == (2, 16) and inner.asked == []
