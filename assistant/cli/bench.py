@@ -11,7 +11,8 @@ from rich.table import Table
 
 from assistant.bench.context import run_context_bench
 from assistant.bench.scale import run_scale_bench
-from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run, settings
+from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
+from memory.errors import InvalidInputError
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
@@ -121,16 +122,35 @@ def bench_ingest(
 @bench_app.command("locomo")
 def bench_locomo(
     data: Path = typer.Argument(..., exists=True, dir_okay=False, help="A LoCoMo-format JSON file."),
-    budget: list[int] = typer.Option([500, 1000, 2000, 4000], "--budget", "-b", help="Token budgets (repeatable)."),
+    budget: list[int] = typer.Option(
+        [500, 1000, 2000, 4000], "--budget", "-b", min=1, help="Token budgets (repeatable)."
+    ),
     out: Path = typer.Option(Path("bench-results/locomo"), "--out", help="Where results.jsonl and summary.json go."),
     keep: bool = typer.Option(False, "--keep", help="Keep the benchmark users afterwards."),
+    extract: bool = typer.Option(
+        False, "--extract", help="Also extract facts while ingesting (needs a capable ASSISTANT_MODEL)."
+    ),
+    answer_model: str = typer.Option(
+        None, "--answer-model", help="A LiteLLM model that answers from the packed context (then judged)."
+    ),
+    judge_model: str = typer.Option(None, "--judge-model", help="The judge (default: the answer model)."),
+    answer_budget: list[int] = typer.Option(
+        [], "--answer-budget", help="Budgets to answer at (repeatable; default: every budget)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Evidence recall of the long-term tier on LoCoMo at token budgets, beside the recency and BM25 baselines.
 
     Example: assistant bench locomo ../shared/bench/locomo/locomo-dev.json --budget 500 --budget 2000 --out /tmp/loc
     """
-    result = run(_locomo(data, budget, out, keep, quiet=as_json))
+    unknown = sorted(set(answer_budget) - set(budget))
+    if unknown:
+        fail(f"--answer-budget {unknown[0]} is not one of the --budget values")
+    if (answer_budget or judge_model) and not answer_model:
+        fail("--answer-budget and --judge-model need --answer-model")
+    result = run(_locomo(data, budget, out, keep, extract, answer_model, judge_model or answer_model, answer_budget))
+    if not answer_model:
+        err_console.print("Answer generation and judging skipped: no --answer-model given.")
     if as_json:
         print_json(result)
         return
@@ -147,15 +167,50 @@ def bench_locomo(
             f"{row['latency_ms_p95']:.1f}",
         )
     console.print(table)
-    console.print(f"{result['questions']} questions; ingestion {result['ingest_turns_per_s']:.1f} turns/s; {out}")
+    if answers := result.get("answers"):
+        judged = Table("budget", "judge accuracy", "F1", "errors", title=f"answers by {answers['model']}")
+        for key, row in answers["budgets"].items():
+            accuracy = "-" if row["judge_accuracy"] is None else f"{row['judge_accuracy']:.3f}"
+            f1 = "-" if row["f1"] is None else f"{row['f1']:.3f}"
+            judged.add_row(key, accuracy, f1, str(row["errors"]))
+        console.print(judged)
+    rate = result["ingest_turns_per_s"]
+    console.print(f"{result['questions']} questions; ingestion {rate or 0:.1f} turns/s; results in {out}")
 
 
-async def _locomo(data: Path, budgets: list[int], out: Path, keep: bool, *, quiet: bool) -> dict[str, Any]:
+async def _locomo(
+    data: Path,
+    budgets: list[int],
+    out: Path,
+    keep: bool,
+    extract: bool,
+    answer_model: str | None,
+    judge_model: str | None,
+    answer_budgets: list[int],
+) -> dict[str, Any]:
+    from assistant.bench.locomo.answers import Answerer
     from assistant.bench.locomo.project_memory import ProjectMemory
     from assistant.bench.locomo.runner import run_locomo
+    from assistant.providers.factory import build_chat_model
     from assistant.runtime import Runtime
 
-    config = settings().model_copy(update={"model": "fake"})
+    base = settings()
+    if extract:
+        extracting, why = base.extraction_status(base.model)
+        if not extracting:
+            raise InvalidInputError(f"--extract needs a model that extracts facts; {base.model}: {why}")
+        config = base
+    else:
+        config = base.model_copy(update={"model": "fake"})  # ingestion calls no chat model
+    answerer = None
+    if answer_model:
+        model = await build_chat_model(base.model_copy(update={"model": answer_model}))
+        judge = (
+            model
+            if judge_model == answer_model
+            else await build_chat_model(base.model_copy(update={"model": judge_model}))
+        )
+        answerer = Answerer(model, judge, base.prompts_dir)
     runtime = await Runtime.start(config)
     try:
         with Progress(
@@ -164,13 +219,25 @@ async def _locomo(data: Path, budgets: list[int], out: Path, keep: bool, *, quie
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err_console,
-            disable=quiet,
         ) as bar:
             task = bar.add_task("LoCoMo", total=None)
 
             def progress(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, description=label[:40])
 
-            return await run_locomo(data, ProjectMemory(runtime), budgets, out, keep=keep, progress=progress)
+            return await run_locomo(
+                data,
+                ProjectMemory(runtime, extract=extract),
+                budgets,
+                out,
+                keep=keep,
+                progress=progress,
+                answerer=answerer,
+                answer_budgets=answer_budgets,
+            )
     finally:
         await runtime.close()
+        if answerer is not None:
+            await answerer.model.aclose()
+            if answerer.judge is not answerer.model:
+                await answerer.judge.aclose()

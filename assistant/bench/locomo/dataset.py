@@ -6,9 +6,11 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from dateutil import parser as date_parser
 
 SESSION_KEY = re.compile(r"session_(\d+)")
 DIA_ID = re.compile(r"D\d+:\d+")
@@ -48,9 +50,14 @@ class Conversation:
 
     @property
     def last_date(self) -> datetime | None:
-        """The date of the last session with a readable one."""
+        """The latest readable session date (sessions are not always in date order)."""
         dates = [s.date for s in self.sessions if s.date is not None]
-        return dates[-1] if dates else None
+        return max(dates, key=_comparable) if dates else None
+
+
+def _comparable(moment: datetime) -> datetime:
+    """Naive UTC, so dates with and without a zone compare (a date without one is taken as UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @dataclass(frozen=True)
@@ -146,11 +153,13 @@ _DATE_FORMATS = (
     "%d.%m.%y",
     "%d/%m/%y",
 )
+_YEAR = re.compile(r"\b\d{4}\b")
+_UNSET = datetime(2000, 1, 1)
 
 
 def parse_date(text: str) -> datetime | None:
     """A session date in any common style (numeric dates day first), or None when it cannot be read."""
-    text = text.strip()
+    text = original = text.strip()
     if not text:
         return None
     try:
@@ -182,4 +191,14 @@ def parse_date(text: str) -> datetime | None:
             return parsed.replace(hour=hour, minute=minute, second=second)
         except ValueError:
             return None
-    return None
+    return _parse_other(original)
+
+
+def _parse_other(text: str) -> datetime | None:
+    """Any other style dateutil reads (day first when ambiguous), provided the text names a year."""
+    if not _YEAR.search(text):
+        return None  # "8 May" or "session 3" would get a made-up year
+    try:
+        return date_parser.parse(text, dayfirst=True, default=_UNSET)
+    except (ValueError, OverflowError):
+        return None

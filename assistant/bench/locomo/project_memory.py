@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from assistant.bench.locomo.dataset import Conversation
 from assistant.bench.locomo.runner import ContextItem
 from assistant.runtime import Runtime
+from memory.conversations import Message
 
 TOKENIZER_MODEL = "gpt-4o-mini"
 
@@ -21,9 +22,14 @@ def turn_text(text: str, caption: str | None) -> str:
 
 
 class ProjectMemory:
-    def __init__(self, runtime: Runtime) -> None:
+    """``extract``: also queue each pair of consecutive turns for fact extraction, as the chat queues an exchange
+    (the runtime must have been started with a model that extracts; ``runtime.drain`` runs the jobs)."""
+
+    def __init__(self, runtime: Runtime, *, extract: bool = False) -> None:
         self.runtime = runtime
+        self.extract = extract
         self._users: dict[str, uuid.UUID] = {}
+        self._last: dict[str, datetime] = {}
         self._dia: dict[uuid.UUID, str] = {}
         self.turns_ingested = 0
 
@@ -39,6 +45,7 @@ class ProjectMemory:
             start = when.replace(tzinfo=when.tzinfo or UTC) if when else clock + timedelta(days=1)
             clock = max(start, clock)
             thread = await store.create_thread(user.id, title=f"session {session.index} ({session.date_text})")
+            previous: Message | None = None
             for offset, turn in enumerate(session.turns):
                 message = await store.append_message(
                     thread,
@@ -50,14 +57,22 @@ class ProjectMemory:
                 )
                 self._dia[message.id] = turn.dia_id
                 await writer.message_stored(thread, message)
+                if self.extract and previous is not None:
+                    await writer.exchange_stored(thread, previous, message)
+                previous = message
                 self.turns_ingested += 1
+            clock += timedelta(seconds=len(session.turns))  # a session dated earlier still comes after this one
+        self._last[conversation.sample_id] = clock
         await self.runtime.drain()
 
     async def context(
         self, conversation: Conversation, question: str, *, budget: int, now: datetime | None
     ) -> list[ContextItem]:
         user_id = self._users[conversation.sample_id]
-        moment = (now.replace(tzinfo=now.tzinfo or UTC) if now else datetime.now(UTC)) + timedelta(days=1)
+        # "Now" is the conversation's last date; without a readable one, where the session order put it.
+        # (a last session with an unreadable date was placed after the readable ones: "now" is then its place).
+        last = self._last[conversation.sample_id]
+        moment = max(now.replace(tzinfo=now.tzinfo or UTC), last) if now else last
         items = await self.runtime.context.long_term_context(
             user_id, question, model=TOKENIZER_MODEL, budget=budget, now=moment
         )

@@ -6,14 +6,15 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from assistant.bench.locomo.answers import Answerer, AnswerScores
 from assistant.bench.locomo.baselines import BASELINES
 from assistant.bench.locomo.dataset import SCORED_CATEGORIES, Conversation, Question, Sample, load_locomo
 from assistant.bench.locomo.metric import SourceIndex, count_tokens, pack, recall
-from assistant.bench.stats import percentile
+from assistant.bench.stats import machine, percentile
 
 MAX_CLAIMED_SOURCES = 3
 Progress = Callable[[int, int, str], None]
@@ -89,14 +90,24 @@ async def run_locomo(
     *,
     keep: bool = False,
     progress: Progress | None = None,
+    answerer: Answerer | None = None,
+    answer_budgets: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Score ``memory`` and the baselines on every conversation; write results.jsonl and summary.json."""
+    """Score ``memory`` and the baselines on every conversation; write results.jsonl, summary.json and run.json.
+
+    With an ``answerer``, questions are also answered from the context packed at each of ``answer_budgets``
+    (all budgets when empty) and graded; those rows go to answers.jsonl.
+    """
     samples, results_path = _prepare(data_path, out_dir)
+    answers_path = results_path.parent / "answers.jsonl"
+    answers_path.unlink(missing_ok=True)
+    answering = set(answer_budgets or budgets) & set(budgets) if answerer else set()
     scored = [[q for q in s.questions if q.category in SCORED_CATEGORIES] for s in samples]
     total = sum(1 + len(questions) * len(budgets) for questions in scored)
     done = 0
     scores = {b: _Scores() for b in budgets}
     baseline_scores = {name: {b: _Scores() for b in budgets} for name in BASELINES}
+    answer_scores = {b: AnswerScores() for b in sorted(answering)}
     ingest_turns, ingest_seconds, over_budget = 0, 0.0, 0
 
     for sample, questions in zip(samples, scored, strict=True):
@@ -111,27 +122,71 @@ async def run_locomo(
             done += 1
             if progress:
                 progress(done, total, f"{conv.sample_id}: ingested")
-            rows = []
+            rows, answer_rows = [], []
             for number, question in enumerate(questions, 1):
                 for budget in budgets:
                     row = await _ask(memory, conv, question, budget, index)
-                    scores[budget].add(question.category, row["recall"])
-                    scores[budget].tokens.append(sum(item["tokens"] for item in row["items"]))
+                    tokens = sum(item["tokens"] for item in row["items"])
+                    present = {dia_id for item in row["items"] for dia_id in item["sources"]}
+                    # A context over its budget scores nothing: the figure must not reward overflowing.
+                    value = recall(question.evidence, present) if tokens <= budget else 0.0
+                    over_budget += tokens > budget
+                    scores[budget].add(question.category, value)
+                    scores[budget].tokens.append(tokens)
                     scores[budget].latency_ms.append(row["latency_ms"])
-                    over_budget += "error" in row
                     rows.append(row)
+                    if answerer is not None and budget in answering:
+                        context = [item["text"] for item in row["items"]]
+                        prediction, f1, correct, error = await answerer.score(
+                            question.question, question.answer, context, conv.last_date
+                        )
+                        answer_scores[budget].add(question.category, f1, correct)
+                        answer_rows.append(
+                            {
+                                "sample_id": conv.sample_id,
+                                "question": question.question,
+                                "category": question.category,
+                                "budget": budget,
+                                "answer": question.answer,
+                                "prediction": prediction,
+                                "f1": round(f1, 4),
+                                "judge": None if correct is None else ("CORRECT" if correct else "WRONG"),
+                                **({"error": error} if error else {}),
+                            }
+                        )
                     done += 1
                     if progress:
                         progress(done, total, f"{conv.sample_id}: question {number}/{len(questions)}")
             _append_rows(results_path, rows)
+            if answer_rows:
+                _append_rows(answers_path, answer_rows)
         finally:
             if not keep:
                 await memory.cleanup(conv)
 
-    summary = _summary(scores, baseline_scores, samples, scored)
+    summary = _summary(scores, baseline_scores, scored)
     summary["ingest_turns_per_s"] = round(ingest_turns / ingest_seconds, 1) if ingest_seconds > 0 else None
-    summary["over_budget"] = over_budget
-    _write_summary(results_path.parent / "summary.json", summary)
+    if answerer is not None:
+        summary["answers"] = {
+            "model": answerer.model.name,
+            "judge": answerer.judge.name,
+            "budgets": {str(b): s.figures() for b, s in answer_scores.items()},
+        }
+    _write_json(results_path.parent / "summary.json", summary)
+    _write_json(
+        results_path.parent / "run.json",
+        {
+            "benchmark": "locomo",
+            "data": str(data_path),
+            "budgets": list(budgets),
+            "conversations": len(samples),
+            "dropped_questions": sum(1 for s in samples for q in s.dropped if q.category in SCORED_CATEGORIES),
+            "over_budget": over_budget,
+            "answers": "answered and judged" if answerer is not None else "skipped (no --answer-model)",
+            "machine": machine(),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
     return summary
 
 
@@ -144,38 +199,35 @@ def _prepare(data_path: str | Path, out_dir: str | Path) -> tuple[list[Sample], 
     return samples, results_path
 
 
-def _write_summary(path: Path, summary: dict[str, Any]) -> None:
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def read_run(out_dir: str | Path) -> dict[str, Any]:
+    """What run.json says about a finished run (over-budget contexts, dropped questions, machine)."""
+    return dict(json.loads((Path(out_dir) / "run.json").read_text(encoding="utf-8")))
 
 
 async def _ask(
     memory: MemoryUnderTest, conv: Conversation, question: Question, budget: int, index: SourceIndex
 ) -> dict[str, Any]:
+    """One results.jsonl row: exactly the keys the issue names."""
     started = time.perf_counter()
-    items = await memory.context(conv, question.question, budget=budget, now=conv.last_date)
+    context = await memory.context(conv, question.question, budget=budget, now=conv.last_date)
     latency_ms = (time.perf_counter() - started) * 1000
-    sources = [item_sources(it, index) for it in items]
-    tokens = [count_tokens(it.text) for it in items]
-    used = sum(tokens)
-    present = {dia_id for found in sources for dia_id in found}
-    rendered = [
-        {"kind": it.kind, "text": it.text, "sources": found, "tokens": n}
-        for it, found, n in zip(items, sources, tokens, strict=True)
+    items = [
+        {"kind": it.kind, "text": it.text, "sources": item_sources(it, index), "tokens": count_tokens(it.text)}
+        for it in context
     ]
-    row: dict[str, Any] = {
+    return {
         "sample_id": conv.sample_id,
         "question": question.question,
         "category": question.category,
         "evidence": question.evidence,
         "budget": budget,
-        "items": rendered,
+        "items": items,
         "latency_ms": round(latency_ms, 3),
-        # A context over its budget scores nothing: the figure must not reward overflowing.
-        "recall": recall(question.evidence, present) if used <= budget else 0.0,
     }
-    if used > budget:
-        row["error"] = f"over budget: {used} tokens > {budget}"
-    return row
 
 
 def _score_baselines(
@@ -199,10 +251,7 @@ def _append_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _summary(
-    scores: dict[int, _Scores],
-    baselines: dict[str, dict[int, _Scores]],
-    samples: Sequence[Sample],
-    scored: Sequence[Sequence[Question]],
+    scores: dict[int, _Scores], baselines: dict[str, dict[int, _Scores]], scored: Sequence[Sequence[Question]]
 ) -> dict[str, Any]:
     budgets: dict[str, Any] = {}
     for budget, s in scores.items():
@@ -216,5 +265,4 @@ def _summary(
         "budgets": budgets,
         "baselines": {name: {str(b): s.figures() for b, s in by.items()} for name, by in baselines.items()},
         "questions": sum(len(questions) for questions in scored),
-        "dropped_questions": sum(1 for s in samples for q in s.dropped if q.category in SCORED_CATEGORIES),
     }
