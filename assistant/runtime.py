@@ -38,6 +38,7 @@ from memory.long_term.search import HybridSearch
 from memory.long_term.service import MemoryService
 from memory.long_term.store import MemoryStore
 from memory.long_term.tier import LongTermTier
+from memory.portability import Portability
 from memory.short_term.connection import KeySpace, open_redis
 from memory.short_term.summaries import SummaryStore
 from memory.short_term.window import ShortTermMemory
@@ -191,6 +192,11 @@ class Runtime:
     def accounts(self) -> AccountStore:
         """Users, passwords and API tokens (stateless over the pool)."""
         return AccountStore(self.pool)
+
+    @property
+    def portability(self) -> Portability:
+        """Export a user's data to the open JSONL format and import it (docs/export-format.md)."""
+        return Portability(self.pool, self.memories.embedder)
 
     def start_workers(self) -> None:
         """Run the fact-extraction worker in this process (the app does; one-shot commands drain instead)."""
