@@ -13,8 +13,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from assistant.context.budget import TierShares, model_window
 from assistant.context.manager import ContextManager
-from assistant.context.sources import NothingYet
 from assistant.context.templates import ContextTemplates
+from assistant.context.tokens import TokenCounter
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork
 from assistant.pipeline.extraction import Extractor
@@ -32,6 +32,8 @@ from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
+from memory.documents.service import DocumentService
+from memory.documents.tier import DocumentTier
 from memory.embeddings import Embedder
 from memory.long_term.episodic import EpisodicWriter
 from memory.long_term.search import HybridSearch
@@ -67,6 +69,7 @@ class Runtime:
     window: int
     background: BackgroundWork
     pipeline: TurnPipeline
+    documents: DocumentService
     extractor: Extractor | None = None
     _worker: asyncio.Task[int] | None = None
 
@@ -123,11 +126,19 @@ class Runtime:
         memories = MemoryService(pool, embedder, short_term, HybridSearch(pool, embedder))
         episodic = EpisodicWriter(pool, memories.store, embedder)
         long_term = LongTermTier(memories)
+        documents = DocumentService(
+            pool,
+            embedder,
+            count_tokens=TokenCounter(model.name).text,
+            max_bytes=int(settings.max_document_mb * 1024 * 1024),
+            chunk_tokens=settings.document_chunk_tokens,
+            overlap_tokens=settings.document_overlap_tokens,
+        )
         context = ContextManager(
             short_term,
             long_term,
             long_term,
-            NothingYet(),
+            DocumentTier(documents),
             system_prompt=load_prompt(settings.prompts_dir, "system"),
             templates=ContextTemplates.load(settings.prompts_dir),
             shares=TierShares(
@@ -185,6 +196,7 @@ class Runtime:
             window,
             background,
             pipeline,
+            documents,
             extractor,
         )
 

@@ -28,3 +28,4 @@ class RecalledItem:
     group_header: str | None = None
     line: str | None = None
     order: int = 0  # position within the group (time order)
+    source: str | None = None  # for document excerpts: document name, page, section (for citations)

@@ -188,3 +188,26 @@ def test_locomo_command(export_file: Path, tmp_path: Path) -> None:
         app, ["bench", "locomo", str(export_file), "-b", "300", "--answer-budget", "500", "--answer-model", "fake"]
     )
     assert wrong.exit_code == 1 and "--answer-budget 500" in wrong.stderr
+
+
+def _extracting(messages: Sequence[ChatMessage]) -> str:
+    if "New fact:" in messages[-1].content:
+        return json.dumps({"action": "add", "reason": "new"})
+    if "grandfather" in messages[-1].content:
+        return json.dumps(
+            {"facts": [{"text": "Maja's green bike was a gift from her grandfather.", "stated_by": "user"}]}
+        )
+    return json.dumps({"facts": []})
+
+
+async def test_extract_queues_each_exchange_for_facts(
+    make_runtime: Callable[..., Runtime], export_file: Path, tmp_path: Path, database_url: str
+) -> None:
+    model = FakeChatModel(_extracting)
+    runtime = make_runtime(model, extraction="on")
+    await run_locomo(export_file, ProjectMemory(runtime, extract=True), [300], tmp_path, keep=True)
+    extractions = [m for m in model.received if "New fact:" not in m[-1].content]
+    assert len(extractions) == 2  # consecutive turns of each session: (D1:1, D1:2), (D1:2, D1:3)
+    with psycopg.connect(database_url) as conn:
+        facts = conn.execute("SELECT text FROM memories WHERE kind = 'semantic'").fetchall()
+    assert facts == [("Maja's green bike was a gift from her grandfather.",)]

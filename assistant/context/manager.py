@@ -9,6 +9,7 @@ the model's tokenizer and trimmed, lowest priority first, until they fit.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,6 +47,16 @@ class _Plans:
 
     def by_priority_lowest_first(self) -> list[TierPlan]:
         return [self.documents, self.long_term, self.turns, self.summary, self.core]
+
+
+_DOCUMENT_TAG = re.compile(r"<(/?)(document\b)", re.IGNORECASE)
+
+
+def render_document(number: int, item: RecalledItem) -> str:
+    """A document excerpt between delimiters its own text cannot close or open (it is data, not instructions)."""
+    source = (item.source or "document").replace('"', "'").replace("<", "(").replace(">", ")").replace("\n", " ")
+    text = _DOCUMENT_TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}", item.text)
+    return f'<document n="{number}" source="{source}">\n{text}\n</document>'
 
 
 def _turn_item(turn: Turn, thread: Thread) -> RecalledItem:
@@ -278,7 +289,7 @@ class ContextManager:
     @staticmethod
     def _render_item(number: int, item: RecalledItem) -> str:
         if item.kind == "document":
-            return f'<document n="{number}">\n{item.text}\n</document>'
+            return render_document(number, item)
         return f"[{number}] {item.text}"
 
     # -- reporting -----------------------------------------------------------------------
@@ -297,6 +308,7 @@ class ContextManager:
                 reason=source.reason if text is not None else "left out: no room in the budget",
                 thread_id=source.thread_id,
                 message_ids=list(source.message_ids),
+                source=source.source,
             )
 
         def tier(name: str, *tier_plans: TierPlan, fixed: list[ReportItem] | None = None) -> TierReport:

@@ -17,6 +17,7 @@ class ReportItem(BaseModel):
     reason: str = ""
     thread_id: uuid.UUID | None = None
     message_ids: list[uuid.UUID] = Field(default_factory=list)
+    source: str | None = Field(None, description="For a document excerpt: document name, page and section.")
 
 
 class TierReport(BaseModel):

@@ -37,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "user_scoped_text_index"),
     Migration(6, "memory_lookup_indexes"),
     Migration(7, "accounts"),
+    Migration(8, "documents"),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,0 +1,62 @@
+"""Rows of the document tables, as the service hands them out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+DOCUMENT_COLUMNS = (
+    "id, user_id, thread_id, name, type, size_bytes, content_hash, pages, chunk_count, created_at, updated_at"
+)
+
+
+class DocumentInfo(BaseModel):
+    """One stored document (``embedded``/``unchanged`` describe the ``add`` that returned it)."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    thread_id: uuid.UUID | None
+    name: str
+    type: str
+    size_bytes: int
+    content_hash: str
+    pages: int | None
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+    embedded: int = 0
+    unchanged: bool = False
+
+
+CHUNK_COLUMNS = "c.id, c.document_id, d.name AS document_name, c.ordinal, c.text, c.page, c.section, c.token_count"
+
+
+class ChunkRecord(BaseModel):
+    id: uuid.UUID
+    document_id: uuid.UUID
+    document_name: str
+    ordinal: int
+    text: str
+    page: int | None
+    section: str | None
+    token_count: int
+
+    @property
+    def citation(self) -> str:
+        """Where the text comes from, for a reader: ``report.pdf, page 3, "Results"``."""
+        parts = [self.document_name]
+        if self.page is not None:
+            parts.append(f"page {self.page}")
+        if self.section:
+            parts.append(f"“{self.section}”")
+        return ", ".join(parts)
+
+
+class DocumentHit(BaseModel):
+    chunk: ChunkRecord
+    score: float
+    vector_rank: int | None
+    text_rank: int | None
+    similarity: float | None
