@@ -6,6 +6,7 @@ The faces (Chainlit app, CLI) start a ``Runtime`` and talk only to what it holds
 from __future__ import annotations
 
 import asyncio
+import copy
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -231,3 +232,38 @@ class Runtime:
         await self.model.aclose()
         await self.redis.aclose()
         await self.pool.close()
+
+    def turn_pipeline(
+        self,
+        *,
+        model: ChatModel | None = None,
+        remember: bool = True,
+        answer_tokens: int | None = None,
+        shares: TierShares | None = None,
+    ) -> TurnPipeline:
+        """A pipeline for one turn with the chat's choices: another model, no long-term memory writes
+        (temporary chats, "don't remember this"), another answer length or other budget shares."""
+        if model is None and remember and answer_tokens is None and shares is None:
+            return self.pipeline
+        context = self.context
+        if answer_tokens is not None or shares is not None:
+            context = copy.copy(self.context)
+            if answer_tokens is not None:
+                context.answer_tokens = answer_tokens
+            if shares is not None:
+                context.shares = shares.normalised()
+        chosen = model or self.model
+        writer = self.pipeline.writer if remember else MemoryWriter(self.short_term, None, None)
+        window = model_window(
+            chosen.name, configured=self.settings.window_for(chosen.name), reported=chosen.context_window
+        )
+        return TurnPipeline(
+            self.conversations,
+            writer,
+            context,
+            self.reports,
+            chosen,
+            window=window,
+            summarizer=self.pipeline.summarizer,
+            background=self.background,
+        )

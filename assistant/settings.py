@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     memory_enabled: bool = Field(True, description="Write long-term memories at all.")
     otel_endpoint: str | None = Field(None, description="OTLP/HTTP endpoint for traces; unset: no export.")
 
+    auth: Literal["local", "password"] = Field(
+        "local", description="'local': one user, no login; 'password': users made with `assistant users add`."
+    )
+    chat_models: list[str] = Field(
+        default_factory=list, description="Models offered in the chat's settings panel (the default is always one)."
+    )
+
     fake_token_delay_s: float = Field(0.0, ge=0, description="Per-token delay of the fake model.")
     fake_record_path: Path | None = Field(None, description="JSONL file where the fake model records its input.")
 

@@ -214,3 +214,112 @@ class ConversationStore:
                 )
             ).fetchone()
         return int(row[0]) if row else 0
+
+    # -- for the browser chat (threads addressed by the id the browser chose) --------------
+    async def ensure_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, *, title: str | None = None) -> Thread:
+        """This user's thread with this id, created on first use; another user's id is reported as missing."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO threads (id, user_id, title) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                (thread_id, user_id, title),
+            )
+        return await self.get_thread(user_id, thread_id)
+
+    async def thread_owner(self, thread_id: uuid.UUID) -> User | None:
+        """Whose thread this is (None when there is no such thread)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
+            await cur.execute(
+                f"SELECT {', '.join('u.' + c for c in _USER_COLS.split(', '))} FROM threads t "
+                "JOIN users u ON u.id = t.user_id WHERE t.id = %s",
+                (thread_id,),
+            )
+            return await cur.fetchone()
+
+    async def user_by_id(self, user_id: uuid.UUID) -> User:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
+            await cur.execute(f"SELECT {_USER_COLS} FROM users WHERE id = %s", (user_id,))
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no user {user_id}")
+        return row
+
+    async def rename_thread(
+        self, user_id: uuid.UUID, thread_id: uuid.UUID, title: str, *, only_if_untitled: bool = False
+    ) -> None:
+        title = " ".join(_clean(title).split())[:200]
+        if not title:
+            raise InvalidInputError("a thread title needs some text")
+        condition = " AND title IS NULL" if only_if_untitled else ""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                f"UPDATE threads SET title = %s WHERE id = %s AND user_id = %s{condition}", (title, thread_id, user_id)
+            )
+
+    async def thread_metadata(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> dict[str, Any]:
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT metadata FROM threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
+            ).fetchone()
+        return dict(row[0]) if row else {}
+
+    async def update_thread_metadata(self, user_id: uuid.UUID, thread_id: uuid.UUID, changes: dict[str, Any]) -> None:
+        """Merge these keys into the thread's metadata (top level)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE threads SET metadata = metadata || %s WHERE id = %s AND user_id = %s",
+                (Jsonb(changes), thread_id, user_id),
+            )
+
+    async def delete_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> bool:
+        """Delete the thread, its messages and what hangs off them (episodic memories, summary, reports)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("DELETE FROM threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
+        return cur.rowcount > 0
+
+    async def page_threads(
+        self, user_id: uuid.UUID, *, limit: int = 20, before: uuid.UUID | None = None, search: str | None = None
+    ) -> list[Thread]:
+        """Newest first; ``before`` is the last thread of the previous page; ``search`` matches titles and messages."""
+        where = ["t.user_id = %s"]
+        params: list[Any] = [user_id]
+        if before is not None:
+            where.append("(t.updated_at, t.id) < (SELECT updated_at, id FROM threads WHERE id = %s AND user_id = %s)")
+            params += [before, user_id]
+        if search and search.strip():
+            pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                "(t.title ILIKE %s OR EXISTS"
+                " (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.content ILIKE %s))"
+            )
+            params += [pattern, pattern]
+        cols = ", ".join("t." + c for c in _THREAD_COLS.split(", "))
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Thread)) as cur:
+            await cur.execute(
+                f"SELECT {cols} FROM threads t WHERE {' AND '.join(where)} "
+                "ORDER BY t.updated_at DESC, t.id DESC LIMIT %s",
+                (*params, limit),
+            )
+            return await cur.fetchall()
+
+    async def set_remember(self, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID], remember: bool) -> None:
+        """Mark messages as (not) to be written to long-term memory."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE messages SET remember = %s WHERE user_id = %s AND id = ANY(%s)",
+                (remember, user_id, list(message_ids)),
+            )
+
+    async def preferences(self, user_id: uuid.UUID) -> dict[str, Any]:
+        """The user's preferences, kept under ``preferences`` in ``users.metadata``."""
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT metadata -> 'preferences' FROM users WHERE id = %s", (user_id,))
+            ).fetchone()
+        return dict(row[0]) if row and row[0] else {}
+
+    async def set_preferences(self, user_id: uuid.UUID, preferences: dict[str, Any]) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE users SET metadata = jsonb_set(metadata, '{preferences}', %s) WHERE id = %s",
+                (Jsonb(preferences), user_id),
+            )

@@ -11,6 +11,7 @@ import typer
 
 from assistant.cli.common import fail, run, settings
 from assistant.runtime import prepare_stores
+from assistant.web.secret import auth_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APP = PROJECT_ROOT / "assistant" / "web" / "app.py"
@@ -41,6 +42,14 @@ def serve(
         fail(f"port {port} on {host} is already in use; stop what uses it or pass --port / set ASSISTANT_PORT")
     run(prepare_stores(config))
     env = dict(os.environ, CHAINLIT_APP_ROOT=str(PROJECT_ROOT))
+    # Signs login tokens; generated once and kept in the data directory, so logins survive restarts.
+    env.setdefault("CHAINLIT_AUTH_SECRET", auth_secret(config.data_dir))
+    if config.auth == "local" and host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: local mode has no login, so anyone who can reach {host}:{port} is you; "
+            "set ASSISTANT_AUTH=password to require a login",
+            flush=True,
+        )
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env.setdefault("HF_HUB_OFFLINE", "1")
     argv = [sys.executable, "-m", "chainlit", "run", str(APP), "--host", host, "--port", str(port), "--headless"]

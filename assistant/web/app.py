@@ -1,4 +1,4 @@
-"""The Chainlit app: each browser message goes through the turn pipeline and streams back.
+"""The Chainlit app: login, thread history over our tables, commands, settings, the turn pipeline.
 
 Run with ``assistant serve`` (which checks the services first) rather than ``chainlit run``.
 """
@@ -6,69 +6,89 @@ Run with ``assistant serve`` (which checks the services first) rather than ``cha
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import chainlit as cl
+from chainlit.types import ThreadDict
 
-from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
-from assistant.runtime import Runtime
 from assistant.settings import Settings
-from memory.conversations import Thread
+from assistant.web import auth, commands, documents, forget_thread, session, settings_panel, state, turn
+from assistant.web.data_layer import AssistantDataLayer
 from memory.errors import AssistantError, describe
 
-LOCAL_USER = "local"
-
 log = logging.getLogger("assistant.web")
-_state: dict[str, Runtime | BaseException] = {}
+
+auth.configure(Settings())
+forget_thread.mount()
+
+
+@cl.data_layer
+def _data_layer() -> AssistantDataLayer:
+    return AssistantDataLayer(state.runtime)
 
 
 @cl.on_app_startup
 async def _start() -> None:
-    try:
-        runtime = await Runtime.start(Settings())
-        runtime.start_workers()
-        _state["runtime"] = runtime
-    except Exception as exc:  # shown in the chat instead of a dead server
-        log.error("the assistant could not start: %s", describe(exc))
-        _state["runtime"] = exc
+    await state.start()
 
 
 @cl.on_app_shutdown
 async def _stop() -> None:
-    runtime = _state.pop("runtime", None)
-    if isinstance(runtime, Runtime):
-        await runtime.close()
+    await state.stop()
 
 
-def _runtime() -> Runtime:
-    runtime = _state.get("runtime")
-    if isinstance(runtime, Runtime):
-        return runtime
-    raise AssistantError(f"the assistant could not start: {describe(runtime) if runtime else 'still starting'}")
+async def _open_chat() -> None:
+    await cl.context.emitter.set_commands(commands.listing())
+    try:
+        owner = await session.user()
+        await settings_panel.show(owner)
+        await turn.memory_notices(owner)
+    except AssistantError as exc:
+        await cl.Message(content=f"⚠️ {describe(exc)}").send()
 
 
-async def _thread(runtime: Runtime) -> Thread:
-    thread = cl.user_session.get("thread")
-    if isinstance(thread, Thread):
-        return thread
-    user = await runtime.conversations.ensure_user(LOCAL_USER)
-    thread = await runtime.conversations.create_thread(user.id)
-    cl.user_session.set("thread", thread)
-    return thread
+@cl.on_chat_start
+async def _chat_start() -> None:
+    await _open_chat()
+
+
+@cl.on_chat_resume
+async def _chat_resume(thread: ThreadDict) -> None:
+    """Short-term memory is rebuilt from the stored log, so the conversation goes on where it was."""
+    try:
+        owner = await session.user()
+        stored = await state.runtime().conversations.get_thread(owner.id, session.thread_id())
+        await state.runtime().short_term.rebuild(stored)
+    except AssistantError as exc:
+        await cl.Message(content=f"⚠️ {describe(exc)}").send()
+    await _open_chat()
+
+
+@cl.on_settings_update
+async def _settings(values: dict[str, Any]) -> None:
+    try:
+        await settings_panel.apply(await session.user(), values)
+    except AssistantError as exc:
+        await cl.Message(content=f"⚠️ {describe(exc)}").send()
+
+
+@cl.on_stop
+async def _on_stop() -> None:
+    # Chainlit cancels the running turn; the pipeline keeps the partial reply, marked as such.
+    log.info("reply stopped by the user")
 
 
 @cl.on_message
 async def _on_message(message: cl.Message) -> None:
-    reply = cl.Message(content="")
     try:
-        runtime = _runtime()
-        thread = await _thread(runtime)
-        async for event in runtime.pipeline.run(thread, message.content):
-            if isinstance(event, Notice):
-                await cl.Message(content=f"ℹ️ {event.text}", author="assistant").send()
-            elif isinstance(event, ReplyDelta):
-                await reply.stream_token(event.text)
-            elif isinstance(event, TurnFinished):
-                reply.content = event.reply.content
-                await reply.send()
+        owner = await session.user()
+        files = [e for e in message.elements if getattr(e, "path", None) or getattr(e, "content", None)]
+        if files:
+            await documents.upload(owner, files)
+        parsed = commands.parse(message.command, message.content)
+        if parsed is not None:
+            await commands.dispatch(*parsed)
+        elif message.content.strip() or not files:
+            await turn.run(owner, message.content)
     except AssistantError as exc:
-        await cl.Message(content=f"⚠️ {describe(exc)}", author="assistant").send()
+        await cl.Message(content=f"⚠️ {describe(exc)}").send()

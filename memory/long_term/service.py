@@ -250,3 +250,23 @@ class MemoryService:
             )
         keys = await self.short_term.forget_user(user_id)
         return ForgetReport(memories, threads, summaries, reports, keys)
+
+    # -- memories that came from one thread -------------------------------------------------
+    async def from_thread(
+        self, user_id: uuid.UUID, thread_id: uuid.UUID, *, kinds: Sequence[MemoryKind] = ("semantic",)
+    ) -> list[MemoryRecord]:
+        """Memories whose provenance is this thread: its episodic turns, facts drawn from its messages."""
+        return await self.store.fetch(
+            user_id,
+            "kind = ANY(%s) AND (thread_id = %s OR source_message_ids && "
+            "ARRAY(SELECT id FROM messages WHERE thread_id = %s AND user_id = %s))",
+            (list(kinds), thread_id, thread_id, user_id),
+            limit=10_000,
+        )
+
+    async def forget_from_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> ForgetReport:
+        """Forget every memory that came from this thread (call before deleting the thread itself)."""
+        records = await self.from_thread(user_id, thread_id, kinds=("episodic", "semantic"))
+        if not records:
+            return ForgetReport(memories=0)
+        return await self.forget(user_id, [m.id for m in records], reason="thread deleted")

@@ -19,6 +19,8 @@ def _open(page: Page, url: str) -> None:
     page.goto(url)
     page.wait_for_load_state("networkidle")
     expect(page.locator("#chat-input")).to_be_visible()
+    # The settings button appears once the chat session has started: messages typed earlier are lost.
+    expect(page.locator("#chat-settings-open-modal")).to_be_visible()
 
 
 def _stored(database_url: str) -> list[tuple[str, str, str]]:

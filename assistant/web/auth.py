@@ -1,0 +1,43 @@
+"""Who is chatting: one local user with no login (the default), or password accounts from Postgres."""
+
+from __future__ import annotations
+
+import logging
+
+import chainlit as cl
+from starlette.datastructures import Headers
+
+from assistant.settings import Settings
+from assistant.web import state
+from assistant.web.secret import ensure_auth_secret
+
+LOCAL_USER = "local"
+log = logging.getLogger("assistant.web.auth")
+
+
+async def local_user(headers: Headers) -> cl.User | None:
+    """Local mode: whoever opens the page is the one local user."""
+    return cl.User(identifier=LOCAL_USER, display_name="You", metadata={"provider": "local"})
+
+
+async def password_user(username: str, password: str) -> cl.User | None:
+    """Password mode: a user made with `assistant users add`."""
+    try:
+        accounts = state.runtime().accounts
+    except Exception as exc:
+        log.error("login unavailable: %s", exc)
+        return None
+    user = await accounts.verify_password(username.strip(), password)
+    if user is None:
+        return None
+    return cl.User(identifier=user.name, display_name=user.display_name, metadata={"provider": "password"})
+
+
+def configure(settings: Settings) -> str:
+    """Register the login callback of the configured mode; returns the mode."""
+    ensure_auth_secret(settings.data_dir)
+    if settings.auth == "password":
+        cl.password_auth_callback(password_user)
+    else:
+        cl.header_auth_callback(local_user)
+    return settings.auth

@@ -1,0 +1,39 @@
+"""Deleting a thread from the sidebar asks whether to forget the memories that came from it.
+
+Chainlit's delete dialog cannot ask a second question, so ``public/assistant.js`` asks
+before the delete request goes out and, on yes, calls this route first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chainlit.auth import get_current_user
+from fastapi import Depends, HTTPException
+
+from assistant.web import state
+
+ROUTE = "/assistant/threads/{thread_id}/forget-memories"
+
+
+async def forget_memories(thread_id: str, current_user: Any = Depends(get_current_user)) -> dict[str, Any]:
+    if current_user is None:
+        raise HTTPException(status_code=401, detail="not signed in")
+    try:
+        key = uuid.UUID(thread_id)
+    except ValueError as exc:
+        raise HTTPException(status_code=404, detail="no such thread") from exc
+    runtime = state.runtime()
+    owner = await runtime.conversations.thread_owner(key)
+    if owner is None or owner.name != current_user.identifier:
+        raise HTTPException(status_code=404, detail="no such thread")
+    report = await runtime.memories.forget_from_thread(owner.id, key)
+    return {"forgotten": report.memories}
+
+
+def mount() -> None:
+    from chainlit.server import app
+
+    if not any(getattr(route, "path", None) == ROUTE for route in app.router.routes):
+        app.add_api_route(ROUTE, forget_memories, methods=["POST"])

@@ -1,0 +1,190 @@
+"""Markdown for the chat: memories, search hits, context reports, thread statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from assistant.context.report import ContextReport, ReportItem
+from memory.conversations import Message
+from memory.long_term.records import MemoryRecord
+from memory.long_term.search import SearchHit
+
+TIER_TITLES = {
+    "system": "System prompt and pinned memories",
+    "message": "Your message",
+    "short_term": "This conversation (recent turns and summary)",
+    "long_term": "Long-term memory",
+    "documents": "Documents",
+}
+RECALLED_TIERS = ("system", "long_term", "documents")
+
+
+def when(moment: datetime, tz: str | None) -> str:
+    try:
+        zone = ZoneInfo(tz) if tz else None
+    except (KeyError, ValueError):
+        zone = None
+    local = moment.astimezone(zone) if zone else moment
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def short(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def memory_line(memory: MemoryRecord, tz: str | None) -> str:
+    marks = []
+    if memory.pinned:
+        marks.append("📌 pinned")
+    marks.append(memory.kind)
+    if not memory.current and memory.valid_to is not None:
+        marks.append(f"superseded {when(memory.valid_to, tz)}")
+    return f"- `{str(memory.id)[:8]}` {short(memory.text, 300)} — *{', '.join(marks)}, {when(memory.said_at, tz)}*"
+
+
+def memories(current: Sequence[MemoryRecord], history: Sequence[MemoryRecord], tz: str | None) -> str:
+    pinned = [m for m in current if m.pinned]
+    facts = [m for m in current if not m.pinned and m.kind == "semantic"]
+    turns = [m for m in current if m.kind == "episodic"]
+    older = [m for m in history if not m.current]
+    parts = ["## What I know about you"]
+    if not (pinned or facts or turns or older):
+        return parts[0] + "\n\nNothing yet. Tell me something with `/remember <text>`, or just chat."
+    for title, rows in (
+        ("Pinned (always in my context)", pinned),
+        ("Facts I extracted", facts),
+        ("Superseded (kept as history)", older),
+    ):
+        if rows:
+            parts.append(f"### {title}\n" + "\n".join(memory_line(m, tz) for m in rows))
+    if turns:
+        parts.append(
+            f"### Conversation memory\n{len(turns)} recent turn(s) are searchable, newest: "
+            + "; ".join(f"“{short(m.text, 60)}”" for m in turns[:3])
+        )
+    parts.append("Forget one with `/forget <id or words>`.")
+    return "\n\n".join(parts)
+
+
+def hits(query: str, found: Sequence[SearchHit], tz: str | None) -> str:
+    if not found:
+        return f"Nothing in memory matches “{short(query, 80)}”."
+    lines = [f"## Memory matching “{short(query, 80)}”"]
+    for hit in found:
+        lines.append(f"{memory_line(hit.memory, tz)} (score {hit.score:.3f})")
+    return "\n".join(lines)
+
+
+def _item_source(item: ReportItem) -> str:
+    if item.kind == "pinned":
+        return "pinned memory"
+    if item.kind == "document":
+        return item.reason or "document"
+    if item.kind == "turn":
+        return "an earlier conversation" if item.thread_id else "conversation"
+    return item.reason or item.kind
+
+
+def recalled(report: ContextReport) -> str:
+    """What the reply drew on, with scores and sources, then the token budget of each tier."""
+    lines: list[str] = []
+    for tier in report.tiers:
+        if tier.name not in RECALLED_TIERS:
+            continue
+        for item in tier.items:
+            if item.kind in ("system", "message"):
+                continue
+            score = f"{item.score:.2f}" if item.score is not None else "—"
+            lines.append(f"| {score} | {_escape(short(item.text, 140))} | {_escape(_item_source(item))} |")
+    body = ["**Recalled**"]
+    if lines:
+        body += ["", "| score | memory | from |", "|---:|---|---|", *lines]
+    else:
+        body.append("\nNothing from long-term memory or documents was needed for this reply.")
+    body += ["", budget_table(report)]
+    return "\n".join(body)
+
+
+def budget_table(report: ContextReport) -> str:
+    rows = [
+        f"| {TIER_TITLES.get(t.name, t.name)} | {t.used:,} | {t.budget:,} | {len(t.items)} | {len(t.dropped)} |"
+        for t in report.tiers
+    ]
+    return "\n".join(
+        [
+            f"**Token budget** — {report.used:,} of {report.budget:,} input tokens used "
+            f"(window {report.window:,}, {report.reserve:,} kept for the answer), model `{report.model}`",
+            "",
+            "| tier | used | budget | items | left out |",
+            "|---|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
+
+
+def context_report(report: ContextReport) -> str:
+    parts = ["## Context of the last reply", budget_table(report)]
+    for tier in report.tiers:
+        if tier.name == "message" or not (tier.items or tier.dropped):
+            continue
+        lines = [f"### {TIER_TITLES.get(tier.name, tier.name)}"]
+        for item in tier.items:
+            score = f" (score {item.score:.2f})" if item.score is not None else ""
+            lines.append(f"- *{item.kind}*{score}, {item.tokens} tokens: {short(item.text, 200)}")
+        for item in tier.dropped:
+            lines.append(f"- ~~{short(item.text, 120)}~~ — {item.reason}")
+        parts.append("\n".join(lines))
+    if report.truncated:
+        parts.append(
+            f"Your message was cut to {report.truncated.sent_tokens:,} of {report.truncated.original_tokens:,} tokens."
+        )
+    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items())
+    if timings:
+        parts.append(f"Timings: {timings}")
+    return "\n\n".join(parts)
+
+
+def stats(messages: Sequence[Message]) -> str:
+    replies = [m for m in messages if m.role == "assistant"]
+    if not replies:
+        return "No replies in this conversation yet."
+
+    def total(key: str) -> float:
+        return sum(float((m.usage or {}).get(key) or 0) for m in replies)
+
+    stopped = sum(1 for m in replies if m.status == "partial")
+    latencies = sorted(m.latency_ms for m in replies if m.latency_ms is not None)
+    cost = total("cost_usd")
+    lines = [
+        "## This conversation",
+        f"- messages: {len(messages)} ({len(messages) - len(replies)} from you, {len(replies)} replies"
+        + (f", {stopped} stopped" if stopped else "")
+        + ")",
+        f"- tokens: {int(total('prompt_tokens')):,} in, {int(total('completion_tokens')):,} out",
+        f"- cost: ${cost:.4f}" if cost else "- cost: $0 (local or free model)",
+    ]
+    if latencies:
+        median = latencies[len(latencies) // 2]
+        lines.append(f"- reply time: median {median / 1000:.2f} s, slowest {latencies[-1] / 1000:.2f} s")
+    models = sorted({m.model for m in replies if m.model})
+    if models:
+        lines.append(f"- model(s): {', '.join(models)}")
+    return "\n".join(lines)
+
+
+def summary(content: str | None, covers: int | None) -> str:
+    if not content:
+        return "This conversation has no summary yet: it is written once older turns leave the recent window."
+    return f"## Summary of this conversation\n\n{content}\n\n*(covers messages up to #{covers})*"
+
+
+def report_of(data: dict[str, Any] | None) -> ContextReport | None:
+    return ContextReport.model_validate(data) if data else None

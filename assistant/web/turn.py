@@ -1,0 +1,165 @@
+"""One chat turn in the browser: streamed reply, what was recalled, stop, errors with a retry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import chainlit as cl
+
+from assistant.context.budget import TierShares
+from assistant.context.report import ContextReport
+from assistant.pipeline.turn import Notice, ReplyDelta, TurnEvent, TurnFinished, TurnPipeline, TurnStarted
+from assistant.web import render, session, state
+from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK
+from memory.conversations import Message, Thread, User
+from memory.errors import AssistantError, InvalidInputError, ProviderError, describe
+
+log = logging.getLogger("assistant.web.turn")
+NOTICE_ACTIONS = {"add": "📌 Remembered", "update": "✏️ Updated memory", "invalidate": "🗃️ No longer current"}
+
+
+async def _pipeline(owner: User, remember: bool) -> tuple[TurnPipeline, bool]:
+    """The pipeline with this user's choices, and whether this turn goes to long-term memory."""
+    runtime = state.runtime()
+    prefs = await session.preferences(owner)
+    keep = remember and prefs.memory and not await session.is_temporary(owner)
+    answer_tokens = session.ANSWER_LENGTHS.get(prefs.answer_length)
+    shares = None
+    if prefs.shares:
+        s = runtime.settings
+        shares = TierShares(
+            prefs.shares.get("core", s.share_core),
+            prefs.shares.get("short_term", s.share_short_term),
+            prefs.shares.get("long_term", s.share_long_term),
+            prefs.shares.get("documents", s.share_documents),
+        )
+    model = await state.chat_model(prefs.model)
+    return runtime.turn_pipeline(model=model, remember=keep, answer_tokens=answer_tokens, shares=shares), keep
+
+
+async def _show_recall(report: ContextReport) -> None:
+    async with cl.Step(name="Memory used for this reply", type="retrieval", default_open=False) as step:
+        step.output = render.recalled(report)
+    from assistant.web import documents
+
+    await documents.show_citations(report)
+
+
+async def memory_notices(owner: User) -> None:
+    """A small notice, with an undo button, for each memory added or changed since the last look."""
+    seen = cl.user_session.get("memory_seen")
+    now = datetime.now(UTC)
+    cl.user_session.set("memory_seen", now.isoformat())
+    if seen is None:
+        return
+    since = datetime.fromisoformat(str(seen))
+    events = await state.runtime().memories.store.events(owner.id, limit=20)
+    from assistant.web.commands import memory_notice
+
+    for event in reversed(events):
+        if event.created_at <= since or event.action not in NOTICE_ACTIONS or event.undone_at is not None:
+            continue
+        if event.reason == "/remember in the chat":
+            continue  # already announced by the command
+        text = str((event.after or event.before or {}).get("text") or "")
+        await memory_notice(f"{NOTICE_ACTIONS[event.action]}: “{render.short(text, 160)}”", event.id)
+
+
+async def run(owner: User, text: str, *, remember: bool = True) -> None:
+    """Store the message and stream the reply; a stopped reply is kept, marked incomplete."""
+    if not text.strip():
+        await cl.Message(content="Your message is empty; type something to send.").send()
+        return
+    thread = await session.thread(owner)
+    pipeline, keep = await _pipeline(owner, remember)
+    await memory_notices(owner)
+    await _stream(owner, thread, pipeline, text, remember=keep)
+
+
+async def _stream(
+    owner: User,
+    thread: Thread,
+    pipeline: TurnPipeline,
+    text: str | None,
+    *,
+    remember: bool,
+    stored: Message | None = None,
+) -> None:
+    reply = cl.Message(content="", author=ASSISTANT_NAME)
+    user_message = stored
+    streamed = False
+    try:
+        if stored is None:
+            assert text is not None
+            events = pipeline.run(thread, text)
+        else:
+            # Retry after a provider error: the user's message is already stored; only reply to it.
+            events = _reply_only(pipeline, thread, stored)
+        async for event in events:
+            if isinstance(event, TurnStarted):
+                user_message = event.user_message
+                await _show_recall(event.report)
+            elif isinstance(event, Notice):
+                await cl.Message(content=f"ℹ️ {event.text}", author=ASSISTANT_NAME).send()
+            elif isinstance(event, ReplyDelta):
+                streamed = True
+                await reply.stream_token(event.text)
+            elif isinstance(event, TurnFinished):
+                reply.content = event.reply.content
+                await (reply.update() if streamed else reply.send())
+                if not remember:
+                    await _not_remembered(owner, event.user_message, event.reply)
+    except asyncio.CancelledError:
+        if streamed:
+            reply.content += PARTIAL_MARK
+            await asyncio.shield(reply.update())
+        raise
+    except ProviderError as exc:
+        if streamed:
+            reply.content += PARTIAL_MARK
+            await reply.update()
+        actions = []
+        if user_message is not None:
+            payload = {"message": str(user_message.id), "remember": remember}
+            actions.append(cl.Action(name="retry_reply", payload=payload, label="Retry", icon="refresh-cw"))
+        await cl.Message(
+            content=f"⚠️ The model could not answer: {describe(exc)}", author=ASSISTANT_NAME, actions=actions
+        ).send()
+    except InvalidInputError as exc:
+        await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
+    except AssistantError as exc:
+        await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
+
+
+async def _reply_only(pipeline: TurnPipeline, thread: Thread, message: Message) -> AsyncIterator[TurnEvent]:
+    """The second half of ``TurnPipeline.run`` for a message that is already stored."""
+    built = await pipeline._build(thread, message, pipeline.window)
+    yield TurnStarted(message, built.report)
+    async for event in pipeline._reply(thread, message, built, pipeline.window):
+        yield event
+
+
+async def _not_remembered(owner: User, user_message: Message, reply: Message) -> None:
+    await state.runtime().conversations.set_remember(owner.id, [user_message.id, reply.id], False)
+
+
+@cl.action_callback("retry_reply")
+async def _retry(action: cl.Action) -> None:
+    owner = await session.user()
+    await action.remove()
+    try:
+        message_id = uuid.UUID(str(action.payload.get("message")))
+        found = await state.runtime().conversations.messages_by_id(owner.id, [message_id])
+    except (ValueError, AssistantError):
+        found = []
+    if not found:
+        await cl.Message(content="That message is gone; send it again.").send()
+        return
+    thread = await state.runtime().conversations.get_thread(owner.id, found[0].thread_id)
+    remember = bool(action.payload.get("remember", True))
+    pipeline, keep = await _pipeline(owner, remember)
+    await _stream(owner, thread, pipeline, None, remember=keep, stored=found[0])
