@@ -194,11 +194,11 @@ def test_headings_and_pages_start_new_chunks_that_name_their_place() -> None:
     chunks = chunk_blocks(blocks, count=word_count, max_tokens=100, overlap_tokens=10)
     assert [(c.section, c.page, c.text) for c in chunks] == [
         ("Guide", 1, "Intro."),
-        ("Guide > Install", 1, "Run the installer."),
-        ("Guide > Install", 2, "Then reboot."),
+        ("Guide › Install", 1, "Run the installer."),
+        ("Guide › Install", 2, "Then reboot."),
         ("Usage", 2, "Type a command."),
     ]
-    assert chunks[1].passage == "Guide > Install\nRun the installer."
+    assert chunks[1].passage == "Guide › Install\nRun the installer."
     assert len({c.content_hash for c in chunks}) == 4
 
 

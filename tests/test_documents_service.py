@@ -59,8 +59,8 @@ async def test_add_list_search_and_remove(pool: AsyncConnectionPool, conversatio
     assert seen[0] == (0, 4) and seen[-1] == (4, 4)
     assert [d.id for d in await service.list(ann.id)] == [info.id]
     hits = await service.search(ann.id, "how many vacation days do I get")
-    assert hits[0].chunk.section == "Handbook > Vacation" and "25 vacation days" in hits[0].chunk.text
-    assert hits[0].chunk.citation == "handbook.md, “Handbook > Vacation”"
+    assert hits[0].chunk.section == "Handbook › Vacation" and "25 vacation days" in hits[0].chunk.text
+    assert hits[0].chunk.citation == "handbook.md, “Handbook › Vacation”"
     removed = await service.remove(ann.id, info.id)
     assert removed.id == info.id
     assert await service.list(ann.id) == [] and await _table_counts(pool) == (0, 0)

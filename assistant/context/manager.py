@@ -54,7 +54,7 @@ _DOCUMENT_TAG = re.compile(r"<(/?)(document\b)", re.IGNORECASE)
 
 def render_document(number: int, item: RecalledItem) -> str:
     """A document excerpt between delimiters its own text cannot close or open (it is data, not instructions)."""
-    source = (item.source or "document").replace('"', "'").replace("<", "(").replace(">", ")").replace("\n", " ")
+    source = (item.source or "document").replace('"', "'").replace("<", "‹").replace(">", "›").replace("\n", " ")
     text = _DOCUMENT_TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}", item.text)
     return f'<document n="{number}" source="{source}">\n{text}\n</document>'
 

@@ -150,7 +150,7 @@ def chunk_blocks(
         if block.heading_level:
             emit()
             headings = [h for h in headings if h[0] < block.heading_level] + [(block.heading_level, text)]
-            place = (" > ".join(h for _, h in headings), place[1])
+            place = (" › ".join(h for _, h in headings), place[1])
             continue
         if block.page != place[1]:
             emit()
