@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -49,3 +50,67 @@ def test_memory_errors_are_one_line() -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 1, args
         assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+
+
+def _ok(args: list[str], **kwargs: str) -> str:
+    result = runner.invoke(app, args, **kwargs)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_edit_pin_history_show_as_of_and_undo() -> None:
+    old = _json(["memory", "remember", "I live in Berlin", "--user", "ann"])
+    assert isinstance(old, dict)
+    new = _json(["memory", "edit", old["id"][:8], "I live in Lisbon", "--user", "ann"])
+    assert isinstance(new, dict) and new["previous_id"] == old["id"]
+    unpinned = _json(["memory", "pin", new["id"][:8], "--unpin", "--user", "ann"])
+    assert isinstance(unpinned, dict) and unpinned["pinned"] is False
+    detail = _json(["memory", "show", new["id"], "--user", "ann"])
+    assert isinstance(detail, dict) and [v["text"] for v in detail["versions"]] == [
+        "I live in Lisbon",
+        "I live in Berlin",
+    ]
+    then = _json(["memory", "show", new["id"], "--user", "ann", "--as-of", old["valid_from"]])
+    assert isinstance(then, dict) and then["memory"]["text"] == "I live in Berlin"
+    assert [m["text"] for m in _json(["memory", "list", "--user", "ann", "--as-of", old["valid_from"]])] == [  # type: ignore[union-attr]
+        "I live in Berlin"
+    ]
+    found = _json(["memory", "search", "where do I live", "--user", "ann", "--as-of", old["valid_from"]])
+    assert isinstance(found, list) and [m["text"] for m in found] == ["I live in Berlin"]
+    events = _json(["memory", "history", new["id"][:8], "--user", "ann"])
+    assert isinstance(events, list) and [e["action"] for e in events] == ["add", "add", "update", "unpin"]
+    table = _ok(["memory", "history", new["id"][:8], "--user", "ann"])
+    assert "update" in table and "Lisbon" in table
+    update = next(e for e in events if e["action"] == "update")
+    _ok(["memory", "undo", update["id"][:8], "--user", "ann"])
+    assert [m["text"] for m in _json(["memory", "list", "--user", "ann"])] == ["I live in Berlin"]  # type: ignore[union-attr]
+    shown = _ok(["memory", "show", old["id"][:8], "--user", "ann"])
+    assert "I live in Berlin" in shown and "came from" in shown
+
+
+def test_export_forget_all_import_round_trip(tmp_path: Path) -> None:
+    _json(["memory", "remember", "My locker code is 4411", "--user", "ann"])
+    _json(["memory", "remember", "I like green tea", "--user", "ann"])
+    first = tmp_path / "ann.jsonl"
+    _ok(["memory", "export", str(first), "--user", "ann"])
+    lines = [json.loads(line) for line in first.read_text().splitlines()]
+    assert sorted(line["text"] for line in lines if line["type"] == "memory") == [
+        "I like green tea",
+        "My locker code is 4411",
+    ]
+    out = _ok(["memory", "forget", "--all", "--conversations", "--user", "ann", "--yes"])
+    assert "forgot 2 memories" in out
+    report = _json(["memory", "import", str(first), "--user", "ann"])
+    assert isinstance(report, dict) and report["memories"] == 2
+    second = runner.invoke(app, ["memory", "export", "--user", "ann"])
+    again = [json.loads(line) for line in second.stdout.splitlines()]
+    assert [x for x in again if x["type"] == "memory"] == [x for x in lines if x["type"] == "memory"]
+    # Into a new user (created on import), and a bad file changes nothing.
+    assert _json(["memory", "import", str(first), "--user", "bob"])["memories"] == 2  # type: ignore[index]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "memory", "text": "fine"}\n{"type": "memory"}\n')
+    result = runner.invoke(app, ["memory", "import", str(bad), "--user", "bob"])
+    assert result.exit_code == 1 and "line 2: text" in result.output
+    assert len(_json(["memory", "list", "--user", "bob"])) == 2  # type: ignore[arg-type]
+    missing = runner.invoke(app, ["memory", "import", str(tmp_path / "nope.jsonl"), "--user", "bob"])
+    assert missing.exit_code == 1 and "cannot read" in missing.output

@@ -2,83 +2,147 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from assistant.cli.common import JSON_OPTION, console, fail, print_json, run, settings
+from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
+from assistant.cli.memory_forget import forget
+from assistant.cli.memory_io import export, import_file, reembed
+from assistant.cli.memory_view import event_row, event_table, find_event, find_memory, memory_row, memory_table
+from assistant.cli.scope import AS_OF_OPTION, LIMIT_OPTION, USER_OPTION, parse_when, user_id, with_runtime
 from assistant.runtime import Runtime
-from memory.errors import InvalidInputError, NotFoundError
-from memory.long_term.records import MemoryRecord
+from memory.long_term.records import MemoryKind
 
 memory_app = typer.Typer(help="See and control what the assistant remembers.", no_args_is_help=True)
-USER_OPTION = typer.Option("local", "--user", "-u", help="Whose memory (created on first write).")
-LIMIT_OPTION = typer.Option(10, "-n", "--limit", min=1, help="How many to show.")
-YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (for scripts).")
-T = TypeVar("T")
-
-
-async def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    runtime = await Runtime.start(settings(), chat=False)
-    try:
-        return await work(runtime)
-    finally:
-        await runtime.close()
-
-
-async def _user_id(runtime: Runtime, name: str, *, create: bool) -> uuid.UUID:
-    if create:
-        return (await runtime.conversations.ensure_user(name)).id
-    return (await runtime.conversations.get_user(name)).id
-
-
-def _row(memory: MemoryRecord, score: float | None = None) -> dict[str, Any]:
-    data = memory.model_dump(mode="json", exclude={"user_id"})
-    if score is not None:
-        data["score"] = round(score, 6)
-    return data
-
-
-def _table(rows: list[dict[str, Any]], title: str) -> None:
-    table = Table("id", "kind", "text", "said", "current", title=title, show_lines=False)
-    for row in rows:
-        kind = row["kind"] + (" (pinned)" if row["pinned"] else "")
-        text = (f"{row['speaker'] or row['role'] or ''}: " if row["kind"] == "episodic" else "") + row["text"]
-        table.add_row(row["id"][:8], kind, text[:200], row["said_at"][:10], "yes" if not row["valid_to"] else "no")
-    console.print(table)
+memory_app.command("forget")(forget)
+memory_app.command("export")(export)
+memory_app.command("import")(import_file)
+memory_app.command("reembed")(reembed)
 
 
 @memory_app.command("search")
-def search(query: str, user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bool = JSON_OPTION) -> None:
+def search(
+    query: str,
+    user: str = USER_OPTION,
+    limit: int = LIMIT_OPTION,
+    as_of: str = AS_OF_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Search every kind of memory (turns, facts, pinned), best first.
 
     Example: assistant memory search "where does my sister live" --user ann -n 5
     """
+    when = parse_when(as_of)
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        user_id = await _user_id(runtime, user, create=False)
-        return [_row(h.memory, h.score) for h in await runtime.memories.search(user_id, query, limit=limit)]
+        uid = await user_id(runtime, user, create=False)
+        if when is not None:
+            hits = await runtime.memories.search_as_of(uid, query, when, limit=limit)
+        else:
+            hits = await runtime.memories.search(uid, query, limit=limit)
+        return [memory_row(h.memory, h.score) for h in hits]
 
-    rows = run(_with_runtime(work))
-    print_json(rows) if as_json else _table(rows, f"memories matching {query!r}")
+    rows = run(with_runtime(work))
+    print_json(rows) if as_json else memory_table(rows, f"memories matching {query!r}")
 
 
 @memory_app.command("list")
-def list_memories(user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """List current memories, newest first.
+def list_memories(
+    user: str = USER_OPTION,
+    limit: int = LIMIT_OPTION,
+    as_of: str = AS_OF_OPTION,
+    kind: str = typer.Option(None, "--kind", help="Only this kind: episodic (turns), semantic (facts) or pinned."),
+    history: bool = typer.Option(False, "--history", help="Include versions that are no longer current."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List memories, newest first: current ones, or what was current at --as-of.
 
-    Example: assistant memory list --user ann -n 20 --json
+    Example: assistant memory list --user ann --kind pinned -n 20 --json
     """
+    if kind not in (None, "episodic", "semantic", "pinned"):
+        fail(f"--kind is episodic, semantic or pinned, not {kind!r}")
+    when = parse_when(as_of)
+    kinds: tuple[MemoryKind, ...] = ("episodic", "semantic") if kind in (None, "pinned") else (kind,)  # type: ignore[assignment]
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        user_id = await _user_id(runtime, user, create=False)
-        return [_row(m) for m in await runtime.memories.list_memories(user_id, limit=limit)]
+        uid = await user_id(runtime, user, create=False)
+        memories = await runtime.memories.list_memories(
+            uid, kinds=kinds, pinned_only=kind == "pinned", include_history=history, as_of=when, limit=limit
+        )
+        return [memory_row(m) for m in memories]
 
-    rows = run(_with_runtime(work))
-    print_json(rows) if as_json else _table(rows, f"memories of {user}")
+    rows = run(with_runtime(work))
+    print_json(rows) if as_json else memory_table(rows, f"memories of {user}" + (f" as of {as_of}" if as_of else ""))
+
+
+@memory_app.command("show")
+def show(memory_id: str, user: str = USER_OPTION, as_of: str = AS_OF_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Show one memory: where it came from (the messages) and its versions; --as-of picks the version then.
+
+    Example: assistant memory show 3f2a9c01 --user ann
+    """
+    when = parse_when(as_of)
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        uid = await user_id(runtime, user, create=False)
+        memory = await find_memory(runtime, uid, memory_id)
+        detail = await runtime.memories.show(uid, memory.id)
+        chosen = detail.memory
+        if when is not None:
+            then = [v for v in detail.versions if v.valid_from <= when and (v.valid_to is None or v.valid_to > when)]
+            if not then:
+                fail(f"no version of memory {memory_id} was current at {when.isoformat()}")
+            chosen = then[0]
+        return {
+            "memory": memory_row(chosen),
+            "sources": [m.model_dump(mode="json", exclude={"user_id", "usage"}) for m in detail.sources],
+            "versions": [memory_row(v) for v in detail.versions],
+            "events": [event_row(e) for e in detail.events],
+        }
+
+    data = run(with_runtime(work))
+    if as_json:
+        print_json(data)
+        return
+    memory = data["memory"]
+    table = Table(show_header=False, title=f"memory {memory['id']}")
+    for key in ("kind", "text", "pinned", "speaker", "said_at", "valid_from", "valid_to", "importance"):
+        table.add_row(key, str(memory[key]) if memory[key] is not None else "")
+    console.print(table)
+    sources = Table("message", "when", "who", "content", title="came from")
+    for m in data["sources"]:
+        sources.add_row(m["id"][:8], m["created_at"][:19], m["speaker"] or m["role"], m["content"][:200])
+    console.print(sources if data["sources"] else "came from: no stored message (stated directly or imported)")
+    versions = Table("id", "text", "valid from", "valid to", title="versions (newest first)")
+    for v in data["versions"]:
+        versions.add_row(v["id"][:8], v["text"][:160], v["valid_from"][:19], (v["valid_to"] or "current")[:19])
+    console.print(versions)
+
+
+@memory_app.command("history")
+def history(
+    memory_id: str,
+    user: str = USER_OPTION,
+    limit: int = typer.Option(100, "-n", "--limit", min=1, help="How many events to show."),
+    as_of: str = AS_OF_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The audit trail of a memory and all its versions: adds, edits, pins, undos (undo them by event id).
+
+    Example: assistant memory history 3f2a9c01 --user ann
+    """
+    when = parse_when(as_of)
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        uid = await user_id(runtime, user, create=False)
+        memory = await find_memory(runtime, uid, memory_id)
+        events = await runtime.memories.history(uid, memory.id)
+        return [event_row(e) for e in events if when is None or e.created_at <= when][-limit:]
+
+    rows = run(with_runtime(work))
+    print_json(rows) if as_json else event_table(rows, f"history of memory {memory_id}")
 
 
 @memory_app.command("remember")
@@ -89,99 +153,60 @@ def remember(text: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) ->
     """
 
     async def work(runtime: Runtime) -> dict[str, Any]:
-        user_id = await _user_id(runtime, user, create=True)
-        return _row(await runtime.memories.remember(user_id, text))
+        uid = await user_id(runtime, user, create=True)
+        return memory_row(await runtime.memories.remember(uid, text))
 
-    row = run(_with_runtime(work))
+    row = run(with_runtime(work))
     print_json(row) if as_json else console.print(f"remembered {row['id']}: {row['text']}")
 
 
-@memory_app.command("forget")
-def forget(
-    memory_id: str = typer.Argument(None, help="The memory's id (or its first characters)."),
-    query: str = typer.Option(None, "--query", "-q", help="Forget the memories matching this search."),
-    everything: bool = typer.Option(False, "--all", help="Forget every memory, summary and context report."),
-    conversations: bool = typer.Option(False, "--conversations", help="With --all: delete the conversations too."),
-    user: str = USER_OPTION,
-    limit: int = LIMIT_OPTION,
-    yes: bool = YES_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Forget memories for good (this cannot be undone); shows what goes and asks first.
+@memory_app.command("edit")
+def edit(memory_id: str, text: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Replace a memory's text; the old version is kept in its history (undo with `memory undo`).
 
-    Example: assistant memory forget --query "locker code" --user ann --yes
+    Example: assistant memory edit 3f2a9c01 "I live in Lisbon" --user ann
     """
-    if sum(bool(x) for x in (memory_id, query, everything)) != 1:
-        fail("give exactly one of: a memory id, --query QUERY, or --all")
 
     async def work(runtime: Runtime) -> dict[str, Any]:
-        user_id = await _user_id(runtime, user, create=False)
-        service = runtime.memories
-        if everything:
-            counts = await service.store.count(user_id)
-            what = f"all {sum(counts.values())} memories of {user}, their summaries and context reports"
-            if conversations:
-                what += ", and every conversation"
-            if not (yes or typer.confirm(f"Forget {what}? This cannot be undone", default=False)):
-                return {"forgotten": 0, "cancelled": True}
-            report = await service.forget_all(user_id, conversations=conversations)
-            return {"forgotten": report.memories, "threads": report.threads, "summaries": report.summaries}
-        if query:
-            targets = [h.memory for h in await service.search(user_id, query, limit=limit)]
-        else:
-            targets = await _by_id(runtime, user_id, memory_id)
-        if not targets:
-            raise NotFoundError("nothing matches")
-        if not as_json:
-            _table([_row(m) for m in targets], "to forget")
-        if not (yes or typer.confirm(f"Forget these {len(targets)} memories? This cannot be undone", default=False)):
-            return {"forgotten": 0, "cancelled": True}
-        report = await service.forget(user_id, [m.id for m in targets])
-        return {"forgotten": report.memories, "ids": [str(m.id) for m in targets]}
+        uid = await user_id(runtime, user, create=False)
+        memory = await find_memory(runtime, uid, memory_id)
+        return memory_row(await runtime.memories.edit(uid, memory.id, text))
 
-    result = run(_with_runtime(work))
-    print_json(result) if as_json else console.print(
-        "cancelled; nothing was forgotten" if result.get("cancelled") else f"forgot {result['forgotten']} memories"
-    )
+    row = run(with_runtime(work))
+    print_json(row) if as_json else console.print(f"edited: new version {row['id']}: {row['text']}")
 
 
-async def _by_id(runtime: Runtime, user_id: uuid.UUID, prefix: str) -> list[MemoryRecord]:
-    try:
-        return [await runtime.memories.store.get(user_id, uuid.UUID(prefix))]
-    except ValueError:
-        pass
-    if len(prefix) < 4:
-        raise InvalidInputError("give at least 4 characters of the memory id")
-    matches = await runtime.memories.store.fetch(user_id, "id::text LIKE %s", (prefix.lower() + "%",), limit=2)
-    if len(matches) > 1:
-        raise InvalidInputError(f"{prefix!r} matches several memories; give more of the id")
-    return matches
+@memory_app.command("pin")
+def pin(
+    memory_id: str,
+    user: str = USER_OPTION,
+    unpin: bool = typer.Option(False, "--unpin", help="Unpin instead: recalled only when relevant."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Pin a memory so it is in context every turn (or --unpin it).
 
-
-@memory_app.command("reembed")
-def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Embed every memory again with the configured embedder (after changing ASSISTANT_EMBEDDER).
-
-    Example: ASSISTANT_EMBEDDER=openai/text-embedding-3-small ASSISTANT_EMBEDDING_DIM=1536 assistant memory reembed
+    Example: assistant memory pin 3f2a9c01 --user ann
     """
-    from rich.progress import Progress
 
-    from memory.long_term.reembed import reembed_all
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        uid = await user_id(runtime, user, create=False)
+        memory = await find_memory(runtime, uid, memory_id)
+        return memory_row(await runtime.memories.set_pinned(uid, memory.id, not unpin))
 
-    async def work() -> int:
-        runtime = await Runtime.start(settings(), chat=False, check_embedder=False)
-        try:
-            if not (yes or typer.confirm(f"Re-embed every memory with {runtime.memories.embedder.name}?", True)):
-                return 0
-            with Progress(console=console, disable=as_json) as bar:
-                task = bar.add_task("re-embedding", total=None)
-                return await reembed_all(
-                    runtime.pool,
-                    runtime.memories.embedder,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
-        finally:
-            await runtime.close()
+    row = run(with_runtime(work))
+    print_json(row) if as_json else console.print(f"{'unpinned' if unpin else 'pinned'} {row['id']}: {row['text']}")
 
-    count = run(work())
-    print_json({"reembedded": count}) if as_json else console.print(f"re-embedded {count} memories")
+
+@memory_app.command("undo")
+def undo(event_id: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Undo a change by its event id (from `memory history` or `memory show`); forgetting cannot be undone.
+
+    Example: assistant memory undo 9c1e77d2 --user ann
+    """
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        uid = await user_id(runtime, user, create=False)
+        return event_row(await runtime.memories.undo(uid, await find_event(runtime, uid, event_id)))
+
+    row = run(with_runtime(work))
+    print_json(row) if as_json else console.print(f"undid {row['action']} of memory {row['memory_id']}")

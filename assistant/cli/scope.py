@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import typer
@@ -18,7 +18,9 @@ T = TypeVar("T")
 USER_OPTION = typer.Option("local", "--user", "-u", help="Whose data (created on first write).")
 LIMIT_OPTION = typer.Option(10, "-n", "--limit", min=1, help="How many to show.")
 YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (for scripts).")
-AS_OF_OPTION = typer.Option(None, "--as-of", help="What was current at this date/time (e.g. 2025-03-01).")
+AS_OF_OPTION = typer.Option(
+    None, "--as-of", help="What was current then: a date (its end) or date-time, e.g. 2025-03-01 or 2025-03-01T12:00."
+)
 
 
 async def with_runtime(work: Callable[[Runtime], Awaitable[T]], *, check_embedder: bool = True) -> T:
@@ -50,6 +52,8 @@ def parse_when(text: str | None) -> datetime | None:
             when = parser.parse(text.strip())
         except (ValueError, OverflowError):
             raise InvalidInputError(f"not a date: {text!r} (try 2025-03-01 or 2025-03-01T12:00)") from None
+    if len(text.strip()) == 10:  # a bare date: what was current by the end of that day
+        when += timedelta(days=1, microseconds=-1)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import ConversationStore, Message
@@ -212,6 +213,28 @@ class MemoryService:
 
     async def _messages(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
         return await ConversationStore(self.pool).messages_by_id(user_id, ids)
+
+    async def history(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> list[MemoryEvent]:
+        """Every audit event of every version of this memory, oldest first."""
+        detail = await self.show(user_id, memory_id)
+        events = {e.id: e for v in detail.versions for e in await self.store.events(user_id, memory_id=v.id)}
+        return sorted(events.values(), key=lambda e: (e.created_at, str(e.id)))
+
+    async def search_as_of(
+        self, user_id: uuid.UUID, query: str, as_of: datetime, *, limit: int = 10
+    ) -> list[SearchHit]:
+        """Memories that were current at ``as_of``, nearest to the query by meaning (for looking back)."""
+        if not query.strip():
+            raise InvalidInputError("the search query is empty")
+        (vector,) = await self.embedder.queries([query])
+        rows = await self.store.fetch(
+            user_id,
+            "embedding IS NOT NULL AND valid_from <= %s AND (valid_to IS NULL OR valid_to > %s) AND said_at <= %s",
+            [as_of, as_of, as_of, np.asarray(vector, dtype=np.float32)],
+            order="embedding <=> %s",
+            limit=limit,
+        )
+        return [SearchHit(m, 1.0 / (rank + 1), rank + 1, None, None) for rank, m in enumerate(rows)]
 
     # -- forgetting (final) ---------------------------------------------------------------
     async def forget(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID], *, reason: str = "") -> ForgetReport:

@@ -1,0 +1,96 @@
+"""`assistant memory forget`: one memory, the matches of a search, or everything (final, asks first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
+from assistant.cli.memory_view import find_memory, memory_row, memory_table
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
+from assistant.runtime import Runtime
+from memory.errors import InvalidInputError, NotFoundError
+
+
+async def _forget_all(
+    runtime: Runtime, user: str, *, conversations: bool, documents: bool, yes: bool, quiet: bool
+) -> dict[str, Any]:
+    uid = await user_id(runtime, user, create=False)
+    counts = await runtime.memories.store.count(uid)
+    parts = [f"{sum(counts.values())} memories ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none'})"]
+    parts.append("their rolling summaries and context reports")
+    if conversations:
+        parts.append(f"{len(await runtime.conversations.list_threads(uid, limit=100_000))} conversations")
+    docs = getattr(runtime, "documents", None)
+    if documents:
+        if docs is None:
+            raise InvalidInputError("documents are not available in this version")
+        parts.append(f"{len(await docs.list(uid))} documents")
+    if not quiet:
+        console.print(f"to forget for {user}: " + "; ".join(parts))
+    if not confirm("Forget all of this? This cannot be undone", yes):
+        return {"forgotten": 0, "cancelled": True}
+    report = await runtime.memories.forget_all(uid, conversations=conversations)
+    removed_documents = await docs.remove_all(uid) if documents and docs is not None else 0
+    return {
+        "forgotten": report.memories,
+        "threads": report.threads,
+        "summaries": report.summaries,
+        "reports": report.reports,
+        "documents": removed_documents,
+    }
+
+
+def forget(
+    memory_id: str = typer.Argument(None, help="The memory's id (or its first characters)."),
+    query: str = typer.Option(None, "--query", "-q", help="Forget the memories matching this search."),
+    everything: bool = typer.Option(False, "--all", help="Forget every memory, summary and context report."),
+    conversations: bool = typer.Option(False, "--conversations", help="With --all: delete the conversations too."),
+    documents: bool = typer.Option(False, "--documents", help="With --all: delete the uploaded documents too."),
+    user: str = USER_OPTION,
+    limit: int = LIMIT_OPTION,
+    yes: bool = YES_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Forget memories for good (this cannot be undone); shows what goes and asks first.
+
+    Example: assistant memory forget --query "locker code" --user ann --yes
+    """
+    if sum(bool(x) for x in (memory_id, query, everything)) != 1:
+        fail("give exactly one of: a memory id, --query QUERY, or --all")
+    if (conversations or documents) and not everything:
+        fail("--conversations and --documents go with --all")
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        if everything:
+            return await _forget_all(
+                runtime, user, conversations=conversations, documents=documents, yes=yes, quiet=as_json
+            )
+        uid = await user_id(runtime, user, create=False)
+        service = runtime.memories
+        if query:
+            targets = [h.memory for h in await service.search(uid, query, limit=limit)]
+        else:
+            targets = [await find_memory(runtime, uid, memory_id)]
+        if not targets:
+            raise NotFoundError("nothing matches")
+        if not as_json:
+            memory_table([memory_row(m) for m in targets], "to forget")
+        if not confirm(f"Forget these {len(targets)} memories? This cannot be undone", yes):
+            return {"forgotten": 0, "cancelled": True}
+        report = await service.forget(uid, [m.id for m in targets])
+        return {"forgotten": report.memories, "ids": [str(m.id) for m in targets]}
+
+    result = run(with_runtime(work))
+    if as_json:
+        print_json(result)
+    elif result.get("cancelled"):
+        console.print("cancelled; nothing was forgotten")
+    else:
+        extra = "".join(
+            f", {result[k]} {k if k != 'threads' else 'conversations'}"
+            for k in ("threads", "documents")
+            if result.get(k)
+        )
+        console.print(f"forgot {result['forgotten']} memories{extra}")

@@ -1,0 +1,106 @@
+"""`assistant memory export | import | reembed`: the open JSON Lines file, and new vectors for every memory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import Progress
+
+from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
+from assistant.cli.scope import USER_OPTION, YES_OPTION, user_id, with_runtime
+from assistant.runtime import Runtime
+from memory.errors import InvalidInputError
+
+
+def export(
+    file: str = typer.Argument("-", help="Where to write (default: standard output)."),
+    user: str = USER_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export the user's conversations, memories, their history and documents as JSON Lines (docs/export-format.md).
+
+    Example: assistant memory export ann.jsonl --user ann
+    """
+
+    async def work(runtime: Runtime) -> str:
+        uid = await user_id(runtime, user, create=False)
+        return await runtime.portability.export_jsonl(uid)
+
+    text = run(with_runtime(work))
+    lines = text.count("\n")
+    if file == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    if as_json:
+        print_json({"file": file, "lines": lines})
+    else:
+        console.print(f"exported {lines} lines for {user} to {file}")
+
+
+def import_file(
+    file: str = typer.Argument(..., help="A file written by `memory export` ('-' for standard input)."),
+    user: str = USER_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import an export into a user (created if new); what is already there is kept, a bad line changes nothing.
+
+    Example: assistant memory import ann.jsonl --user ann
+    """
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        if not text.strip():
+            raise InvalidInputError(f"{file} is empty")
+        uid = await user_id(runtime, user, create=True)
+        with Progress(console=err_console, disable=as_json, transient=True) as bar:
+            task = bar.add_task("embedding memories", total=None)
+            report = await runtime.portability.import_jsonl(
+                uid, text, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        return dict(vars(report))
+
+    result = run(with_runtime(work))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"imported into {user}: {result['threads']} conversations, {result['messages']} messages, "
+            f"{result['memories']} memories, {result['events']} events, {result['documents']} documents"
+            + (f" ({result['skipped']} memories were already there)" if result["skipped"] else "")
+        )
+
+
+def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Embed every memory again with the configured embedder (after changing ASSISTANT_EMBEDDER).
+
+    Example: ASSISTANT_EMBEDDER=openai/text-embedding-3-small ASSISTANT_EMBEDDING_DIM=1536 assistant memory reembed
+    """
+    from memory.long_term.reembed import reembed_all
+
+    async def work() -> int:
+        runtime = await Runtime.start(settings(), chat=False, check_embedder=False)
+        try:
+            if not (yes or typer.confirm(f"Re-embed every memory with {runtime.memories.embedder.name}?", True)):
+                return 0
+            with Progress(console=console, disable=as_json) as bar:
+                task = bar.add_task("re-embedding", total=None)
+                return await reembed_all(
+                    runtime.pool,
+                    runtime.memories.embedder,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        finally:
+            await runtime.close()
+
+    count = run(work())
+    print_json({"reembedded": count}) if as_json else console.print(f"re-embedded {count} memories")

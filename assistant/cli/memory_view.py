@@ -1,0 +1,87 @@
+"""How memories look on the command line (tables) and in --json (dicts), and finding one by id prefix."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rich.table import Table
+
+from assistant.cli.common import console
+from assistant.runtime import Runtime
+from memory.errors import InvalidInputError, NotFoundError
+from memory.long_term.records import MemoryEvent, MemoryRecord
+
+MIN_PREFIX = 4
+
+
+def memory_row(memory: MemoryRecord, score: float | None = None) -> dict[str, Any]:
+    data = memory.model_dump(mode="json", exclude={"user_id"})
+    if score is not None:
+        data["score"] = round(score, 6)
+    return data
+
+
+def event_row(event: MemoryEvent) -> dict[str, Any]:
+    return event.model_dump(mode="json", exclude={"user_id"})
+
+
+def memory_table(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table("id", "kind", "text", "said", "current", title=title, show_lines=False)
+    for row in rows:
+        kind = row["kind"] + (" (pinned)" if row["pinned"] else "")
+        text = (f"{row['speaker'] or row['role'] or ''}: " if row["kind"] == "episodic" else "") + row["text"]
+        table.add_row(row["id"][:8], kind, text[:200], row["said_at"][:10], "yes" if not row["valid_to"] else "no")
+    console.print(table)
+
+
+def event_table(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table("event", "when", "action", "memory", "change", "reason", title=title)
+    for row in rows:
+        before = (row.get("before") or {}).get("text")
+        after = (row.get("after") or {}).get("text")
+        change = f"{before} -> {after}" if before and after and before != after else (after or before or "")
+        action = row["action"] + (" (undone)" if row["undone_at"] else "")
+        table.add_row(
+            row["id"][:8],
+            row["created_at"][:19],
+            action,
+            (row["memory_id"] or "")[:8],
+            change[:120],
+            row["reason"] or "",
+        )
+    console.print(table)
+
+
+async def find_memory(runtime: Runtime, user_id: uuid.UUID, reference: str) -> MemoryRecord:
+    """A memory of the user by full id or its first characters (old versions included)."""
+    try:
+        return await runtime.memories.store.get(user_id, uuid.UUID(reference.strip()))
+    except ValueError:
+        pass
+    prefix = reference.strip().lower()
+    if len(prefix) < MIN_PREFIX or not all(c in "0123456789abcdef-" for c in prefix):
+        raise InvalidInputError(f"give a memory id or at least {MIN_PREFIX} of its first characters")
+    matches = await runtime.memories.store.fetch(user_id, "id::text LIKE %s", (prefix + "%",), limit=2)
+    if len(matches) > 1:
+        raise InvalidInputError(f"{reference!r} matches several memories; give more of the id")
+    if not matches:
+        raise NotFoundError(f"no memory {reference}")
+    return matches[0]
+
+
+async def find_event(runtime: Runtime, user_id: uuid.UUID, reference: str) -> uuid.UUID:
+    """An audit event of the user by full id or its first characters."""
+    try:
+        return uuid.UUID(reference.strip())
+    except ValueError:
+        pass
+    prefix = reference.strip().lower()
+    if len(prefix) < MIN_PREFIX:
+        raise InvalidInputError(f"give an event id or at least {MIN_PREFIX} of its first characters")
+    matches = [e.id for e in await runtime.memories.store.events(user_id, limit=10_000) if str(e.id).startswith(prefix)]
+    if len(matches) != 1:
+        raise (InvalidInputError if matches else NotFoundError)(
+            f"{reference!r} matches several events; give more of the id" if matches else f"no memory event {reference}"
+        )
+    return matches[0]
