@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +15,8 @@ from assistant.bench.context import run_context_bench
 from assistant.bench.scale import run_scale_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from memory.errors import InvalidInputError
+
+T = TypeVar("T")
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 
@@ -96,6 +100,91 @@ async def _scale(sizes: list[int], queries: int, users: int, sentences: int, kee
         return await run_scale_bench(
             settings(), sizes=sizes, queries=queries, users=users, sentences=sentences, keep=keep, progress=progress
         )
+
+
+@bench_app.command("load")
+def bench_load(
+    users: int = typer.Option(100, "--users", "-u", min=1, help="Simulated users chatting at once."),
+    turns: int = typer.Option(20, "--turns", "-n", min=1, help="Turns per user."),
+    think: float = typer.Option(5.0, "--think", min=0, help="Seconds each user waits between turns."),
+    token_delay_ms: float = typer.Option(20.0, "--token-delay-ms", min=0, help="The fake model's per-token delay."),
+    reply_tokens: int = typer.Option(50, "--reply-tokens", min=1, help="Tokens the fake model streams per reply."),
+    find_max: bool = typer.Option(
+        False, "--find-max", help="Then ramp up users to the most that keep p95 added latency within --target-ms."
+    ),
+    max_users: int = typer.Option(1000, "--max-users", min=1, help="Where --find-max stops."),
+    ramp_turns: int = typer.Option(5, "--ramp-turns", min=1, help="Turns per user at each --find-max step."),
+    target_ms: float = typer.Option(100.0, "--target-ms", min=1, help="The p95 added latency --find-max keeps."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file (for bench plot)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Concurrent users chatting through the full turn pipeline: turns/s, added latency, errors, memory.
+
+    Example: assistant bench load --users 100 --turns 20 --find-max --out bench-results/load.json
+    """
+    from assistant.bench.load import LoadPlan, run_load_bench
+
+    plan = LoadPlan(users, turns, think_s=think, token_delay_s=token_delay_ms / 1000, reply_tokens=reply_tokens)
+    result = run(
+        _with_progress(
+            "load",
+            lambda progress: run_load_bench(
+                settings(),
+                plan,
+                find_max=find_max,
+                max_users=max_users,
+                ramp_turns=ramp_turns,
+                target_ms=target_ms,
+                progress=progress,
+            ),
+        )
+    )
+    _write_out(out, result)
+    if as_json:
+        print_json(result)
+        return
+    table = Table("users", "turns", "errors", "turns/s", "added p50 ms", "added p95 ms", "first token p95 ms", "RSS MB")
+    rows = [result, *result.get("ramp", [])]
+    for row in rows:
+        table.add_row(
+            str(row["users"]),
+            str(row["turns"]),
+            str(row["errors"]),
+            f"{row['turns_per_s']:.1f}",
+            f"{row['added_ms']['p50']:.1f}",
+            f"{row['added_ms']['p95']:.1f}",
+            f"{row['first_token_added_ms']['p95']:.1f}" if "first_token_added_ms" in row else "-",
+            f"{row['rss_mb']['peak']:.0f}",
+        )
+    console.print(table)
+    for sample in result["error_samples"]:
+        err_console.print(f"[red]error:[/red] {sample}", highlight=False)
+    if find_max:
+        best = result["max_users_within_target"]
+        console.print(f"Most users with p95 added latency <= {target_ms:.0f} ms: {best if best else 'none'}")
+
+
+def _write_out(path: Path | None, result: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+async def _with_progress(title: str, start: Callable[[Callable[[str, int, int], None]], Awaitable[T]]) -> T:
+    """Run a benchmark with a progress bar on stderr (so --json output stays clean)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task(title, total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=label[:40])
+
+        return await start(progress)
 
 
 @bench_app.command("ingest")
