@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -47,11 +48,20 @@ async def test_scale_bench_at_a_tiny_size(settings: Settings, database_url: str)
 
 
 @pytest.mark.usefixtures("store_env")
-def test_scale_command_prints_json_and_a_table() -> None:
-    command = ["bench", "scale", "-m", "100", "-n", "3", "--sentences", "20"]
-    result = runner.invoke(app, [*command, "--json"])
+def test_scale_command_prints_json_and_a_table(tmp_path: Path) -> None:
+    command = ["bench", "scale", "-m", "100", "-n", "3", "--sentences", "20", "--users", "1", "--users", "5"]
+    out = tmp_path / "scale.json"
+    result = runner.invoke(app, [*command, "--json", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert set(json.loads(result.stdout)["sizes"]["100"]) >= {"insert_per_s", "retrieval_ms", "hnsw_recall_at_10"}
+    printed = json.loads(result.stdout)
+    assert printed == json.loads(out.read_text()) and printed["benchmark"] == "scale"
+    assert [run["users"] for run in printed["runs"]] == [1, 5]
+    for run in printed["runs"]:
+        assert set(run["sizes"]["100"]) >= {"insert_per_s", "retrieval_ms", "assembly_ms", "hnsw_recall_at_10"}
+        assert set(run["sizes"]["100"]["assembly_ms"]) >= {"p50", "p95", "p99"}
+        assert run["index_build_s"] >= 0
     table = runner.invoke(app, command)
     assert table.exit_code == 0, table.output
     assert "HNSW recall@10" in table.stdout and "HNSW index build" in table.stdout
+    too_few = runner.invoke(app, ["bench", "scale", "-m", "10", "--users", "20"])
+    assert too_few.exit_code == 1 and "at least one memory per user" in too_few.stderr

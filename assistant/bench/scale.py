@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import time
 import uuid
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
-from assistant.bench.stats import summary
+from assistant.bench.stats import machine, summary
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
@@ -240,7 +239,7 @@ async def run_scale_bench(
             "ef_search": int(hnsw["ef_search"]),
             "iterative_scan": hnsw["iterative_scan"],
             "phases_s": bench.phases,
-            "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+            "machine": machine(),
         }
     finally:
         if bench is not None and not keep:
@@ -248,3 +247,40 @@ async def run_scale_bench(
             await bench.cleanup()
             bench.phases["cleanup"] = round(time.perf_counter() - clock, 2)
         await runtime.close()
+
+
+async def run_scale_suite(
+    settings: Settings,
+    *,
+    sizes: Sequence[int],
+    users: Sequence[int] = (1,),
+    queries: int = 200,
+    sentences: int = 4000,
+    keep: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The scale benchmark once per user count (one user holding every memory; many users sharing the table)."""
+    runs = []
+    for count in sorted(set(users)):
+        report = None if progress is None else _labelled(progress, f"{count} user{'s' if count > 1 else ''}")
+        runs.append(
+            await run_scale_bench(
+                settings, sizes=sizes, queries=queries, users=count, sentences=sentences, keep=keep, progress=report
+            )
+        )
+    first = runs[0]
+    return {
+        "benchmark": "scale",
+        "embedder": first["embedder"],
+        "sentences": first["sentences"],
+        "queries": queries,
+        "runs": runs,
+        "machine": machine(),
+    }
+
+
+def _labelled(progress: Progress, prefix: str) -> Progress:
+    def report(label: str, done: int, total: int) -> None:
+        progress(f"{prefix}: {label}", done, total)
+
+    return report

@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.bench.context import run_context_bench
-from assistant.bench.scale import run_scale_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from memory.errors import InvalidInputError
 
@@ -46,25 +45,53 @@ def bench_context(
 def bench_scale(
     memories: list[int] = typer.Option([10000, 100000], "--memories", "-m", min=2, help="Sizes (repeatable)."),
     queries: int = typer.Option(200, "--queries", "-n", min=1, help="Queries timed at each size."),
-    users: int = typer.Option(1, "--users", min=1, help="Spread the memories over this many users."),
+    users: list[int] = typer.Option(
+        [1, 100], "--users", min=1, help="Spread the memories over this many users (repeatable: one run each)."
+    ),
     sentences: int = typer.Option(4000, "--sentences", min=2, help="Distinct sentences to embed and compose from."),
     keep: bool = typer.Option(False, "--keep", help="Keep the benchmark users afterwards."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file (for bench plot)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Long-term retrieval and context assembly as memories grow, p50/p95/p99, and HNSW recall@10.
 
-    Example: assistant bench scale --memories 10000 --memories 100000 --queries 200 --json
+    Runs once with all memories in one user and once spread over many users (--users 1 --users 100).
+
+    Example: assistant bench scale --memories 10000 --memories 100000 --out bench-results/scale.json
     """
-    result = run(_scale(memories, queries, users, sentences, keep))
+    from assistant.bench.scale import run_scale_suite
+
+    if any(size < count for size in memories for count in users):
+        fail("every --memories size needs at least one memory per user")
+    result = run(
+        _with_progress(
+            "scale",
+            lambda progress: run_scale_suite(
+                settings(),
+                sizes=memories,
+                users=users,
+                queries=queries,
+                sentences=sentences,
+                keep=keep,
+                progress=progress,
+            ),
+        )
+    )
+    _write_out(out, result)
     if as_json:
         print_json(result)
         return
+    for one in result["runs"]:
+        _scale_table(one)
+
+
+def _scale_table(result: dict[str, Any]) -> None:
     sizes = result["sizes"]
     table = Table(
         "memories",
         *(f"{int(size):,}" for size in sizes),
-        title=f"{result['embedder']}, {result['sentences']} sentences, hnsw.ef_search {result['ef_search']}, "
-        f"iterative scan {result['iterative_scan']}",
+        title=f"{result['users']} user(s), {result['embedder']}, {result['sentences']} sentences, "
+        f"hnsw.ef_search {result['ef_search']}, iterative scan {result['iterative_scan']}",
     )
 
     def spread(row: dict[str, float]) -> str:
@@ -81,25 +108,6 @@ def bench_scale(
     console.print(table)
     phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["phases_s"].items())
     console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
-
-
-async def _scale(sizes: list[int], queries: int, users: int, sentences: int, keep: bool) -> Any:
-    # Progress stays on with --json too: it goes to stderr, and a full run takes many minutes.
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    ) as bar:
-        task = bar.add_task("scale", total=None)
-
-        def progress(label: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=label)
-
-        return await run_scale_bench(
-            settings(), sizes=sizes, queries=queries, users=users, sentences=sentences, keep=keep, progress=progress
-        )
 
 
 @bench_app.command("load")
