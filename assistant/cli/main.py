@@ -6,6 +6,7 @@ import typer
 
 from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
+from assistant.cli.docs import docs_app
 from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(services_app, name="services")
 app.add_typer(db_app, name="db")
 app.add_typer(memory_app, name="memory")
+app.add_typer(docs_app, name="docs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
 app.command("serve")(serve)

@@ -1,0 +1,197 @@
+"""`assistant docs ...`: add, list, search and remove the documents answers can cite (through the document service)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, parse_uuid, user_id, with_runtime
+from assistant.runtime import Runtime
+from memory.documents.records import DocumentInfo
+from memory.errors import AssistantError, InvalidInputError, describe
+
+docs_app = typer.Typer(help="Documents the assistant can search and cite.", no_args_is_help=True)
+THREAD_OPTION = typer.Option(None, "--thread", "-t", help="Only for this conversation (its id); default: all.")
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1048576:.1f} MB"
+
+
+def _row(info: DocumentInfo) -> dict[str, Any]:
+    return info.model_dump(mode="json", exclude={"user_id", "embedded", "unchanged"})
+
+
+def _table(documents: list[DocumentInfo], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("id", no_wrap=True)
+    table.add_column("name", no_wrap=True, min_width=12)
+    for name in ("type", "pages", "chunks", "size", "added", "conversation"):
+        table.add_column(name)
+    for d in documents:
+        table.add_row(
+            str(d.id)[:8],
+            d.name,
+            d.type,
+            str(d.pages or ""),
+            str(d.chunk_count),
+            _size(d.size_bytes),
+            d.created_at.strftime("%Y-%m-%d"),
+            str(d.thread_id)[:8] if d.thread_id else "all",
+        )
+    return table
+
+
+@docs_app.command("add")
+def add(
+    paths: list[Path] = typer.Argument(..., help="Files: .txt .md .pdf .html .docx"),
+    user: str = USER_OPTION,
+    thread: str = THREAD_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add files (a file of the same name is updated: only changed parts are embedded again).
+
+    Example: assistant docs add handbook.pdf notes.md --user ann
+    """
+    thread_id = parse_uuid(thread, "conversation") if thread else None
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        uid = await user_id(runtime, user, create=True)
+        results: list[dict[str, Any]] = []
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err_console, disable=as_json, transient=False) as bar:
+            for path in paths:
+                task = bar.add_task(f"{path.name} (reading)", total=None)
+                try:
+                    data = await asyncio.to_thread(_read, path)
+                    bar.update(task, description=f"{path.name} (parsing)")
+
+                    def progress(done: int, total: int, task: Any = task, name: str = path.name) -> None:
+                        bar.update(task, description=f"{name} (embedding)", completed=done, total=total)
+
+                    info = await runtime.documents.add(uid, path.name, data, thread_id=thread_id, progress=progress)
+                    state = "unchanged" if info.unchanged else f"{info.chunk_count} chunks, {info.embedded} embedded"
+                    done = max(1, info.chunk_count)
+                    bar.update(task, description=f"{path.name} ({state})", completed=done, total=done)
+                    results.append({"file": str(path), "document": _row(info), "embedded": info.embedded})
+                except AssistantError as exc:
+                    bar.update(task, description=f"[red]{path.name} (failed)[/red]", total=1, completed=0)
+                    results.append({"file": str(path), "error": describe(exc)})
+        return results
+
+    results = run(with_runtime(work))
+    failed = [r for r in results if "error" in r]
+    if as_json:
+        print_json(results)
+    else:
+        for r in results:
+            if "error" in r:
+                err_console.print(f"[red]error:[/red] {r['error']}", highlight=False, soft_wrap=True)
+            else:
+                doc = r["document"]
+                pages = f", {doc['pages']} pages" if doc["pages"] else ""
+                console.print(
+                    f"added {doc['name']} ({doc['id'][:8]}): {doc['chunk_count']} chunks{pages},"
+                    f" {r['embedded']} embedded"
+                )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+@docs_app.command("list")
+def list_documents(
+    user: str = USER_OPTION, thread: str = THREAD_OPTION, limit: int = LIMIT_OPTION, as_json: bool = JSON_OPTION
+) -> None:
+    """List documents, newest first (with --thread: those that conversation can use).
+
+    Example: assistant docs list --user ann -n 50 --json
+    """
+    thread_id = parse_uuid(thread, "conversation") if thread else None
+
+    async def work(runtime: Runtime) -> list[DocumentInfo]:
+        uid = await user_id(runtime, user, create=False)
+        return (await runtime.documents.list(uid, thread_id=thread_id))[:limit]
+
+    documents = run(with_runtime(work))
+    if as_json:
+        print_json([_row(d) for d in documents])
+    elif not documents:
+        console.print(f"{user} has no documents; add some with `assistant docs add FILE --user {user}`")
+    else:
+        console.print(_table(documents, f"documents of {user}"))
+
+
+@docs_app.command("search")
+def search(query: str, user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Search every document's chunks, best first (what the chat would put in context).
+
+    Example: assistant docs search "vacation days" --user ann -n 5
+    """
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        uid = await user_id(runtime, user, create=False)
+        hits = await runtime.documents.search(uid, query, limit=limit)
+        return [
+            {"score": round(h.score, 6), "source": h.chunk.citation, **h.chunk.model_dump(mode="json")} for h in hits
+        ]
+
+    rows = run(with_runtime(work))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("score", "source", "text", title=f"document chunks matching {query!r}")
+    for row in rows:
+        table.add_row(f"{row['score']:.4f}", row["source"], row["text"][:300])
+    console.print(table)
+
+
+@docs_app.command("rm")
+def remove(
+    reference: str = typer.Argument(..., help="The document's id (or its first characters) or its name."),
+    user: str = USER_OPTION,
+    yes: bool = YES_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Remove a document and everything stored of it; asks first.
+
+    Example: assistant docs rm 3f2a9c1e --user ann --yes
+    """
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        uid = await user_id(runtime, user, create=False)
+        document = await runtime.documents.resolve(uid, reference)
+        if not as_json:
+            console.print(_table([document], "to remove"))
+        if not confirm(f"Remove {document.name} and its {document.chunk_count} chunks?", yes):
+            return {"removed": None, "cancelled": True}
+        removed = await runtime.documents.remove(uid, document.id)
+        return {"removed": _row(removed)}
+
+    result = run(with_runtime(work))
+    if as_json:
+        print_json(result)
+    elif result.get("cancelled"):
+        console.print("cancelled; nothing was removed")
+    else:
+        console.print(f"removed {result['removed']['name']}")
