@@ -79,3 +79,14 @@ def test_bad_files_are_reported_one_by_one_and_the_good_ones_are_added(tmp_path:
 def test_another_user_cannot_remove_a_document() -> None:
     result = runner.invoke(app, ["docs", "rm", "anything", "-u", "nobody", "--yes"])
     assert result.exit_code == 1 and "error" in result.output
+
+
+def test_forget_all_with_documents_removes_them(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("The spare key is in the blue pot.")
+    _json(["docs", "add", str(tmp_path / "notes.txt"), "-u", "ann"])
+    _json(["memory", "forget", "--all", "-u", "ann", "--yes"])
+    assert len(_json(["docs", "list", "-u", "ann"])) == 1  # without --documents they stay
+    result = _json(["memory", "forget", "--all", "--documents", "-u", "ann", "--yes"])
+    assert result["documents"] == 1
+    assert _json(["docs", "list", "-u", "ann"]) == []
+    assert _json(["docs", "search", "spare key", "-u", "ann"]) == []

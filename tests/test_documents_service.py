@@ -210,3 +210,23 @@ async def test_resolve_by_name_or_id_prefix(pool: AsyncConnectionPool, conversat
     assert (await service.resolve(ann.id, str(info.id)[:8])).id == info.id
     with pytest.raises(NotFoundError):
         await service.resolve(ann.id, str(uuid.uuid4()))
+
+
+async def test_erasing_a_user_or_a_thread_removes_their_documents_and_chunks(
+    pool: AsyncConnectionPool, conversations: ConversationStore
+) -> None:
+    service, _ = await _service(pool)
+    ann = await conversations.ensure_user("ann")
+    bob = await conversations.ensure_user("bob")
+    thread = await conversations.create_thread(ann.id)
+    await service.add(ann.id, "handbook.md", handbook())
+    await service.add(ann.id, "thread-only.txt", b"Notes for one conversation.", thread_id=thread.id)
+    await service.add(bob.id, "bob.txt", b"Bob's notes.")
+    assert await service.store.counts(ann.id) == (2, 5)
+    assert await conversations.delete_thread(ann.id, thread.id)
+    assert [d.name for d in await service.list(ann.id)] == ["handbook.md"]
+    assert await service.remove_all(ann.id) == 1
+    assert await service.store.counts(ann.id) == (0, 0)
+    await service.add(ann.id, "handbook.md", handbook())
+    await conversations.delete_user(ann.id)
+    assert await _table_counts(pool) == (1, 1)  # only bob's document is left
