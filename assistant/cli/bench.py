@@ -195,6 +195,39 @@ async def _with_progress(title: str, start: Callable[[Callable[[str, int, int], 
         return await start(progress)
 
 
+@bench_app.command("plot")
+def bench_plot(
+    source: Path = typer.Option(
+        Path("bench-results"),
+        "--from",
+        file_okay=False,
+        help="Results directory: locomo/summary.json, scale.json, load.json (as the documented commands write).",
+    ),
+    locomo: Path = typer.Option(None, "--locomo", dir_okay=False, help="A bench locomo summary.json."),
+    scale: Path = typer.Option(None, "--scale", dir_okay=False, help="A bench scale --out file."),
+    load: Path = typer.Option(None, "--load", dir_okay=False, help="A bench load --out file."),
+    out: Path = typer.Option(Path("docs/img"), "--out", file_okay=False, help="Where the PNGs go."),
+) -> None:
+    """Charts for docs/benchmarks.md: LoCoMo recall against budget, latency against memories and against users.
+
+    Example: assistant bench plot --from bench-results --out docs/img
+    """
+    from assistant.bench.plot import Inputs, draw
+    from memory.errors import AssistantError, describe
+
+    found = Inputs.in_directory(source)
+    inputs = Inputs(locomo or found.locomo, scale or found.scale, load or found.load)
+    for path in (p for p in (locomo, scale, load) if p is not None):
+        if not path.is_file():
+            fail(f"{path} does not exist")
+    try:
+        written = draw(inputs, out)
+    except AssistantError as exc:
+        fail(describe(exc))
+    for path in written:
+        console.print(f"wrote {path}")
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     turns: int = typer.Option(1000, "--turns", "-n", min=32, help="Turns to embed and store."),
