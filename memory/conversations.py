@@ -215,6 +215,25 @@ class ConversationStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    async def find_by_prefix(self, user_id: uuid.UUID, table: Literal["threads", "messages"], prefix: str) -> uuid.UUID:
+        """The id of the user's thread or message whose id starts with ``prefix`` (a full id works too)."""
+        prefix = prefix.strip().lower()
+        if len(prefix) < 4 or prefix.strip("0123456789abcdef-"):
+            raise InvalidInputError(f"give an id or at least 4 of its first characters, not {prefix!r}")
+        async with self.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT id FROM {table} WHERE user_id = %s AND id::text LIKE %s LIMIT 2", (user_id, prefix + "%")
+                )
+            ).fetchall()
+        what = table.removesuffix("s")
+        if len(rows) > 1:
+            raise InvalidInputError(f"{prefix!r} matches several of the user's {table}; give more of the id")
+        if not rows:
+            raise NotFoundError(f"no {what} {prefix}")
+        return uuid.UUID(str(rows[0][0]))
+
+    # -- for the browser chat (threads addressed by the id the browser chose) --------------
     # -- for the browser chat (threads addressed by the id the browser chose) --------------
     async def ensure_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, *, title: str | None = None) -> Thread:
         """This user's thread with this id, created on first use; another user's id is reported as missing."""

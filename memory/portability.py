@@ -122,6 +122,20 @@ class Portability:
             for document in await export_documents(conn, user_id):
                 yield _line(document)
 
+    async def thread_lines(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> list[dict[str, Any]]:
+        """One conversation: its thread line and its messages (importable like a full export)."""
+        lines: list[dict[str, Any]] = []
+        async with self.pool.connection() as conn:
+            for kind, column in (("thread", "id"), ("message", "thread_id")):
+                query = _QUERIES[kind].replace("WHERE user_id = %s", f"WHERE user_id = %s AND {column} = %s")
+                cur = await conn.execute(query, (user_id, thread_id))
+                names = [d.name for d in cur.description or ()]
+                model: Any = ThreadLine if kind == "thread" else MessageLine
+                lines += [
+                    _line(model.model_validate(dict(zip(names, row, strict=True)))) for row in await cur.fetchall()
+                ]
+        return lines
+
     async def export_lines(self, user_id: uuid.UUID) -> list[dict[str, Any]]:
         return [line async for line in self.lines(user_id)]
 

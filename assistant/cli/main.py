@@ -6,11 +6,13 @@ import typer
 
 from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
+from assistant.cli.context import context_app
 from assistant.cli.docs import docs_app
 from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
 from assistant.cli.status import status
+from assistant.cli.threads import threads_app
 from assistant.cli.users import users_app
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(docs_app, name="docs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
+app.add_typer(threads_app, name="threads")
+app.add_typer(context_app, name="context")
 app.command("serve")(serve)
 app.command("chat")(chat)
 app.command("status")(status)

@@ -1,0 +1,157 @@
+"""`assistant threads list | show | export | rm`: the stored conversations of a user."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
+from assistant.runtime import Runtime
+
+threads_app = typer.Typer(help="The stored conversations (threads) of a user.", no_args_is_help=True)
+
+
+async def _thread(runtime: Runtime, user: str, reference: str) -> tuple[uuid.UUID, uuid.UUID]:
+    uid = await user_id(runtime, user, create=False)
+    return uid, await runtime.conversations.find_by_prefix(uid, "threads", reference)
+
+
+@threads_app.command("list")
+def list_threads(user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """List the user's conversations, most recently active first.
+
+    Example: assistant threads list --user ann -n 20
+    """
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        uid = await user_id(runtime, user, create=False)
+        rows = []
+        for thread in await runtime.conversations.list_threads(uid, limit=limit):
+            row = thread.model_dump(mode="json", exclude={"user_id"})
+            row["messages"] = await runtime.conversations.count_messages(thread)
+            rows.append(row)
+        return rows
+
+    rows = run(with_runtime(work, check_embedder=False))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "title", "name", "messages", "last active", title=f"conversations of {user}")
+    for r in rows:
+        active = r["updated_at"][:16].replace("T", " ")
+        table.add_row(r["id"][:8], (r["title"] or "")[:60], r["name"] or "", str(r["messages"]), active)
+    console.print(table)
+
+
+@threads_app.command("show")
+def show(
+    thread_id: str,
+    user: str = USER_OPTION,
+    limit: int = typer.Option(50, "-n", "--limit", min=1, help="How many of the newest messages to show."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a conversation's newest messages (ids lead to `assistant context show`).
+
+    Example: assistant threads show 5d1c02aa --user ann -n 20
+    """
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        uid, tid = await _thread(runtime, user, thread_id)
+        thread = await runtime.conversations.get_thread(uid, tid)
+        messages = await runtime.conversations.messages(thread, last=limit)
+        return {
+            "thread": thread.model_dump(mode="json", exclude={"user_id"}),
+            "messages": [m.model_dump(mode="json", exclude={"user_id"}) for m in messages],
+        }
+
+    data = run(with_runtime(work, check_embedder=False))
+    if as_json:
+        print_json(data)
+        return
+    thread = data["thread"]
+    table = Table("id", "when", "who", "message", title=f"{thread['title'] or 'conversation'} ({thread['id']})")
+    for m in data["messages"]:
+        status = "" if m["status"] == "complete" else f" [{m['status']}]"
+        table.add_row(m["id"][:8], m["created_at"][:16], m["speaker"] or m["role"], m["content"] + status)
+    console.print(table)
+
+
+@threads_app.command("export")
+def export(
+    thread_id: str,
+    file: str = typer.Argument("-", help="Where to write (default: standard output)."),
+    user: str = USER_OPTION,
+    markdown: bool = typer.Option(False, "--markdown", help="A readable transcript instead of JSON Lines."),
+) -> None:
+    """Export one conversation: JSON Lines (importable with `memory import`) or a Markdown transcript.
+
+    Example: assistant threads export 5d1c02aa trip.md --markdown --user ann
+    """
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        uid, tid = await _thread(runtime, user, thread_id)
+        return await runtime.portability.thread_lines(uid, tid)
+
+    lines = run(with_runtime(work, check_embedder=False))
+    if markdown:
+        head = lines[0]
+        text = f"# {head['title'] or 'Conversation'}\n\n" + "".join(
+            f"**{m['speaker'] or m['role']}** ({m['created_at'][:16].replace('T', ' ')}):\n\n{m['content']}\n\n"
+            for m in lines[1:]
+        )
+    else:
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    if file == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    console.print(f"exported {len(lines) - 1} messages to {file}")
+
+
+@threads_app.command("rm")
+def rm(
+    thread_id: str,
+    user: str = USER_OPTION,
+    keep_facts: bool = typer.Option(False, "--keep-facts", help="Keep the facts learned in it (turns still go)."),
+    yes: bool = YES_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete a conversation, its messages, and the memories drawn from it (asks first).
+
+    Example: assistant threads rm 5d1c02aa --user ann --yes
+    """
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        uid, tid = await _thread(runtime, user, thread_id)
+        thread = await runtime.conversations.get_thread(uid, tid)
+        count = await runtime.conversations.count_messages(thread)
+        facts = [] if keep_facts else await runtime.memories.from_thread(uid, tid)
+        what = f"conversation {thread.title or thread.id} with {count} messages" + (
+            f" and {len(facts)} facts learned from it" if facts else ""
+        )
+        if not confirm(f"Delete {what}? This cannot be undone", yes):
+            return {"deleted": False, "cancelled": True}
+        forgotten = (await runtime.memories.forget_from_thread(uid, tid)).memories if not keep_facts else 0
+        await runtime.short_term.forget(thread)
+        await runtime.conversations.delete_thread(uid, tid)
+        return {"deleted": True, "thread": str(tid), "messages": count, "memories_forgotten": forgotten}
+
+    result = run(with_runtime(work, check_embedder=False))
+    if as_json:
+        print_json(result)
+    elif result.get("cancelled"):
+        console.print("cancelled; nothing was deleted")
+    else:
+        console.print(
+            f"deleted the conversation ({result['messages']} messages, {result['memories_forgotten']} memories)"
+        )
