@@ -10,7 +10,7 @@ import asyncio
 import math
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
+from memory.long_term.term_stats import TermStatsCache
 from memory.long_term.timeframe import period_in
 
 # Words too common to help a full-text match (English and a few other languages); others count.
@@ -34,6 +35,10 @@ STOPWORDS = frozenset(
 )
 # Tuned on LoCoMo (shared/bench): a small k and a heavier vector weight beat the usual k=60, 1:1.
 RRF_K = 10
+# A word expected in more of the user's memories than this is too common to rank by (see term_stats).
+COMMON_MATCHES = 1500
+# Matches ranked at most, a safety net for when the statistics are stale; above COMMON_MATCHES on purpose.
+TEXT_SCAN_CAP = 4000
 
 
 @dataclass(frozen=True)
@@ -45,21 +50,31 @@ class SearchHit:
     similarity: float | None
 
 
-def text_query(query: str, *, max_terms: int = 16) -> str | None:
-    """An OR query of the query's distinctive words, for ``to_tsquery('simple', ...)``."""
+def text_query(query: str, *, max_terms: int = 16, matches: Callable[[str], float] | None = None) -> str | None:
+    """An OR query of the query's distinctive words, for ``to_tsquery('simple', ...)``.
+
+    With ``matches`` (expected matches of a word), words too common to be worth ranking are left
+    out; when every word is that common, only memories holding all of them are asked for.
+    """
     words: list[str] = []
     for word in re.findall(r"\w+", query.lower()):
         if word not in STOPWORDS and word not in words and (len(word) > 1 or not word.isascii()):
             words.append(word)
-    return " | ".join(words[:max_terms]) or None
+    words = words[:max_terms]
+    if matches is None or not words:
+        return " | ".join(words) or None
+    rare = [w for w in words if matches(w) <= COMMON_MATCHES]
+    return " | ".join(rare) if rare else " & ".join(words)
 
 
 _TEXT_SQL = """
 SELECT id FROM (
-    SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM memories
-    WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
-      AND tsv @@ to_tsquery('simple', %(text)s)
-) matched
+    SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM (
+        SELECT id, said_at, seq, tsv FROM memories
+        WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
+          AND tsv @@ to_tsquery('simple', %(text)s)
+        LIMIT %(scan_cap)s) matched
+) ranked
 ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s
 """
 
@@ -117,6 +132,7 @@ class HybridSearch:
         self.pool = pool
         self.embedder = embedder
         self.weights = weights or Weights()
+        self.term_stats = TermStatsCache(pool)
 
     async def _text_ranking(self, params: dict[str, object]) -> list[uuid.UUID]:
         if params["text"] is None:
@@ -155,11 +171,13 @@ class HybridSearch:
         vector_query: str | None = None,
     ) -> list[SearchHit]:
         """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names)."""
+        stats = await self.term_stats.get()
         params: dict[str, object] = {
             "user": user_id,
-            "text": text_query(query),
+            "text": text_query(query, matches=lambda word: stats.expected_matches(user_id, word)),
             "depth": depth,
             "pinned": include_pinned,
+            "scan_cap": TEXT_SCAN_CAP,
         }
         # The full-text search needs no vector: it runs in Postgres while the query is embedded here.
         vectors, params["text_ids"] = await asyncio.gather(
