@@ -114,3 +114,17 @@ def test_export_forget_all_import_round_trip(tmp_path: Path) -> None:
     assert len(_json(["memory", "list", "--user", "bob"])) == 2  # type: ignore[arg-type]
     missing = runner.invoke(app, ["memory", "import", str(tmp_path / "nope.jsonl"), "--user", "bob"])
     assert missing.exit_code == 1 and "cannot read" in missing.output
+
+
+def test_forget_all_with_documents(tmp_path: Path) -> None:
+    note = tmp_path / "note.md"
+    note.write_text("# Bees\n\nIngrid keeps bees.\n")
+    _json(["memory", "remember", "I like green tea", "--user", "ann"])
+    added = runner.invoke(app, ["docs", "add", str(note), "--user", "ann"])
+    assert added.exit_code == 0, added.output
+    kept = runner.invoke(app, ["memory", "forget", "--all", "--documents", "--user", "ann"], input="n\n")
+    assert "1 memories" in kept.output and "1 documents" in kept.output and "nothing was forgotten" in kept.output
+    result = _json(["memory", "forget", "--all", "--documents", "--user", "ann", "--yes"])
+    assert isinstance(result, dict) and (result["forgotten"], result["documents"]) == (1, 1)
+    wrong = runner.invoke(app, ["memory", "forget", "--documents", "--query", "tea", "--user", "ann"])
+    assert wrong.exit_code == 1 and "go with --all" in wrong.output

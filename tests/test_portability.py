@@ -104,3 +104,19 @@ async def test_a_bad_file_changes_nothing(make_runtime: MakeRuntime, text: str, 
     with pytest.raises(InvalidInputError, match=message):
         await runtime.portability.import_jsonl(user.id, '{"type": "memory", "text": "first"}\n' + text)
     assert await runtime.portability.export_lines(user.id) == []
+
+
+async def test_documents_round_trip_with_their_chunks(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel())
+    user = await runtime.conversations.ensure_user("ann")
+    text = "# Bees\n\nIngrid keeps bees in Tromsø.\n\n## Honey\n\nThe honey is harvested in August.\n"
+    await runtime.documents.add(user.id, "bees.md", text.encode())
+    first = _by_type(await runtime.portability.export_lines(user.id), "document")
+    assert [d["name"] for d in first] == ["bees.md"] and first[0]["chunks"]
+    assert any("harvested in August" in c["text"] for c in first[0]["chunks"])
+    assert await runtime.documents.remove_all(user.id) == 1
+    report = await runtime.portability.import_lines(user.id, first)
+    assert report.documents == 1
+    assert _by_type(await runtime.portability.export_lines(user.id), "document") == first
+    hits = await runtime.documents.search(user.id, "when is the honey harvested")
+    assert any("August" in h.chunk.text for h in hits)

@@ -10,7 +10,7 @@ from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.memory_view import find_memory, memory_row, memory_table
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
 from assistant.runtime import Runtime
-from memory.errors import InvalidInputError, NotFoundError
+from memory.errors import NotFoundError
 
 
 async def _forget_all(
@@ -22,17 +22,14 @@ async def _forget_all(
     parts.append("their rolling summaries and context reports")
     if conversations:
         parts.append(f"{len(await runtime.conversations.list_threads(uid, limit=100_000))} conversations")
-    docs = getattr(runtime, "documents", None)
     if documents:
-        if docs is None:
-            raise InvalidInputError("documents are not available in this version")
-        parts.append(f"{len(await docs.list(uid))} documents")
+        parts.append(f"{len(await runtime.documents.list(uid))} documents")
     if not quiet:
         console.print(f"to forget for {user}: " + "; ".join(parts))
     if not confirm("Forget all of this? This cannot be undone", yes):
         return {"forgotten": 0, "cancelled": True}
     report = await runtime.memories.forget_all(uid, conversations=conversations)
-    removed_documents = await docs.remove_all(uid) if documents and docs is not None else 0
+    removed_documents = await runtime.documents.remove_all(uid) if documents else 0
     return {
         "forgotten": report.memories,
         "threads": report.threads,
