@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import platform
 import time
 import uuid
 from typing import Any
 
-from assistant.bench.stats import summary
+from assistant.bench.stats import machine, summary
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
@@ -53,7 +52,7 @@ async def run_context_bench(settings: Settings, *, turns: int, window: int | Non
             "window": runtime.window,
             "context_assembly_ms": summary(assembly),
             "turn_without_model_ms": summary(added),
-            "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+            "machine": machine(),
         }
     finally:
         await runtime.short_term.forget_user(user.id)

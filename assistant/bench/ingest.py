@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from assistant.bench.context import SENTENCES
+from assistant.bench.stats import machine
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Message
@@ -47,6 +48,7 @@ async def run_ingest_bench(settings: Settings, *, turns: int) -> dict[str, Any]:
             "embedder_passages_per_s": round(embed_rate, 1),
             "episodic_turns_per_s": round(store_rate, 1),
             "store_overhead_pct": round((embed_rate / store_rate - 1) * 100, 1),
+            "machine": machine(),
         }
     finally:
         await runtime.short_term.forget_user(user.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,17 +14,20 @@ from rich.table import Table
 
 from assistant.bench.context import run_context_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
+from assistant.cli.docs import bench_docs
 from memory.errors import InvalidInputError
 
 T = TypeVar("T")
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+bench_app.command("docs")(bench_docs)
 
 
 @bench_app.command("context")
 def bench_context(
     turns: int = typer.Option(200, "--turns", "-n", min=1, help="Turns to chat."),
     window: int = typer.Option(None, "--window", min=1024, help="Model input window (default 8192)."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Context assembly time per turn (fake model, model call excluded), p50/p95/p99.
@@ -31,6 +35,7 @@ def bench_context(
     Example: assistant bench context --turns 300 --window 8192 --json
     """
     result = run(run_context_bench(settings(), turns=turns, window=window))
+    _write_out(out, result)
     if as_json:
         print_json(result)
         return
@@ -179,7 +184,24 @@ def _write_out(path: Path | None, result: dict[str, Any]) -> None:
 
 
 async def _with_progress(title: str, start: Callable[[Callable[[str, int, int], None]], Awaitable[T]]) -> T:
-    """Run a benchmark with a progress bar on stderr (so --json output stays clean)."""
+    """Run a benchmark with a progress bar on stderr (so --json output stays clean).
+
+    Without a terminal (a log file, CI), one line per tenth of the work instead of a live bar.
+    """
+    if not err_console.is_terminal:
+        shown: dict[str, int] = {}
+        started = time.monotonic()
+
+        def log_progress(label: str, done: int, total: int) -> None:
+            stage = label.split(":")[0]
+            tenth = done * 10 // total if total else 0
+            if shown.get(stage) != tenth:
+                shown[stage] = tenth
+                err_console.print(
+                    f"[{time.monotonic() - started:7.0f} s] {title}: {label} ({done}/{total})", highlight=False
+                )
+
+        return await start(log_progress)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -231,6 +253,7 @@ def bench_plot(
 @bench_app.command("ingest")
 def bench_ingest(
     turns: int = typer.Option(1000, "--turns", "-n", min=32, help="Turns to embed and store."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Episodic memory ingestion rate beside the embedder's own batch rate (the store's overhead).
@@ -240,6 +263,7 @@ def bench_ingest(
     from assistant.bench.ingest import run_ingest_bench
 
     result = run(run_ingest_bench(settings(), turns=turns))
+    _write_out(out, result)
     if as_json:
         print_json(result)
         return
@@ -343,28 +367,19 @@ async def _locomo(
         answerer = Answerer(model, judge, base.prompts_dir)
     runtime = await Runtime.start(config)
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-        ) as bar:
-            task = bar.add_task("LoCoMo", total=None)
-
-            def progress(done: int, total: int, label: str) -> None:
-                bar.update(task, completed=done, total=total, description=label[:40])
-
-            return await run_locomo(
+        return await _with_progress(
+            "LoCoMo",
+            lambda progress: run_locomo(
                 data,
                 ProjectMemory(runtime, extract=extract),
                 budgets,
                 out,
                 keep=keep,
-                progress=progress,
+                progress=lambda done, total, label: progress(label, done, total),
                 answerer=answerer,
                 answer_budgets=answer_budgets,
-            )
+            ),
+        )
     finally:
         await runtime.close()
         if answerer is not None:
