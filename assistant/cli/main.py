@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from assistant.cli.backup import backup, restore
 from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
 from assistant.cli.context import context_app
@@ -32,6 +33,8 @@ app.add_typer(context_app, name="context")
 app.command("serve")(serve)
 app.command("chat")(chat)
 app.command("status")(status)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 def main() -> None:

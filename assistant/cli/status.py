@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.table import Table
@@ -11,7 +12,24 @@ from assistant.embedded import manager
 from assistant.runtime import prepare_stores
 from memory.db.pool import redact
 
-COUNTED = ("users", "threads", "messages", "memories", "memory_events", "thread_summaries", "context_reports")
+COUNTED = (
+    "users",
+    "threads",
+    "messages",
+    "memories",
+    "memory_events",
+    "thread_summaries",
+    "context_reports",
+    "documents",
+    "document_chunks",
+    "api_tokens",
+)
+
+
+def _hide_secrets(url: str) -> str:
+    """A URL or libpq conninfo with its password hidden."""
+    url = re.sub(r"(://[^:/@]*:)[^@/]+@", r"\1***@", redact(url))
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
 
 
 async def _counts(database_url: str) -> dict[str, int]:
@@ -20,6 +38,9 @@ async def _counts(database_url: str) -> dict[str, int]:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         counts = {}
         for table in COUNTED:
+            exists = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))).fetchone()
+            if not exists or not exists[0]:
+                continue
             row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
             counts[table] = int(row[0]) if row else 0
         return counts
@@ -34,7 +55,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
     endpoints = run(prepare_stores(config))
     extracting, why = config.extraction_status(config.model)
     services = [
-        {"name": s.name, "running": s.running, "embedded": s.embedded, "url": redact(s.url) if s.url else None}
+        {"name": s.name, "running": s.running, "embedded": s.embedded, "url": _hide_secrets(s.url) if s.url else None}
         for s in manager.status(config)
     ]
     report: dict[str, Any] = {
