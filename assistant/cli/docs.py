@@ -195,3 +195,54 @@ def remove(
         console.print("cancelled; nothing was removed")
     else:
         console.print(f"removed {result['removed']['name']}")
+
+
+def bench_docs(
+    chunks: int = typer.Option(10_000, "--chunks", "-n", min=1, help="Chunks the benchmark user ends up with."),
+    queries: int = typer.Option(200, "--queries", "-q", min=1, help="LoCoMo questions to search (distinct)."),
+    kind: str = typer.Option("pdf", "--format", help="Write the documents as 'pdf' or 'md'."),
+    locomo: Path = typer.Option(None, "--locomo", help="A LoCoMo-format file (default: ../shared/bench/locomo)."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the benchmark user and documents afterwards."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Document ingestion throughput (pages/s, chunks/s) and search latency p50/p95 at N chunks per user.
+
+    Example: assistant bench docs --chunks 10000 --queries 200 --json
+    """
+    from assistant.bench.documents import DEFAULT_LOCOMO, run_documents_bench
+    from assistant.cli.common import settings
+
+    if kind not in ("pdf", "md"):
+        raise typer.BadParameter("--format is 'pdf' or 'md'")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, disable=as_json) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        result = run(
+            run_documents_bench(
+                settings(),
+                chunks=chunks,
+                queries=queries,
+                kind="md" if kind == "md" else "pdf",
+                locomo=locomo or DEFAULT_LOCOMO,
+                keep=keep,
+                progress=progress,
+            )
+        )
+    if as_json:
+        print_json(result)
+        return
+    table = Table("figure", "value", title=f"documents: {result['chunks']:,} chunks, {result['embedder']}")
+    for name in ("documents", "pages", "chunks", "megabytes", "ingest_s", "pages_per_s", "chunks_per_s"):
+        table.add_row(name, str(result[name]))
+    table.add_row("embedding share of ingestion", f"{result['embedding_share_pct']}%")
+    for name in ("search_ms", "search_cached_vector_ms"):
+        row = result[name]
+        table.add_row(f"{name} p50 / p95 / p99", f"{row['p50']} / {row['p95']} / {row['p99']}")
+    console.print(table)
+    console.print(f"measured on {result['machine']}", style="dim")

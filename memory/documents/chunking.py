@@ -13,13 +13,14 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from memory.documents.parsing import Block
 
 TokenCount = Callable[[str], int]
 
 SEPARATOR = "\n\n"
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
 
 
 @dataclass(frozen=True)
@@ -64,39 +65,65 @@ def _split_words(text: str, limit: int, count: TokenCount) -> list[str]:
     return pieces
 
 
-def _units(text: str, limit: int, count: TokenCount) -> list[tuple[str, int]]:
-    """The paragraph as one unit, or its sentences (or word runs) when it is too long."""
+class Unit(NamedTuple):
+    text: str
+    tokens: int
+    joiner: str  # put before it when it follows another unit: a paragraph break, or a space inside a paragraph
+
+
+def _join(units: Sequence[Unit]) -> str:
+    return "".join((u.joiner if i else "") + u.text for i, u in enumerate(units))
+
+
+def _cost(units: Sequence[Unit]) -> int:
+    """An upper estimate of the joined units' tokens (a joiner costs at most two)."""
+    return sum(u.tokens for u in units) + 2 * max(0, len(units) - 1)
+
+
+def _units(text: str, limit: int, count: TokenCount) -> list[Unit]:
+    """The paragraph as one unit, or its sentences (then lines, then word runs) when it is too long."""
     tokens = count(text)
     if tokens <= limit:
-        return [(text, tokens)]
-    units: list[tuple[str, int]] = []
+        return [Unit(text, tokens, SEPARATOR)]
+    units: list[Unit] = []
     for sentence in _SENTENCE_END.split(text):
         sentence = sentence.strip()
         if not sentence:
             continue
         tokens = count(sentence)
         if tokens <= limit:
-            units.append((sentence, tokens))
-        else:
-            units.extend((piece, count(piece)) for piece in _split_words(sentence, limit, count))
+            units.append(Unit(sentence, tokens, " "))
+            continue
+        for line in sentence.splitlines():
+            line = line.strip()
+            tokens = count(line) if line else 0
+            if not line:
+                continue
+            if tokens <= limit:
+                units.append(Unit(line, tokens, "\n"))
+            else:
+                units.extend(Unit(piece, count(piece), " ") for piece in _split_words(line, limit, count))
+    if units:
+        units[0] = units[0]._replace(joiner=SEPARATOR)
     return units
 
 
-def _tail(units: Sequence[tuple[str, int]], overlap: int, count: TokenCount) -> list[tuple[str, int]]:
+def _tail(units: Sequence[Unit], overlap: int, count: TokenCount) -> list[Unit]:
     """The last units of a full chunk, about ``overlap`` tokens, to open the next one."""
     if overlap <= 0 or not units:
         return []
-    kept: list[tuple[str, int]] = []
+    kept: list[Unit] = []
     total = 0
-    for text, tokens in reversed(units):
-        if total + tokens > overlap:
+    for unit in reversed(units):
+        if total + unit.tokens + 2 > overlap:
             if not kept:  # the last unit alone is longer: take its last sentences, or else its last words
-                sentences = [x.strip() for x in _SENTENCE_END.split(text) if x.strip()]
+                sentences = [x.strip() for x in _SENTENCE_END.split(unit.text) if x.strip()]
                 for size in range(len(sentences) - 1, 0, -1):
                     piece = " ".join(sentences[-size:])
-                    if count(piece) <= overlap:
-                        return [(piece, count(piece))]
-                words = text.split()
+                    tokens = count(piece)
+                    if tokens <= overlap:
+                        return [Unit(piece, tokens, unit.joiner)]
+                words = unit.text.split()
                 low, high = 0, len(words)
                 while low < high:
                     middle = (low + high + 1) // 2
@@ -106,10 +133,10 @@ def _tail(units: Sequence[tuple[str, int]], overlap: int, count: TokenCount) -> 
                         high = middle - 1
                 if low:
                     piece = " ".join(words[-low:])
-                    kept.append((piece, count(piece)))
+                    kept.append(Unit(piece, count(piece), unit.joiner))
             break
-        kept.append((text, tokens))
-        total += tokens
+        kept.append(unit)
+        total += unit.tokens + 2
     return list(reversed(kept))
 
 
@@ -122,25 +149,22 @@ def chunk_blocks(
     overlap_tokens = max(0, min(overlap_tokens, max_tokens // 2))
     chunks: list[Chunk] = []
     headings: list[tuple[int, str]] = []
-    units: list[tuple[str, int]] = []
+    units: list[Unit] = []
     fresh = 0  # units of the current chunk that are not overlap from the previous one
     place: tuple[str | None, int | None] = (None, None)
 
     def emit() -> None:
         nonlocal units, fresh
-        if not fresh:
-            units, fresh = [], 0
-            return
-        text = SEPARATOR.join(t for t, _ in units)
-        tokens = count(text)
-        while tokens > max_tokens and len(units) > 1:  # separators cost more than estimated: give one back
-            carried = units.pop()
-            emit_text = SEPARATOR.join(t for t, _ in units)
-            chunks.append(_chunk(len(chunks), emit_text, place, count(emit_text)))
-            units = [carried]
-            fresh = 1
-            text, tokens = carried[0], carried[1]
-        chunks.append(_chunk(len(chunks), text, place, tokens))
+        if fresh:
+            text = _join(units)
+            tokens = count(text)
+            while tokens > max_tokens and len(units) > 1:  # the estimate was short: give the last unit back
+                carried = units.pop()
+                shorter = _join(units)
+                chunks.append(_chunk(len(chunks), shorter, place, count(shorter)))
+                units = [carried]
+                text, tokens = carried.text, carried.tokens
+            chunks.append(_chunk(len(chunks), text, place, tokens))
         units, fresh = [], 0
 
     for block in blocks:
@@ -156,12 +180,11 @@ def chunk_blocks(
             emit()
             place = (place[0], block.page)
         for unit in _units(text, max_tokens, count):
-            estimate = sum(t for _, t in units) + len(units) * 2 + unit[1]
-            if units and estimate > max_tokens:
+            if units and _cost([*units, unit]) > max_tokens:
                 previous = units
                 emit()
                 units = _tail(previous, overlap_tokens, count)
-                if sum(t for _, t in units) + len(units) * 2 + unit[1] > max_tokens:
+                if _cost([*units, unit]) > max_tokens:
                     units = []
             units.append(unit)
             fresh += 1
