@@ -32,8 +32,16 @@ async def forget_memories(thread_id: str, current_user: Any = Depends(get_curren
     return {"forgotten": report.memories}
 
 
+# The pipeline accepts messages of up to 2,000,000 characters (up to 4 bytes each in UTF-8); Socket.IO's
+# default limit of 1 MB per packet would silently drop the connection on a long paste instead.
+MAX_PACKET_BYTES = 10 * 1024 * 1024
+
+
 def mount() -> None:
-    from chainlit.server import app
+    """Add the route to Chainlit's server and let long messages through its socket."""
+    from chainlit.server import app, sio
+
+    sio.eio.max_http_buffer_size = MAX_PACKET_BYTES
 
     if not any(getattr(route, "path", None) == ROUTE for route in app.router.routes):
         app.add_api_route(ROUTE, forget_memories, methods=["POST"])

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +71,8 @@ class AppServer:
             self.process.wait(timeout=30)
 
 
-@pytest.fixture
-def app_server(tmp_path: Path, database_url: str, services: Endpoints, redis_prefix: str) -> Iterator[AppServer]:
-    env = dict(
+def _app_env(tmp_path: Path, database_url: str, services: Endpoints, redis_prefix: str) -> dict[str, str]:
+    return dict(
         os.environ,
         ASSISTANT_DATABASE_URL=database_url,
         ASSISTANT_REDIS_URL=services.redis_url,
@@ -83,10 +82,40 @@ def app_server(tmp_path: Path, database_url: str, services: Endpoints, redis_pre
         ASSISTANT_FAKE_TOKEN_DELAY_S="0.02",
         ASSISTANT_FAKE_RECORD_PATH=str(tmp_path / "fake-received.jsonl"),
     )
-    server = AppServer(f"http://127.0.0.1:{_free_port()}", env, tmp_path / "app.log")
+
+
+@pytest.fixture
+def app_server(tmp_path: Path, database_url: str, services: Endpoints, redis_prefix: str) -> Iterator[AppServer]:
+    server = AppServer(
+        f"http://127.0.0.1:{_free_port()}",
+        _app_env(tmp_path, database_url, services, redis_prefix),
+        tmp_path / "app.log",
+    )
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture
+def make_app_server(
+    tmp_path: Path, database_url: str, services: Endpoints, redis_prefix: str
+) -> Iterator[Callable[..., AppServer]]:
+    """Start the app with extra environment variables (e.g. ASSISTANT_AUTH=password)."""
+    started: list[AppServer] = []
+
+    def make(**env: str) -> AppServer:
+        server = AppServer(
+            f"http://127.0.0.1:{_free_port()}",
+            _app_env(tmp_path, database_url, services, redis_prefix) | env,
+            tmp_path / "app.log",
+        )
+        server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill()
 
 
 # Module scope: sync Playwright runs an event loop on this thread while it is open, which

@@ -1,0 +1,190 @@
+"""The chat in a real browser: threads, memory commands, resume, stop, login, documents, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import AppServer, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _ready(page: Page) -> None:
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#chat-input")).to_be_visible()
+    # The settings button appears once the chat session has started; earlier input would be lost.
+    expect(page.locator("#chat-settings-open-modal")).to_be_visible()
+
+
+def _open(page: Page, url: str) -> None:
+    page.goto(url)
+    _ready(page)
+
+
+def _send(page: Page, text: str) -> None:
+    box = page.locator("#chat-input")
+    box.fill(text)
+    # Typing "/" opens the command menu; Escape closes it so that Enter sends the text as typed.
+    if text.startswith("/"):
+        box.press("Escape")
+    box.press("Enter")
+
+
+def _paste(page: Page, text: str) -> None:
+    """Put a long text into the box at once, as a paste does (typing a megabyte key by key takes minutes)."""
+    page.locator("#chat-input").click()
+    page.keyboard.insert_text(text)
+    page.locator("#chat-submit").click()
+
+
+def _rows(database_url: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return list(conn.execute(query).fetchall())
+
+
+def _received(server: AppServer) -> list[list[dict[str, str]]]:
+    path = Path(server.env["ASSISTANT_FAKE_RECORD_PATH"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _new_chat(page: Page) -> None:
+    page.locator("#new-chat-button").click()
+    page.get_by_role("button", name="Confirm").click()
+    _ready(page)
+
+
+def test_threads_memory_commands_and_resume(page: Page, app_server: AppServer, database_url: str) -> None:
+    _open(page, app_server.url)
+    screenshot(page, "web-01-welcome")
+
+    _send(page, "hello from the browser")
+    expect(page.get_by_text("Fake reply to: hello from the browser")).to_be_visible()
+    expect(page.get_by_text("Used memory").first).to_be_visible()
+    screenshot(page, "web-02-streamed-reply")
+
+    _send(page, "/remember I am vegetarian")
+    expect(page.get_by_text("Remembered: “I am vegetarian”")).to_be_visible()
+    expect(page.get_by_role("button", name="Undo")).to_be_visible()
+    screenshot(page, "web-03-remembered")
+
+    # A new thread: the pinned fact is in what the model receives.
+    _new_chat(page)
+    _send(page, "what should I cook tonight?")
+    expect(page.get_by_text("Fake reply to: what should I cook tonight?")).to_be_visible()
+    last_input = json.dumps(_received(app_server)[-1])
+    assert "I am vegetarian" in last_input
+    screenshot(page, "web-04-new-thread-uses-memory")
+
+    _send(page, "/memory")
+    expect(page.get_by_text("What I know about you")).to_be_visible()
+    expect(
+        page.locator(".step").filter(has_text="What I know about you").get_by_text("I am vegetarian")
+    ).to_be_visible()
+    screenshot(page, "web-05-memory")
+
+    _send(page, "/forget I am vegetarian")
+    expect(page.get_by_text("would be forgotten")).to_be_visible()
+    screenshot(page, "web-06-forget-asks")
+    page.get_by_role("button", name="Forget", exact=False).last.click()
+    expect(page.get_by_text("🗑️ Forgot")).to_be_visible()
+    assert _rows(database_url, "SELECT id FROM memories WHERE text = 'I am vegetarian'") == []
+    screenshot(page, "web-07-forgotten")
+
+    # Bad input: a clear message each time, and the session keeps working.
+    _send(page, "/nosuchcommand")
+    expect(page.get_by_text("There is no command /nosuchcommand")).to_be_visible()
+    _send(page, "/recall")
+    expect(page.get_by_text("needs something after it")).to_be_visible()
+    page.locator("#chat-input").fill("   ")
+    page.locator("#chat-input").press("Enter")
+    _paste(page, "x" * 1_000_000)
+    expect(page.get_by_text("Fake reply to: xxxxxxxx", exact=False).first).to_be_visible(timeout=60_000)
+    screenshot(page, "web-08-bad-input")
+    stored = _rows(database_url, "SELECT length(content) FROM messages WHERE role = 'user' ORDER BY seq")
+    assert (1_000_000,) in stored and all(row[0] for row in stored)  # the paste is kept whole; nothing empty
+
+    # The sidebar lists both threads; resuming the first shows its history.
+    page.locator("#thread-history").get_by_text("hello from the browser").click()
+    _ready(page)
+    expect(page.get_by_text("Fake reply to: hello from the browser")).to_be_visible()
+    screenshot(page, "web-09-resumed")
+    _send(page, "and now?")
+    expect(page.get_by_text("Fake reply to: and now?")).to_be_visible()
+    # The resumed thread's earlier turn is in the model's input (short-term memory rebuilt from the log).
+    assert "hello from the browser" in json.dumps(_received(app_server)[-1])
+
+
+def test_the_stop_button_keeps_the_partial_reply(page: Page, app_server: AppServer, database_url: str) -> None:
+    _open(page, app_server.url)
+    long_message = " ".join(f"word{i}" for i in range(400))  # echoed back at 20 ms a word: about 8 s
+    _send(page, long_message)
+    expect(page.get_by_text("Fake reply to: word0", exact=False).first).to_be_visible()
+    page.locator("#stop-button").click()
+    expect(page.get_by_text("Stopped: this reply is incomplete")).to_be_visible()
+    screenshot(page, "web-10-stopped")
+    deadline = time.monotonic() + 10
+    rows: list[tuple[object, ...]] = []
+    while time.monotonic() < deadline:
+        rows = _rows(database_url, "SELECT status, length(content) FROM messages WHERE role = 'assistant'")
+        if rows:
+            break
+        time.sleep(0.2)
+    assert rows and rows[0][0] == "partial"
+    assert 0 < int(str(rows[0][1])) < len("Fake reply to: " + long_message)
+    _send(page, "still there?")
+    expect(page.get_by_text("Fake reply to: still there?")).to_be_visible()
+
+
+def test_password_login_and_documents(
+    page: Page, make_app_server: Callable[..., AppServer], tmp_path: Path, database_url: str
+) -> None:
+    server = make_app_server(ASSISTANT_AUTH="password")
+    subprocess.run(
+        [sys.executable, "-m", "assistant.cli.main", "users", "add", "ann", "--password-stdin"],
+        input=b"correct horse battery\n",
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
+    page.goto(server.url)
+    page.locator("#email").fill("ann")
+    page.locator("#password").fill("wrong password!")
+    page.get_by_role("button", name="Sign In").click()
+    expect(page.get_by_text("Sign in failed", exact=False)).to_be_visible()
+    screenshot(page, "web-11-login-refused")
+    page.locator("#password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign In").click()
+    _ready(page)
+    screenshot(page, "web-12-logged-in")
+
+    notes = tmp_path / "trip-notes.md"
+    notes.write_text("# Trip\n\nThe ferry to Naxos leaves at 07:30 from gate E7.\n")
+    page.locator("#upload-button-input").set_input_files(str(notes))
+    _send(page, "When does the ferry to Naxos leave?")
+    expect(page.get_by_text("trip-notes.md is ready", exact=False)).to_be_visible()
+    expect(page.get_by_text("Fake reply to: When does the ferry to Naxos leave?")).to_be_visible()
+    expect(page.get_by_text("Sources:", exact=False)).to_be_visible()
+    screenshot(page, "web-13-document-cited")
+    assert "gate E7" in json.dumps(_received(server)[-1])
+
+    _send(page, "/docs")
+    expect(page.get_by_text("Your documents")).to_be_visible()
+
+    bad = tmp_path / "program.exe"
+    bad.write_bytes(b"MZ\x00\x01binary")
+    page.locator("#upload-button-input").set_input_files(str(bad))
+    _send(page, "and this file?")
+    expect(page.get_by_text("unsupported file type", exact=False)).to_be_visible()
+    expect(page.get_by_text("Fake reply to: and this file?")).to_be_visible()
+    screenshot(page, "web-14-unsupported-file")
+    owners = _rows(database_url, "SELECT u.name FROM threads t JOIN users u ON u.id = t.user_id")
+    assert {row[0] for row in owners} == {"ann"}

@@ -1,0 +1,56 @@
+"""Commands and what the chat shows, without a browser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from assistant.providers.fake import FakeChatModel
+from assistant.runtime import Runtime
+from assistant.web import commands, render
+
+
+def test_commands_are_parsed_from_the_menu_or_typed() -> None:
+    assert commands.parse("recall", " trip dates ") == ("recall", "trip dates")
+    assert commands.parse(None, "/remember I am vegetarian") == ("remember", "I am vegetarian")
+    assert commands.parse(None, "/MEMORY") == ("memory", "")
+    assert commands.parse(None, "/forget\nlocker code") == ("forget", "locker code")
+    # Paths and ordinary text are messages, not commands.
+    assert commands.parse(None, "/etc/hosts is what?") is None
+    assert commands.parse(None, "hello /memory") is None
+    assert commands.parse(None, "") is None
+
+
+def test_every_command_is_listed_with_a_description() -> None:
+    listed = {c["id"]: c for c in commands.listing()}
+    for name in ("memory", "recall", "remember", "forget", "context", "summary", "docs", "export", "stats", "help"):
+        assert listed[name]["description"]
+    assert all(c.needs_argument for c in commands.COMMANDS.values() if "<" in c.usage)
+
+
+async def test_memory_listing_context_and_stats_read_well(make_runtime: Callable[..., Runtime]) -> None:
+    runtime = make_runtime(FakeChatModel())
+    owner = await runtime.conversations.ensure_user("ann")
+    pinned = await runtime.memories.remember(owner.id, "I am vegetarian")
+    edited = await runtime.memories.edit(owner.id, pinned.id, "I am vegan")
+    thread = await runtime.conversations.create_thread(owner.id)
+    async for _ in runtime.pipeline.run(thread, "what should I cook?"):
+        pass
+
+    current = await runtime.memories.list_memories(owner.id, kinds=("semantic",))
+    history = await runtime.memories.list_memories(owner.id, kinds=("semantic",), include_history=True)
+    listing = render.memories(current, history, "Europe/Paris")
+    assert "I am vegan" in listing and "Pinned" in listing
+    assert "Superseded" in listing and "I am vegetarian" in listing
+    assert str(edited.id)[:8] in listing
+
+    report = render.report_of(await runtime.reports.last(thread))
+    assert report is not None
+    recalled = render.recalled(report)
+    assert "I am vegan" in recalled and "pinned memory" in recalled and "Token budget" in recalled
+    assert "Long-term memory" in render.context_report(report)
+
+    stats = render.stats(await runtime.conversations.messages(thread))
+    assert "2 (1 from you, 1 replies" in stats and "tokens:" in stats
+    assert render.stats([]) == "No replies in this conversation yet."
+    assert "no summary yet" in render.summary(None, None)
+    assert render.when(pinned.said_at, "Not/AZone")  # an unknown zone falls back to UTC
