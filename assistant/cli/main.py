@@ -9,6 +9,7 @@ from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
 from assistant.cli.context import context_app
 from assistant.cli.docs import docs_app
+from assistant.cli.mcp import mcp
 from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
 from assistant.cli.services import db_app, services_app
@@ -35,6 +36,7 @@ app.command("chat")(chat)
 app.command("status")(status)
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.command("mcp")(mcp)
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""`get_context`: pinned memories and the long-term tier for a query, as one block under a token budget."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from assistant.context.tokens import TokenCounter
+from assistant.runtime import Runtime
+
+# The client's model is unknown: count with a common tokenizer (the benchmark's).
+TOKENIZER_MODEL = "gpt-4o-mini"
+MIN_TOKENS, MAX_TOKENS = 50, 8000
+
+
+async def context_block(runtime: Runtime, user_id: uuid.UUID, query: str, max_tokens: int) -> dict[str, Any]:
+    """The text to put in a prompt, and what it holds (each recalled item with score, reason and source)."""
+    budget = max(MIN_TOKENS, min(MAX_TOKENS, max_tokens))
+    counter = TokenCounter(TOKENIZER_MODEL)
+    templates = runtime.context.templates
+    sections: list[str] = []
+    used = 0
+    pinned_lines: list[str] = []
+    heading = counter.text(templates.core_heading) + 2
+    for memory in await runtime.memories.pinned(user_id):
+        line = f"- {memory.text}"
+        cost = counter.text(line) + 1
+        if used + heading + cost > budget:
+            break
+        pinned_lines.append(line)
+        used += cost
+    if pinned_lines:
+        used += heading
+        sections.append("\n".join([templates.core_heading, *pinned_lines]))
+    items = []
+    remaining = budget - used - counter.text(templates.long_term_heading) - 2
+    if remaining > 0 and query.strip():
+        items = await runtime.context.long_term_context(
+            user_id, query, model=TOKENIZER_MODEL, budget=remaining, now=datetime.now(UTC)
+        )
+    if items:
+        sections.append("\n".join([templates.long_term_heading, *(item.text for item in items)]))
+    text = "\n\n".join(sections)
+    return {
+        "text": text,
+        "tokens": counter.text(text) if text else 0,
+        "budget": budget,
+        "pinned": len(pinned_lines),
+        "items": [
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "score": item.score,
+                "reason": item.reason,
+                "thread_id": str(item.thread_id) if item.thread_id else None,
+                "message_ids": [str(m) for m in item.message_ids],
+            }
+            for item in items
+        ],
+    }

@@ -1,0 +1,68 @@
+"""Build and run the MCP server around one Runtime (no chat model is started)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.fastmcp import FastMCP
+
+from assistant.mcp.scope import AccountTokenVerifier, Scope
+from assistant.mcp.tools import register
+from assistant.runtime import Runtime
+from assistant.settings import Settings
+
+Transport = Literal["stdio", "http"]
+INSTRUCTIONS = (
+    "The memory of the user's personal assistant: what they said in past conversations, facts drawn from them, "
+    "and notes they pinned. Use get_context for a ready prompt block, search_memory to look something up, "
+    "remember to store what the user asks you to keep, forget to remove a memory for good."
+)
+
+
+def build(scope: Scope, transport: Transport, *, host: str = "127.0.0.1", port: int = 8765) -> FastMCP:
+    if transport == "stdio":
+        server = FastMCP("assistant-memory", instructions=INSTRUCTIONS, log_level="WARNING")
+    else:
+        base = f"http://{host}:{port}"
+        server = FastMCP(
+            "assistant-memory",
+            instructions=INSTRUCTIONS,
+            host=host,
+            port=port,
+            log_level="WARNING",
+            stateless_http=True,  # each request is authenticated and scoped on its own
+            json_response=True,
+            token_verifier=AccountTokenVerifier(scope),
+            auth=AuthSettings(
+                issuer_url=base,
+                resource_server_url=f"{base}/mcp",
+                validate_token_resource=False,  # our tokens are not bound to a resource; the verifier checks them
+            ),
+        )
+    register(server, scope)
+    return server
+
+
+@asynccontextmanager
+async def running(settings: Settings, user: str | None) -> AsyncIterator[Scope]:
+    """A started runtime in a scope; with ``user`` (stdio) every request acts for that user (created if new)."""
+    runtime = await Runtime.start(settings, chat=False)
+    try:
+        fixed = await runtime.conversations.ensure_user(user) if user is not None else None
+        yield Scope(runtime=runtime, fixed=fixed)
+    finally:
+        await runtime.close()
+
+
+async def serve(settings: Settings, transport: Transport, *, user: str, host: str, port: int) -> None:
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+    async with running(settings, user if transport == "stdio" else None) as scope:
+        server = build(scope, transport, host=host, port=port)
+        if transport == "stdio":
+            await server.run_stdio_async()
+        else:
+            await server.run_streamable_http_async()
