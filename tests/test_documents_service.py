@@ -230,3 +230,19 @@ async def test_erasing_a_user_or_a_thread_removes_their_documents_and_chunks(
     await service.add(ann.id, "handbook.md", handbook())
     await conversations.delete_user(ann.id)
     assert await _table_counts(pool) == (1, 1)  # only bob's document is left
+
+
+async def test_memory_reembed_also_re_embeds_document_chunks_in_a_new_dimension(
+    pool: AsyncConnectionPool, conversations: ConversationStore
+) -> None:
+    from memory.long_term.reembed import reembed_all
+
+    service, _ = await _service(pool)
+    ann = await conversations.ensure_user("ann")
+    await service.add(ann.id, "handbook.md", handbook())
+    assert await reembed_all(pool, HashEmbedder(64)) == 4
+    small = DocumentService(pool, HashEmbedder(64), count_tokens=word_count, chunk_tokens=40)
+    hits = await small.search(ann.id, "vacation days")
+    assert "vacation days" in hits[0].chunk.text and hits[0].vector_rank == 1
+    await small.add(ann.id, "more.txt", b"Parking is free on weekends.")
+    assert (await small.search(ann.id, "parking weekends"))[0].chunk.document_name == "more.txt"

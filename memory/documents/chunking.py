@@ -34,8 +34,12 @@ class Chunk:
 
     @property
     def passage(self) -> str:
-        """What is embedded: the section path gives a short chunk its topic."""
-        return f"{self.section}\n{self.text}" if self.section else self.text
+        return passage_of(self.section, self.text)
+
+
+def passage_of(section: str | None, text: str) -> str:
+    """What is embedded for a chunk: the section path gives a short chunk its topic."""
+    return f"{section}\n{text}" if section else text
 
 
 def chunk_hash(section: str | None, text: str) -> str:

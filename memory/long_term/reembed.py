@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
+from memory.documents.reembed import reembed_documents
 from memory.embeddings import Embedder
 from memory.long_term.store import MemoryStore
 
@@ -23,7 +24,7 @@ def passage_of(kind: str, text: str, speaker: str | None, role: str | None) -> s
 async def reembed_all(
     pool: AsyncConnectionPool, embedder: Embedder, *, batch: int = 64, progress: Progress | None = None
 ) -> int:
-    """Embed every memory again with ``embedder`` and record it as the memories' model."""
+    """Embed every memory and document chunk again with ``embedder`` and record it as their model."""
     async with pool.connection() as conn, conn.transaction():
         row = await (await conn.execute("SELECT dim FROM embedding_model WHERE id = 1")).fetchone()
         if row is None or int(row[0]) != embedder.dim:
@@ -57,4 +58,4 @@ async def reembed_all(
             progress(done, total)
     async with pool.connection() as conn:
         await conn.execute(INDEX_SQL)
-    return done
+    return done + await reembed_documents(pool, embedder, batch=batch)  # document chunks share the model
