@@ -90,6 +90,11 @@ def test_plain_text_splits_paragraphs() -> None:
     assert [b.text for b in parsed.blocks] == ["First paragraph\nstill first.", "Second one.", "Third."]
 
 
+def test_text_in_utf16_or_a_legacy_encoding_is_read() -> None:
+    assert parse("utf16.txt", "Grüße aus Köln".encode("utf-16")).blocks[0].text == "Grüße aus Köln"
+    assert parse("legacy.txt", "Café crème".encode("cp1252")).blocks[0].text == "Café crème"
+
+
 def test_markdown_keeps_headings_lists_and_code() -> None:
     text = "# Guide\n\nIntro text.\n\n## Setup\n\n- one\n- two\n\n```\n# not a heading\n```\n"
     parsed = parse("guide.md", text.encode())
@@ -148,7 +153,7 @@ def test_docx_headings_paragraphs_and_tables() -> None:
         ("scan.pdf", pdf_bytes([[], []]), "no text layer"),
         ("locked.pdf", encrypted_pdf_bytes(), "encrypted"),
         ("fake.docx", b"PK\x03\x04 not a zip at all", "corrupt or not a .docx"),
-        ("binary.txt", b"\xff\xfe\x00\x00\x81binary", "not a text file"),
+        ("binary.txt", b"\x00\x01\x81binary\x00", "not a text file"),
     ],
 )
 def test_bad_files_are_rejected_with_the_name_and_the_reason(name: str, data: bytes, reason: str) -> None:

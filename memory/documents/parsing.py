@@ -6,6 +6,7 @@ Parsing is CPU work: callers run :func:`parse` in a thread. Every rejection is a
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import zipfile
@@ -80,6 +81,11 @@ def _paragraphs(text: str, page: int | None = None) -> list[Block]:
 
 
 def _decode(filename: str, data: bytes) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"{filename}: the UTF-16 text is damaged") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -163,8 +169,10 @@ def _parse_pdf(filename: str, data: bytes) -> ParsedDocument:
         raise
     except (FileNotDecryptedError, DependencyError) as exc:
         raise InvalidInputError(f"{filename}: the PDF is encrypted and cannot be read ({exc})") from exc
-    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise InvalidInputError(f"{filename}: the PDF is corrupt or unreadable ({exc})".strip()) from exc
+    except (PdfReadError, PdfStreamError) as exc:
+        raise InvalidInputError(f"{filename}: the PDF is corrupt or unreadable ({exc})") from exc
+    except Exception as exc:  # a broken file can trip pypdf anywhere; it is still the file's fault
+        raise InvalidInputError(f"{filename}: the PDF is corrupt or unreadable ({type(exc).__name__})") from exc
     return ParsedDocument("pdf", blocks, pages)
 
 
@@ -198,6 +206,8 @@ def _parse_docx(filename: str, data: bytes) -> ParsedDocument:
                         blocks.append(Block(line))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InvalidInputError(f"{filename}: the Word file is corrupt or not a .docx ({exc})") from exc
+    except Exception as exc:  # as for PDFs: any failure inside the parser is a broken file
+        raise InvalidInputError(f"{filename}: the Word file is corrupt ({type(exc).__name__})") from exc
     return ParsedDocument("docx", blocks)
 
 
