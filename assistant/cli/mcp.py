@@ -17,12 +17,13 @@ def mcp(
     host: str = typer.Option("127.0.0.1", "--host", help="http: the address to listen on."),
     port: int = typer.Option(8765, "--port", help="http: the port to listen on.", min=1, max=65535),
 ) -> None:
-    """Serve memory as an MCP server: tools search_memory, remember, forget, list_memories, get_context,
-    and the memories as resources.
+    """Serve memory to other AI tools over MCP: search, remember, forget, list, get_context; resources.
 
-    Over stdio it serves one user (--user or ASSISTANT_MCP_USER). Over HTTP (streamable, at /mcp) each
-    request needs `Authorization: Bearer TOKEN` with a token from `assistant users token USER`, and acts
-    only for that token's user.
+    stdio serves one user: --user, or ASSISTANT_MCP_USER (for clients that launch `assistant mcp`).
+
+    HTTP (streamable, at /mcp) needs `Authorization: Bearer TOKEN` (from `assistant users token USER`).
+
+    Each HTTP request acts only for its token's user; naming another user is refused.
 
     Example: assistant mcp --transport http --port 8765
     """
