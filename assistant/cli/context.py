@@ -43,8 +43,12 @@ def show(
         if thread:
             chosen = [await conversations.get_thread(uid, await conversations.find_by_prefix(uid, "threads", thread))]
         else:
-            chosen = await conversations.list_threads(uid, limit=1)
-        report = await runtime.reports.last(chosen[0]) if chosen else None
+            chosen = await conversations.list_threads(uid, limit=20)
+        report = None
+        for candidate in chosen:  # the newest thread may hold no reply yet (e.g. the model failed)
+            report = await runtime.reports.last(candidate)
+            if report is not None:
+                break
         if report is None:
             raise InvalidInputError(f"{user} has no replies yet, so there is no context report")
         return report

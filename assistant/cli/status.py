@@ -60,7 +60,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
     ]
     report: dict[str, Any] = {
         "model": config.model,
-        "model_is_local": config.model in ("local", "fake"),
+        "model_is_local": config.model in ("local", "fake") or config.model.startswith(("ollama/", "ollama_chat/")),
         "embedder": config.embedder,
         "extraction": {"on": extracting, "why": why},
         "memory_enabled": config.memory_enabled,
@@ -72,7 +72,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
         print_json(report)
         return
     table = Table(show_header=False, title="assistant status")
-    table.add_row("model", f"{config.model}" + (" (local, offline)" if report["model_is_local"] else ""))
+    table.add_row("model", f"{config.model}" + (" (local, offline)" if report["model_is_local"] else " (remote)"))
     table.add_row("embedder", config.embedder)
     table.add_row("fact extraction", ("on: " if extracting else "off: ") + why)
     for service in services:
