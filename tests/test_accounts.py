@@ -87,9 +87,17 @@ def test_users_commands() -> None:
     assert issued.exit_code == 0 and "asst_" in issued.stdout
     tokens = json.loads(runner.invoke(app, ["users", "token", "ann", "--list", "--json"]).stdout)
     assert [t["label"] for t in tokens] == ["mcp"]
+    second = runner.invoke(app, ["users", "token", "ann", "--json"])
+    revoked = runner.invoke(app, ["users", "token", "ann", "--revoke", tokens[0]["id"], "--json"])
+    assert second.exit_code == 0 and json.loads(revoked.stdout) == {"revoked": 1}
+    assert json.loads(runner.invoke(app, ["users", "token", "ann", "--revoke", "all", "--json"]).stdout) == {
+        "revoked": 1
+    }
+    bad = runner.invoke(app, ["users", "token", "ann", "--revoke", "nope"])
+    assert bad.exit_code == 1 and "not a token id" in bad.output
     runner.invoke(app, ["memory", "remember", "I like tea", "--user", "ann"])
     listed = json.loads(runner.invoke(app, ["users", "list", "--json"]).stdout)
-    assert [(u["name"], u["has_password"], u["tokens"], u["memories"]) for u in listed] == [("ann", True, 1, 1)]
+    assert [(u["name"], u["has_password"], u["tokens"], u["memories"]) for u in listed] == [("ann", True, 0, 1)]
     kept = runner.invoke(app, ["users", "rm", "ann"], input="n\n")
     assert kept.exit_code == 0 and "nothing was erased" in kept.output
     gone = runner.invoke(app, ["users", "rm", "ann", "--yes"])

@@ -80,6 +80,8 @@ def restore(
 ) -> None:
     """Replace ALL current data with a backup (asks first); Redis state is cleared and rebuilds itself.
 
+    Stop the app (`assistant serve`) first: its open connections would make the restore wait.
+
     Example: assistant restore ~/assistant-2025-03-01.dump --yes
     """
     if not file.is_file():
