@@ -154,6 +154,10 @@ async def test_http_needs_a_token_and_acts_only_for_its_user(make_runtime: MakeR
         assert "scoped to user 'ann'" in _error(await session.call_tool("list_memories", {"user": "bob"}))
         added = _data(await session.call_tool("remember", {"text": "Ann's bike is green"}))
         assert added["pinned"] is True
+        pinned = await session.read_resource(AnyUrl("memory://pinned"))
+        assert "Ann's bike is green" in pinned.contents[0].text  # type: ignore[union-attr]
+        with pytest.raises(Exception, match="no memory"):
+            await session.read_resource(AnyUrl(f"memory://memories/{bobs.id}"))
     assert [m.text for m in await runtime.memories.list_memories(bob.id)] == ["Bob's locker code is 1234"]
     assert {m.text for m in await runtime.memories.list_memories(ann.id)} == {
         "Ann takes the 7:15 train",
