@@ -247,7 +247,10 @@ async def run_load_bench(
             best, levels = await find_max_users(runtime, ramp, limit=max_users, target_ms=target_ms, progress=progress)
             result["max_users_within_target"] = best
             result["ramp"] = [
-                {k: level[k] for k in ("users", "turns", "errors", "turns_per_s", "added_ms", "rss_mb")}
+                {
+                    k: level[k]
+                    for k in ("users", "turns", "errors", "turns_per_s", "added_ms", "first_token_added_ms", "rss_mb")
+                }
                 for level in levels
             ]
         result["machine"] = machine()
