@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from assistant.cli.common import console, fail, run, settings
+from assistant.cli.common import JSON_OPTION, console, fail, print_json, run, settings
 from assistant.cli.scope import YES_OPTION, confirm
 from assistant.embedded.postgres import binaries_dir
 from assistant.runtime import Runtime, prepare_stores
@@ -41,7 +41,10 @@ def _run_tool(argv: list[str], what: str) -> None:
         raise ServiceError(f"{what} failed: {lines[-1] if lines else f'exit status {result.returncode}'}")
 
 
-def backup(file: Path = typer.Argument(..., help="The backup file to write (Postgres custom format).")) -> None:
+def backup(
+    file: Path = typer.Argument(..., help="The backup file to write (Postgres custom format)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Back up everything (users, conversations, memories, documents) while the app may be running.
 
     Redis is not included: it only holds state rebuilt from Postgres.
@@ -60,7 +63,10 @@ def backup(file: Path = typer.Argument(..., help="The backup file to write (Post
         fail(f"cannot write {file}: {exc.strerror}")
     finally:
         partial.unlink(missing_ok=True)
-    console.print(f"backed up to {file} ({file.stat().st_size / 1048576:.1f} MB)")
+    size = file.stat().st_size
+    print_json({"file": str(file), "bytes": size}) if as_json else console.print(
+        f"backed up to {file} ({size / 1048576:.1f} MB)"
+    )
 
 
 async def _clear_redis() -> int:
@@ -77,6 +83,7 @@ async def _clear_redis() -> int:
 def restore(
     file: Path = typer.Argument(..., help="A file written by `assistant backup`."),
     yes: bool = YES_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Replace ALL current data with a backup (asks first); Redis state is cleared and rebuilds itself.
 
@@ -91,11 +98,16 @@ def restore(
     if probe.returncode != 0:
         fail(f"{file} is not a backup written by `assistant backup`")
     if not confirm(f"Replace every user, conversation, memory and document with the backup {file}?", yes):
-        console.print("cancelled; nothing was changed")
+        print_json({"restored": False, "cancelled": True}) if as_json else console.print(
+            "cancelled; nothing was changed"
+        )
         return
     argv = [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
             f"--dbname={endpoints.database_url}", str(file)]  # fmt: skip
     run(asyncio.to_thread(_run_tool, argv, "pg_restore"))
     run(migrate(endpoints.database_url))
     cleared = run(_clear_redis())
-    console.print(f"restored {file}; cleared {cleared} short-term keys (rebuilt from Postgres on next use)")
+    if as_json:
+        print_json({"restored": True, "file": str(file), "cleared_redis_keys": cleared})
+    else:
+        console.print(f"restored {file}; cleared {cleared} short-term keys (rebuilt from Postgres on next use)")

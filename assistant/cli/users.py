@@ -101,6 +101,7 @@ def passwd(
     name: str,
     password_stdin: bool = STDIN_OPTION,
     remove: bool = typer.Option(False, "--remove", help="Remove the password (no web login)."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Set or change a user's password (asked twice, hidden), or remove it.
 
@@ -112,7 +113,8 @@ def passwd(
         await runtime.accounts.set_password(name, secret)
 
     run(with_runtime(work, check_embedder=False))
-    console.print(f"password of {name} {'removed' if remove else 'set'}")
+    done = "removed" if remove else "set"
+    print_json({"user": name, "password": done}) if as_json else console.print(f"password of {name} {done}")
 
 
 @users_app.command("token")
