@@ -234,7 +234,6 @@ class ConversationStore:
         return uuid.UUID(str(rows[0][0]))
 
     # -- for the browser chat (threads addressed by the id the browser chose) --------------
-    # -- for the browser chat (threads addressed by the id the browser chose) --------------
     async def ensure_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, *, title: str | None = None) -> Thread:
         """This user's thread with this id, created on first use; another user's id is reported as missing."""
         async with self.pool.connection() as conn:
