@@ -31,3 +31,28 @@
     return originalFetch(input, init);
   };
 })();
+
+// A very long paste would freeze the message box (it re-renders the whole text on every change), so it is
+// attached as a text file instead: the app stores it as a document and answers can cite it.
+(() => {
+  const LONG_PASTE_CHARS = 20000;
+  document.addEventListener(
+    "paste",
+    (event) => {
+      const box = document.getElementById("chat-input");
+      const upload = document.getElementById("upload-button-input");
+      if (!box || !upload || event.target !== box || !event.clipboardData) return;
+      const text = event.clipboardData.getData("text/plain");
+      if (text.length <= LONG_PASTE_CHARS) return;
+      event.preventDefault();
+      event.stopPropagation();
+      const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+      const file = new File([text], `pasted-text-${stamp}.txt`, { type: "text/plain" });
+      const files = new DataTransfer();
+      files.items.add(file);
+      upload.files = files.files;
+      upload.dispatchEvent(new Event("change", { bubbles: true }));
+    },
+    true,
+  );
+})();

@@ -97,6 +97,7 @@ async def show_citations(report: ContextReport) -> None:
     for number, item in enumerate(items, 1):
         chunk = chunks.get(item.id)
         source = chunk.citation if chunk is not None else item.reason
-        elements.append(cl.Text(name=f"[{number}] {source}", content=item.text, display="inline"))
+        text = chunk.text if chunk is not None else item.text
+        elements.append(cl.Text(name=f"[{number}] {source}", content=text, display="side"))
     names = ", ".join(e.name for e in elements)
     await cl.Message(content=f"📚 Sources: {names}", elements=list(elements), author="Sources").send()

@@ -42,11 +42,8 @@ async def _pipeline(owner: User, remember: bool) -> tuple[TurnPipeline, bool]:
 
 
 async def _show_recall(report: ContextReport) -> None:
-    async with cl.Step(name="Memory used for this reply", type="retrieval", default_open=False) as step:
+    async with cl.Step(name="memory", type="retrieval", default_open=False) as step:
         step.output = render.recalled(report)
-    from assistant.web import documents
-
-    await documents.show_citations(report)
 
 
 async def memory_notices(owner: User) -> None:
@@ -111,6 +108,9 @@ async def _stream(
             elif isinstance(event, TurnFinished):
                 reply.content = event.reply.content
                 await (reply.update() if streamed else reply.send())
+                from assistant.web import documents
+
+                await documents.show_citations(event.report)
                 if not remember:
                     await _not_remembered(owner, event.user_message, event.reply)
     except asyncio.CancelledError:
