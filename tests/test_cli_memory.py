@@ -46,6 +46,9 @@ def test_memory_errors_are_one_line() -> None:
         (["memory", "forget", "--user", "ann"], "exactly one of"),
         (["memory", "search", "anything", "--user", "nobody"], "no user named 'nobody'"),
         (["memory", "remember", "   ", "--user", "ann"], "a memory needs some text"),
+        (["memory", "list", "--as-of", "someday", "--user", "ann"], "not a date: 'someday'"),
+        (["memory", "show", "zz", "--user", "ann"], "at least 4"),
+        (["memory", "undo", "not-an-event", "--user", "ann"], "no memory event"),
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 1, args

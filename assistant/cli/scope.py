@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import typer
 
-from assistant.cli.common import settings
+from assistant.cli.common import fail, settings
 from assistant.runtime import Runtime
 from memory.errors import InvalidInputError
 
@@ -40,7 +40,7 @@ async def user_id(runtime: Runtime, name: str, *, create: bool) -> uuid.UUID:
 
 
 def parse_when(text: str | None) -> datetime | None:
-    """A date or date-time given on the command line (UTC unless it says otherwise)."""
+    """A date or date-time given on the command line (UTC unless it says otherwise); a bad one exits."""
     if text is None:
         return None
     from dateutil import parser
@@ -51,7 +51,7 @@ def parse_when(text: str | None) -> datetime | None:
         try:
             when = parser.parse(text.strip())
         except (ValueError, OverflowError):
-            raise InvalidInputError(f"not a date: {text!r} (try 2025-03-01 or 2025-03-01T12:00)") from None
+            fail(f"not a date: {text!r} (try 2025-03-01 or 2025-03-01T12:00)")
     if len(text.strip()) == 10:  # a bare date: what was current by the end of that day
         when += timedelta(days=1, microseconds=-1)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
