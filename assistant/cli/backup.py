@@ -20,7 +20,7 @@ from assistant.cli.scope import YES_OPTION, confirm
 from assistant.embedded.postgres import binaries_dir
 from assistant.runtime import Runtime, prepare_stores
 from memory.db.migrations import migrate
-from memory.errors import ServiceError
+from memory.errors import ServiceError, describe
 
 
 def _tool(name: str) -> str:
@@ -94,7 +94,11 @@ def restore(
     if not file.is_file():
         fail(f"no backup file {file}")
     endpoints = run(prepare_stores(settings()))
-    probe = subprocess.run([_tool("pg_restore"), "--list", str(file)], capture_output=True, text=True, check=False)
+    try:
+        pg_restore = _tool("pg_restore")
+    except ServiceError as exc:
+        fail(describe(exc))
+    probe = subprocess.run([pg_restore, "--list", str(file)], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         fail(f"{file} is not a backup written by `assistant backup`")
     if not confirm(f"Replace every user, conversation, memory and document with the backup {file}?", yes):
@@ -102,7 +106,7 @@ def restore(
             "cancelled; nothing was changed"
         )
         return
-    argv = [_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
+    argv = [pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction",
             f"--dbname={endpoints.database_url}", str(file)]  # fmt: skip
     run(asyncio.to_thread(_run_tool, argv, "pg_restore"))
     run(migrate(endpoints.database_url))
