@@ -65,3 +65,22 @@ def test_scale_command_prints_json_and_a_table(tmp_path: Path) -> None:
     assert "HNSW recall@10" in table.stdout and "HNSW index build" in table.stdout
     too_few = runner.invoke(app, ["bench", "scale", "-m", "10", "--users", "20"])
     assert too_few.exit_code == 1 and "at least one memory per user" in too_few.stderr
+
+
+async def test_every_timed_query_is_embedded_again() -> None:
+    from assistant.bench.scale import TimedEmbedder
+    from memory.embeddings import QueryCache
+
+    class Counting(HashEmbedder):
+        calls = 0
+
+        async def queries(self, texts):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return await super().queries(texts)
+
+    timed = TimedEmbedder(QueryCache(Counting()))
+    await timed.queries(["where do I live?"])
+    await timed.queries(["where do I live?"])  # one turn's second search: the cache answers
+    timed.forget()
+    await timed.queries(["where do I live?"])
+    assert Counting.calls == 2 and len(timed.query_ms) == 3
