@@ -265,56 +265,64 @@ async def _threads(conn: AsyncConnection, user_id: uuid.UUID, threads: list[Thre
 
 
 async def _messages(conn: AsyncConnection, user_id: uuid.UUID, messages: list[MessageLine], ids: _IdMap) -> int:
-    added = 0
+    rows = []
     for m in messages:
         thread_id = ids.ref(m.thread_id)
         if thread_id is None:
-            raise InvalidInputError(
-                f"message {m.id} belongs to thread {m.thread_id}, which is neither in the file nor stored"
-            )
-        existed = ids.map(m.id) in ids.own["messages"]
-        await conn.execute(
+            raise InvalidInputError(f"message {m.id}: its thread {m.thread_id} is neither in the file nor stored")
+        rows.append(
+            (ids.map(m.id), thread_id, user_id, m.role, m.speaker, m.content, m.status, m.model,
+             Jsonb(m.usage) if m.usage is not None else None, m.latency_ms, m.external_id, m.remember, m.created_at)
+        )  # fmt: skip
+    async with conn.cursor() as cur:
+        await cur.executemany(
             """INSERT INTO messages (id, thread_id, user_id, role, speaker, content, status, model, usage, latency_ms,
                                      external_id, remember, created_at)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT (id) DO UPDATE SET remember = EXCLUDED.remember WHERE messages.user_id = EXCLUDED.user_id""",
-            (ids.map(m.id), thread_id, user_id, m.role, m.speaker, m.content, m.status, m.model,
-             Jsonb(m.usage) if m.usage is not None else None, m.latency_ms, m.external_id, m.remember, m.created_at),
-        )  # fmt: skip
-        added += not existed
-    return added
+            rows,
+        )
+    return sum(ids.map(m.id) not in ids.own["messages"] for m in messages)
 
 
 async def _memories(
     conn: AsyncConnection, user_id: uuid.UUID, memories: list[MemoryLine], vectors: list[Any], ids: _IdMap
 ) -> int:
-    added = 0
+    rows = []
     for m, vector in zip(memories, vectors, strict=True):
         said_at = m.said_at or m.created_at
-        cur = await conn.execute(
+        rows.append(
+            (ids.map(m.id), user_id, m.kind, m.pinned, m.text, m.speaker, m.role, ids.ref(m.thread_id),
+             ids.ref(m.message_id), [ids.map(s) for s in m.sources], said_at, m.valid_from or said_at, m.valid_to,
+             m.importance, vector, m.created_at, m.updated_at or m.created_at)
+        )  # fmt: skip
+    async with conn.cursor() as cur:
+        await cur.executemany(
             """INSERT INTO memories (id, user_id, kind, pinned, text, speaker, role, thread_id, message_id,
                    source_message_ids, said_at, valid_from, valid_to, importance, embedding, created_at, updated_at)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT DO NOTHING""",
-            (ids.map(m.id), user_id, m.kind, m.pinned, m.text, m.speaker, m.role, ids.ref(m.thread_id),
-             ids.ref(m.message_id), [ids.map(s) for s in m.sources], said_at, m.valid_from or said_at, m.valid_to,
-             m.importance, vector, m.created_at, m.updated_at or m.created_at),
-        )  # fmt: skip
-        added += cur.rowcount
-    for m in memories:
-        if m.previous_id is not None and ids.ref(m.previous_id) is not None:
-            await conn.execute(
-                "UPDATE memories SET previous_id = %s WHERE id = %s AND user_id = %s",
-                (ids.map(m.previous_id), ids.map(m.id), user_id),
-            )
+            rows,
+        )
+        added = max(cur.rowcount, 0)
+        previous = [
+            (ids.map(m.previous_id), ids.map(m.id), user_id)
+            for m in memories
+            if m.previous_id is not None and ids.ref(m.previous_id) is not None
+        ]
+        await cur.executemany("UPDATE memories SET previous_id = %s WHERE id = %s AND user_id = %s", previous)
     return added
 
 
 async def _events(conn: AsyncConnection, user_id: uuid.UUID, events: list[EventLine], ids: _IdMap) -> int:
-    added = 0
-    for e in events:
-        existed = ids.map(e.id) in ids.own["memory_events"]
-        await conn.execute(
+    rows = [
+        (ids.map(e.id), user_id, ids.map(e.memory_id) if e.memory_id else None, e.action,
+         Jsonb(e.before) if e.before else None, Jsonb(e.after) if e.after else None, e.reason,
+         ids.map(e.message_id) if e.message_id else None, e.undone_at, e.created_at)
+        for e in events
+    ]  # fmt: skip
+    async with conn.cursor() as cur:
+        await cur.executemany(
             """INSERT INTO memory_events (id, user_id, memory_id, action, before, after, reason, message_id,
                                           undone_at, created_at)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
@@ -323,9 +331,6 @@ async def _events(conn: AsyncConnection, user_id: uuid.UUID, events: list[EventL
                    reason = coalesce(memory_events.reason, EXCLUDED.reason),
                    undone_at = coalesce(memory_events.undone_at, EXCLUDED.undone_at)
                WHERE memory_events.user_id = EXCLUDED.user_id""",
-            (ids.map(e.id), user_id, ids.map(e.memory_id) if e.memory_id else None, e.action,
-             Jsonb(e.before) if e.before else None, Jsonb(e.after) if e.after else None, e.reason,
-             ids.map(e.message_id) if e.message_id else None, e.undone_at, e.created_at),
-        )  # fmt: skip
-        added += not existed
-    return added
+            rows,
+        )
+    return sum(ids.map(e.id) not in ids.own["memory_events"] for e in events)
