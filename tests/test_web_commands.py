@@ -54,3 +54,23 @@ async def test_memory_listing_context_and_stats_read_well(make_runtime: Callable
     assert render.stats([]) == "No replies in this conversation yet."
     assert "no summary yet" in render.summary(None, None)
     assert render.when(pinned.said_at, "Not/AZone")  # an unknown zone falls back to UTC
+
+
+async def test_a_temporary_turn_writes_nothing_to_long_term_memory(make_runtime: Callable[..., Runtime]) -> None:
+    runtime = make_runtime(FakeChatModel())
+    owner = await runtime.conversations.ensure_user("dan")
+    thread = await runtime.conversations.create_thread(owner.id)
+    temporary = runtime.turn_pipeline(remember=False, answer_tokens=100)
+    async for _ in temporary.run(thread, "my bank PIN is 1234"):
+        pass
+    await runtime.drain()
+    assert await runtime.memories.from_thread(owner.id, thread.id, kinds=("episodic", "semantic")) == []
+    report = render.report_of(await runtime.reports.last(thread))
+    assert report is not None and report.reserve == 100
+    # The conversation itself goes on: the temporary turn is in the thread's short-term memory.
+    async for _ in runtime.pipeline.run(thread, "and now?"):
+        pass
+    await runtime.drain()
+    remembered = await runtime.memories.from_thread(owner.id, thread.id, kinds=("episodic",))
+    assert remembered and not any("1234" in m.text and m.role == "user" for m in remembered)
+    assert runtime.turn_pipeline() is runtime.pipeline

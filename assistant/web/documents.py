@@ -56,7 +56,8 @@ async def upload(owner: User, files: Sequence[Element]) -> None:
         pages = f", {info.pages} pages" if info.pages else ""
         verb = "was already stored, unchanged" if info.unchanged else "is ready"
         progress.content = (
-            f"📄 **{info.name}** {verb}: {info.chunk_count} excerpts{pages}. Ask about it; answers cite it."
+            f"📄 **{info.name}** {verb}: {info.chunk_count} excerpt{'' if info.chunk_count == 1 else 's'}{pages}. "
+            "Ask about it; answers cite it."
         )
         await progress.update()
 
