@@ -54,7 +54,11 @@ def draw(inputs: Inputs, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if inputs.locomo:
-        written.append(recall_chart(_read(inputs.locomo), out_dir / RECALL_PNG))
+        summary = _read(inputs.locomo)
+        run = inputs.locomo.parent / "run.json"
+        if "machine" not in summary and run.is_file():
+            summary["machine"] = _read(run).get("machine")
+        written.append(recall_chart(summary, out_dir / RECALL_PNG))
     if inputs.scale:
         written.append(scale_chart(_read(inputs.scale), out_dir / SCALE_PNG))
     if inputs.load:
@@ -83,8 +87,8 @@ def recall_chart(summary: dict[str, Any], path: Path) -> Path:
     axes.set_ylabel("evidence recall")
     axes.set_title(f"LoCoMo evidence recall at a token budget ({summary.get('questions', '?')} questions)")
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="lower right")
-    return _save(figure, path)
+    axes.legend(loc="center right")
+    return _save(figure, path, summary.get("machine"))
 
 
 def scale_chart(result: dict[str, Any], path: Path) -> Path:
@@ -105,14 +109,15 @@ def scale_chart(result: dict[str, Any], path: Path) -> Path:
     for name, target in TARGETS_MS.items():
         axes.axhline(target, color="grey", linestyle=":", linewidth=1)
         axes.annotate(f"{name} target {target:.0f} ms", (0.01, target), xycoords=("axes fraction", "data"), fontsize=8)
-    axes.set_xscale("log")
+    every_size = sorted({int(size) for run in runs for size in run["sizes"]})
+    _plain_log_ticks(axes, every_size)
     axes.set_ylim(bottom=0)
     axes.set_xlabel("memories stored")
     axes.set_ylabel("latency (ms), query embedding included")
     axes.set_title("Long-term retrieval and full context assembly as memories grow")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8)
-    return _save(figure, path)
+    return _save(figure, path, result.get("machine"))
 
 
 def load_chart(result: dict[str, Any], path: Path) -> Path:
@@ -131,20 +136,31 @@ def load_chart(result: dict[str, Any], path: Path) -> Path:
     axes.plot(users, p50, marker="o", label="added latency p50")
     axes.plot(users, p95, marker="s", label="added latency p95")
     axes.axhline(target, color="grey", linestyle=":", linewidth=1, label=f"target p95 {target:.0f} ms")
-    axes.set_xscale("log")
+    _plain_log_ticks(axes, users)
     axes.set_ylim(bottom=0)
     axes.set_xlabel("concurrent users")
     axes.set_ylabel("latency added to the model's own (ms)")
     axes.set_title("Concurrent users through the full turn pipeline")
     axes.grid(True, alpha=0.3)
     axes.legend()
-    return _save(figure, path)
+    return _save(figure, path, result.get("machine"))
 
 
-def _save(figure: Any, path: Path) -> Path:
+def _plain_log_ticks(axes: Any, values: list[int]) -> None:
+    """A log axis labelled at the measured values only (10,000 rather than 10^4)."""
+    from matplotlib.ticker import NullLocator
+
+    axes.set_xscale("log")
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.set_xticks(values, [f"{v:,}" for v in values])
+
+
+def _save(figure: Any, path: Path, measured_on: str | None = None) -> Path:
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
+    if measured_on:
+        figure.text(0.01, 0.005, f"measured on: {measured_on}", fontsize=7, color="grey")
+    figure.tight_layout(rect=(0, 0.03 if measured_on else 0, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
