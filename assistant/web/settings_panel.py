@@ -71,7 +71,10 @@ async def apply(owner: User, values: dict[str, Any]) -> None:
     if "memory" in values:
         prefs.memory = bool(values["memory"])
     shares = {key: float(values[f"share_{key}"]) for key, _, _ in SHARES if f"share_{key}" in values}
-    if shares:
+    defaults = {key: float(getattr(runtime.settings, setting)) for key, _, setting in SHARES}
+    if shares and all(abs(shares.get(k, v) - v) < 1e-9 for k, v in defaults.items()):
+        prefs.shares = {}  # the configured shares, even if they change later
+    elif shares:
         if sum(shares.values()) <= 0:
             notes.append("The budget shares cannot all be zero; kept the previous ones.")
         else:

@@ -233,3 +233,40 @@ def test_password_login_and_documents(
     assert _rows(database_url, "SELECT name FROM documents ORDER BY name") == [("trip-notes.md",)]
     owners = _rows(database_url, "SELECT u.name FROM threads t JOIN users u ON u.id = t.user_id")
     assert {row[0] for row in owners} == {"ann"}
+
+
+def test_settings_temporary_chat_and_inspection_commands(
+    page: Page, make_app_server: Callable[..., AppServer], database_url: str
+) -> None:
+    server = make_app_server(ASSISTANT_EMBEDDER="hash")
+    _open(page, server.url)
+    _send(page, "my name is Ann")
+    expect(page.get_by_text("Fake reply to: my name is Ann")).to_be_visible()
+
+    for command, shown in (
+        ("/help", "Commands"),
+        ("/stats", "This conversation"),
+        ("/context", "Context of the last reply"),
+        ("/summary", "no summary yet"),
+        ("/docs", "no documents yet"),
+        ("/export", "Everything stored about you"),
+    ):
+        _send(page, command)
+        expect(page.get_by_text(shown, exact=False).last).to_be_visible()
+    expect(page.get_by_text("assistant-export-local-", exact=False).first).to_be_visible()
+    screenshot(page, "web-17-inspection-commands")
+
+    # Settings: a temporary chat keeps the conversation but writes nothing to long-term memory.
+    page.locator("#chat-settings-open-modal").click()
+    page.locator("#thread_memory").click()
+    page.locator("#timezone").fill("Mars/Olympus")
+    screenshot(page, "web-18-settings")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_text("Settings saved", exact=False)).to_be_visible()
+    expect(page.get_by_text("not a time zone I know", exact=False)).to_be_visible()
+    _send(page, "my locker code is 4711")
+    expect(page.get_by_text("Fake reply to: my locker code is 4711")).to_be_visible()
+    time.sleep(1.5)  # episodic memory is written off the reply path
+    assert _rows(database_url, "SELECT 1 FROM memories WHERE text LIKE '%4711%'") == []
+    assert _rows(database_url, "SELECT remember FROM messages WHERE content = 'my locker code is 4711'") == [(False,)]
+    assert _rows(database_url, "SELECT 1 FROM memories WHERE text = 'my name is Ann'")
