@@ -20,6 +20,7 @@ from assistant.cli.main import app
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
+from assistant.settings import Settings
 
 runner = CliRunner()
 
@@ -211,3 +212,13 @@ async def test_extract_queues_each_exchange_for_facts(
     with psycopg.connect(database_url) as conn:
         facts = conn.execute("SELECT text FROM memories WHERE kind = 'semantic'").fetchall()
     assert facts == [("Maja's green bike was a gift from her grandfather.",)]
+
+
+async def test_an_unusable_answer_model_fails_before_any_work(settings: Settings) -> None:
+    from assistant.bench.locomo.answers import Answerer
+    from memory.errors import ProviderError
+
+    broken = FakeChatModel(name="nokey", failures=[ProviderError("missing credentials")])
+    answerer = Answerer(FakeChatModel(), broken, settings.prompts_dir)
+    with pytest.raises(ProviderError, match="nokey cannot be used: missing credentials"):
+        await answerer.check()

@@ -15,13 +15,11 @@ from rich.table import Table
 from assistant.bench.context import run_context_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from assistant.cli.docs import bench_docs
-from assistant.cli.docs import bench_docs
 from memory.errors import InvalidInputError
 
 T = TypeVar("T")
 
 bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
-bench_app.command("docs")(bench_docs)
 bench_app.command("docs")(bench_docs)
 
 
@@ -367,6 +365,7 @@ async def _locomo(
             else await build_chat_model(base.model_copy(update={"model": judge_model}))
         )
         answerer = Answerer(model, judge, base.prompts_dir)
+        await answerer.check()
     runtime = await Runtime.start(config)
     try:
         return await _with_progress(

@@ -64,6 +64,14 @@ class Answerer:
         self.answer_prompt = load_prompt(prompts_dir, "locomo_answer")
         self.judge_prompt = load_prompt(prompts_dir, "locomo_judge")
 
+    async def check(self) -> None:
+        """One tiny call to each model, so a missing key or unknown model fails before hours of ingestion."""
+        for model in dict.fromkeys((self.model, self.judge)):
+            try:
+                await model.complete([ChatMessage("user", "Reply with OK.")], max_tokens=5)
+            except ProviderError as exc:
+                raise ProviderError(f"the answer/judge model {model.name} cannot be used: {exc}") from exc
+
     async def answer(self, question: str, context: Sequence[str], now: datetime | None) -> str:
         memories = "\n".join(context) or "(no memories)"
         today = f"Today is {now:%d %B %Y}.\n\n" if now else ""
