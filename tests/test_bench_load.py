@@ -24,6 +24,7 @@ async def test_a_few_users_chat_at_once(settings: Settings, database_url: str) -
     assert result["turns_per_s"] > 0 and result["reply_tokens"] == 5 and result["token_delay_ms"] == 2
     assert set(result["added_ms"]) == set(result["first_token_added_ms"]) == FIGURES
     assert result["added_ms"]["p95"] >= result["added_ms"]["p50"] > 0
+    assert set(result["context_stages_ms"]) == {"load_short_term", "retrieve", "assemble"}
     assert result["rss_mb"]["peak"] > 0 and result["redis_used_mb"] > 0 and result["machine"]
     assert result["max_users_within_target"] == 4
     assert [level["users"] for level in result["ramp"]] == [4] and result["ramp"][0]["errors"] == 0

@@ -170,6 +170,8 @@ def bench_load(
             f"{row['rss_mb']['peak']:.0f}",
         )
     console.print(table)
+    stages = ", ".join(f"{name} {row['p50']:.1f}/{row['p95']:.1f}" for name, row in result["context_stages_ms"].items())
+    console.print(f"{result['users']} users, context stages p50/p95 ms: {stages}")
     for sample in result["error_samples"]:
         err_console.print(f"[red]error:[/red] {sample}", highlight=False)
     if find_max:
