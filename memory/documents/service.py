@@ -12,6 +12,7 @@ import builtins
 import hashlib
 import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
@@ -128,7 +129,7 @@ class DocumentService:
         if progress:
             progress(done, total)
         hashes = list(todo)
-        per_hash = {h: sum(1 for c in chunks if c.content_hash == h) for h in hashes} if progress else {}
+        per_hash = Counter(c.content_hash for c in chunks)
         for start in range(0, len(hashes), self.embed_batch):
             batch = hashes[start : start + self.embed_batch]
             rows = await self.embedder.passages([todo[h] for h in batch])
