@@ -90,3 +90,12 @@ def test_forget_all_with_documents_removes_them(tmp_path: Path) -> None:
     assert result["documents"] == 1
     assert _json(["docs", "list", "-u", "ann"]) == []
     assert _json(["docs", "search", "spare key", "-u", "ann"]) == []
+
+
+def test_a_chat_turn_answers_from_an_added_document(tmp_path: Path) -> None:
+    (tmp_path / "handbook.md").write_text("# Handbook\n\n## Vacation\n\nEveryone gets 27 vacation days a year.\n")
+    _json(["docs", "add", str(tmp_path / "handbook.md"), "-u", "ann"])
+    turn = _json(["chat", "-u", "ann", "How many vacation days do I get?"])
+    assert "Everyone gets 27 vacation days a year." in turn["reply"]  # the fake model lists what it was given
+    documents = next(t for t in turn["context"]["tiers"] if t["name"] == "documents")
+    assert documents["items"][0]["source"] == "handbook.md, “Handbook › Vacation”"
