@@ -304,6 +304,7 @@ def bench_locomo(
         fail(f"--answer-budget {unknown[0]} is not one of the --budget values")
     if (answer_budget or judge_model) and not answer_model:
         fail("--answer-budget and --judge-model need --answer-model")
+    budget = sorted(set(budget))
     result = run(_locomo(data, budget, out, keep, extract, answer_model, judge_model or answer_model, answer_budget))
     if not answer_model:
         err_console.print("Answer generation and judging skipped: no --answer-model given.")
