@@ -222,3 +222,13 @@ async def test_an_unusable_answer_model_fails_before_any_work(settings: Settings
     answerer = Answerer(FakeChatModel(), broken, settings.prompts_dir)
     with pytest.raises(ProviderError, match="nokey cannot be used: missing credentials"):
         await answerer.check()
+
+
+@pytest.mark.usefixtures("store_env")
+def test_a_file_not_in_the_format_is_a_clear_error(tmp_path: Path) -> None:
+    cases = {"broken.json": "{not json", "object.json": '{"qa": []}', "nosessions.json": '[{"qa": []}]'}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        result = runner.invoke(app, ["bench", "locomo", str(tmp_path / name), "--out", str(tmp_path / "out")])
+        assert result.exit_code == 1 and name in result.stderr, (name, result.output)
+        assert "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -346,11 +347,13 @@ async def _locomo(
     answer_budgets: list[int],
 ) -> dict[str, Any]:
     from assistant.bench.locomo.answers import Answerer
+    from assistant.bench.locomo.dataset import load_locomo
     from assistant.bench.locomo.project_memory import ProjectMemory
     from assistant.bench.locomo.runner import run_locomo
     from assistant.providers.factory import build_chat_model
     from assistant.runtime import Runtime
 
+    await asyncio.to_thread(load_locomo, data)  # a file not in the format fails before anything starts
     base = settings()
     if extract:
         extracting, why = base.extraction_status(base.model)

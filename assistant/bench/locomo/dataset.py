@@ -12,6 +12,8 @@ from typing import Any
 
 from dateutil import parser as date_parser
 
+from memory.errors import InvalidInputError
+
 SESSION_KEY = re.compile(r"session_(\d+)")
 DIA_ID = re.compile(r"D\d+:\d+")
 SCORED_CATEGORIES = (1, 2, 3, 4)
@@ -78,14 +80,23 @@ class Sample:
 
 
 def load_locomo(path: str | Path) -> list[Sample]:
-    """Every sample of a LoCoMo-format file."""
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Every sample of a LoCoMo-format file; a file not in that format is an ``InvalidInputError``."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"{path} cannot be read as JSON: {exc}") from exc
     if not isinstance(raw, list):
-        raise ValueError(f"{path}: expected a JSON list of samples")
-    return [_sample(item) for item in raw]
+        raise InvalidInputError(f"{path}: expected a JSON list of samples, as in the LoCoMo format")
+    samples = []
+    for number, item in enumerate(raw, 1):
+        try:
+            samples.append(_sample(item, number))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise InvalidInputError(f"{path}: sample {number} is not in the LoCoMo format ({exc!r})") from exc
+    return samples
 
 
-def _sample(item: dict[str, Any]) -> Sample:
+def _sample(item: dict[str, Any], number: int) -> Sample:
     # Only `conversation` and `qa` are read: the generated summaries and observations must stay unseen.
     conv = item["conversation"]
     numbers = sorted(int(m.group(1)) for key in conv if (m := SESSION_KEY.fullmatch(key)))
@@ -95,7 +106,7 @@ def _sample(item: dict[str, Any]) -> Sample:
         turns = [_turn(t) for t in conv[f"session_{number}"] or []]
         sessions.append(Session(index=number, date_text=date_text, date=parse_date(date_text), turns=turns))
     conversation = Conversation(
-        sample_id=str(item.get("sample_id", "")),
+        sample_id=str(item.get("sample_id") or f"sample-{number}"),
         speaker_a=str(conv.get("speaker_a", "")),
         speaker_b=str(conv.get("speaker_b", "")),
         sessions=sessions,
