@@ -99,3 +99,20 @@ def test_a_chat_turn_answers_from_an_added_document(tmp_path: Path) -> None:
     assert "Everyone gets 27 vacation days a year." in turn["reply"]  # the fake model lists what it was given
     documents = next(t for t in turn["context"]["tiers"] if t["name"] == "documents")
     assert documents["items"][0]["source"] == "handbook.md, “Handbook › Vacation”"
+
+
+def test_a_document_for_one_named_conversation_is_used_only_there(tmp_path: Path) -> None:
+    (tmp_path / "plan.txt").write_text("The trip to Lisbon starts on May 3rd.")
+    added = _json(["docs", "add", str(tmp_path / "plan.txt"), "-u", "ann", "--thread", "trip"])
+    assert added[0]["document"]["thread_id"] is not None
+    assert len(_json(["docs", "list", "-u", "ann", "--thread", "trip"])) == 1
+    in_trip = _json(["chat", "-u", "ann", "--thread", "trip", "When does the Lisbon trip start?"])
+    elsewhere = _json(["chat", "-u", "ann", "--thread", "work", "When does the Lisbon trip start?"])
+
+    def excerpts(turn: Any) -> list[str]:
+        return [i["text"] for t in turn["context"]["tiers"] if t["name"] == "documents" for i in t["items"]]
+
+    assert "May 3rd" in in_trip["reply"] and any("May 3rd" in text for text in excerpts(in_trip))
+    assert excerpts(elsewhere) == []  # (the trip thread's reply may still come back as a memory)
+    missing = runner.invoke(app, ["docs", "list", "-u", "ann", "--thread", "nope"])
+    assert missing.exit_code == 1 and "no conversation named 'nope'" in missing.output

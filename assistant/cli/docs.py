@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,31 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run
-from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, parse_uuid, user_id, with_runtime
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
 from assistant.runtime import Runtime
 from memory.documents.records import DocumentInfo
-from memory.errors import AssistantError, InvalidInputError, describe
+from memory.errors import AssistantError, InvalidInputError, NotFoundError, describe
 
 docs_app = typer.Typer(help="Documents the assistant can search and cite.", no_args_is_help=True)
-THREAD_OPTION = typer.Option(None, "--thread", "-t", help="Only for this conversation (its id); default: all.")
+THREAD_OPTION = typer.Option(
+    None, "--thread", "-t", help="Only for this conversation (its id, or its name as in `assistant chat --thread`)."
+)
+
+
+async def _thread_id(runtime: Runtime, uid: uuid.UUID, reference: str | None, *, create: bool) -> uuid.UUID | None:
+    """A conversation by id, or by name (created on first use when adding, as `assistant chat` does)."""
+    if not reference:
+        return None
+    try:
+        return uuid.UUID(reference.strip())
+    except ValueError:
+        pass
+    if create:
+        return (await runtime.conversations.named_thread(uid, reference)).id
+    for thread in await runtime.conversations.list_threads(uid, limit=10_000):
+        if thread.name == reference:
+            return thread.id
+    raise NotFoundError(f"no conversation named {reference!r}")
 
 
 def _size(size: int) -> str:
@@ -63,10 +82,10 @@ def add(
 
     Example: assistant docs add handbook.pdf notes.md --user ann
     """
-    thread_id = parse_uuid(thread, "conversation") if thread else None
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
         uid = await user_id(runtime, user, create=True)
+        thread_id = await _thread_id(runtime, uid, thread, create=True)
         results: list[dict[str, Any]] = []
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console, disable=as_json, transient=False) as bar:
@@ -127,10 +146,10 @@ def list_documents(
 
     Example: assistant docs list --user ann -n 50 --json
     """
-    thread_id = parse_uuid(thread, "conversation") if thread else None
 
     async def work(runtime: Runtime) -> list[DocumentInfo]:
         uid = await user_id(runtime, user, create=False)
+        thread_id = await _thread_id(runtime, uid, thread, create=False)
         return (await runtime.documents.list(uid, thread_id=thread_id))[:limit]
 
     documents = run(with_runtime(work))
