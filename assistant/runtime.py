@@ -240,18 +240,22 @@ class Runtime:
         remember: bool = True,
         answer_tokens: int | None = None,
         shares: TierShares | None = None,
+        system_note: str | None = None,
     ) -> TurnPipeline:
         """A pipeline for one turn with the chat's choices: another model, no long-term memory writes
-        (temporary chats, "don't remember this"), another answer length or other budget shares."""
-        if model is None and remember and answer_tokens is None and shares is None:
+        (temporary chats, "don't remember this"), another answer length or other budget shares, and a
+        note added to the system prompt (the user's time zone and preferred answer length)."""
+        if model is None and remember and answer_tokens is None and shares is None and not system_note:
             return self.pipeline
         context = self.context
-        if answer_tokens is not None or shares is not None:
+        if answer_tokens is not None or shares is not None or system_note:
             context = copy.copy(self.context)
             if answer_tokens is not None:
                 context.answer_tokens = answer_tokens
             if shares is not None:
                 context.shares = shares.normalised()
+            if system_note:
+                context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
         chosen = model or self.model
         writer = self.pipeline.writer if remember else MemoryWriter(self.short_term, None, None)
         window = model_window(

@@ -74,3 +74,21 @@ async def test_a_temporary_turn_writes_nothing_to_long_term_memory(make_runtime:
     remembered = await runtime.memories.from_thread(owner.id, thread.id, kinds=("episodic",))
     assert remembered and not any("1234" in m.text and m.role == "user" for m in remembered)
     assert runtime.turn_pipeline() is runtime.pipeline
+
+
+async def test_the_time_zone_and_answer_length_reach_the_model(make_runtime: Callable[..., Runtime]) -> None:
+    from assistant.web import turn
+    from assistant.web.session import Preferences
+
+    model = FakeChatModel()
+    runtime = make_runtime(model)
+    note = turn._note(Preferences(timezone="Europe/Paris", answer_length="short"))
+    assert note is not None and "Europe/Paris" in note and "short" in note
+    assert turn._note(Preferences(timezone="Not/AZone")) is None
+    owner = await runtime.conversations.ensure_user("eve")
+    thread = await runtime.conversations.create_thread(owner.id)
+    async for _ in runtime.turn_pipeline(system_note=note).run(thread, "what time is it?"):
+        pass
+    system = model.received[-1][0]
+    assert system.role == "system" and "their local time is" in system.content
+    assert "Europe/Paris" not in runtime.context.system_prompt  # the shared pipeline is unchanged

@@ -14,6 +14,10 @@ from memory.conversations import Thread, User
 from memory.errors import NotFoundError
 
 ANSWER_LENGTHS = {"short": 200, "normal": None, "long": 1500}
+LENGTH_NOTES = {
+    "short": "Keep answers short: a few sentences at most.",
+    "long": "Answer in detail when the question calls for it.",
+}
 
 
 @dataclass

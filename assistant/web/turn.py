@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import chainlit as cl
 
@@ -38,7 +39,24 @@ async def _pipeline(owner: User, remember: bool) -> tuple[TurnPipeline, bool]:
             prefs.shares.get("documents", s.share_documents),
         )
     model = await state.chat_model(prefs.model)
-    return runtime.turn_pipeline(model=model, remember=keep, answer_tokens=answer_tokens, shares=shares), keep
+    pipeline = runtime.turn_pipeline(
+        model=model, remember=keep, answer_tokens=answer_tokens, shares=shares, system_note=_note(prefs)
+    )
+    return pipeline, keep
+
+
+def _note(prefs: session.Preferences) -> str | None:
+    """What the model should know about the user's settings: their local time, the answer length."""
+    lines = []
+    if prefs.timezone:
+        try:
+            now = datetime.now(ZoneInfo(prefs.timezone))
+            lines.append(f"The user's time zone is {prefs.timezone}; their local time is {now:%A %Y-%m-%d %H:%M}.")
+        except (KeyError, ValueError):
+            pass
+    if prefs.answer_length in session.LENGTH_NOTES:
+        lines.append(session.LENGTH_NOTES[prefs.answer_length])
+    return "\n".join(lines) or None
 
 
 async def _show_recall(report: ContextReport) -> None:
