@@ -3,7 +3,8 @@
   const originalFetch = window.fetch.bind(window);
   const QUESTION =
     "Also forget the memories that came from this conversation?\n\n" +
-    "OK: forget them too.\nCancel: keep them (only the conversation is deleted).";
+    "OK: forget them too, including facts it taught me.\n" +
+    "Cancel: keep the facts (the conversation and its own turns are deleted either way).";
   window.fetch = async (input, init = {}) => {
     const url = typeof input === "string" ? input : input.url;
     const method = (init.method || "GET").toUpperCase();
