@@ -92,3 +92,26 @@ async def test_the_time_zone_and_answer_length_reach_the_model(make_runtime: Cal
     system = model.received[-1][0]
     assert system.role == "system" and "their local time is" in system.content
     assert "Europe/Paris" not in runtime.context.system_prompt  # the shared pipeline is unchanged
+
+
+async def test_retry_after_a_provider_error_replies_without_storing_the_message_twice(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    import pytest
+
+    from assistant.pipeline.turn import TurnFinished, TurnStarted
+    from assistant.web import turn
+    from memory.errors import ProviderError
+
+    runtime = make_runtime(FakeChatModel(failures=[ProviderError("rate limited")]))
+    owner = await runtime.conversations.ensure_user("fay")
+    thread = await runtime.conversations.create_thread(owner.id)
+    started: list[TurnStarted] = []
+    with pytest.raises(ProviderError):
+        async for event in runtime.pipeline.run(thread, "hello?"):
+            if isinstance(event, TurnStarted):
+                started.append(event)
+    events = [e async for e in turn._reply_only(runtime.pipeline, thread, started[0].user_message)]
+    assert isinstance(events[-1], TurnFinished) and events[-1].reply.content == "Fake reply to: hello?"
+    stored = await runtime.conversations.messages(thread)
+    assert [(m.role, m.content) for m in stored] == [("user", "hello?"), ("assistant", "Fake reply to: hello?")]
