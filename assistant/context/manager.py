@@ -264,7 +264,8 @@ class ContextManager:
         """The messages, and each chosen candidate's text as placed (keyed by ``id(candidate)``)."""
         sections = [self.system_prompt]
         rendered: dict[int, str] = {}
-        number = 0
+        # Document excerpts are [1]..[k], the numbers answers cite as sources; other items follow on.
+        number, excerpt = len(plans.documents.chosen), 0
         for plan, heading in (
             (plans.core, self.templates.core_heading),
             (plans.summary, self.templates.summary_heading),
@@ -273,6 +274,11 @@ class ContextManager:
         ):
             lines = []
             for candidate in plan.chosen:
+                if plan is plans.documents:
+                    excerpt += 1
+                    rendered[id(candidate)] = self._render_item(excerpt, candidate.item)
+                    lines.append(rendered[id(candidate)])
+                    continue
                 number += 1
                 rendered[id(candidate)] = self._render_item(number, candidate.item)
                 lines.append(rendered[id(candidate)])
