@@ -1,4 +1,5 @@
 import signal
+import time
 
 import psycopg
 import pytest
@@ -35,6 +36,9 @@ def test_a_message_gets_a_streamed_reply_and_is_stored(page: Page, app_server: A
     _send(page, "hello from the browser")
     expect(page.get_by_text("Fake reply to: hello from the browser")).to_be_visible()
     screenshot(page, "02-reply")
+    deadline = time.monotonic() + 15
+    while len(_stored(database_url)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _stored(database_url) == [
         ("user", "hello from the browser", "complete"),
         ("assistant", "Fake reply to: hello from the browser", "complete"),
@@ -50,6 +54,10 @@ def test_killing_the_app_loses_no_message(page: Page, app_server: AppServer, dat
     _open(page, app_server.url)
     _send(page, "and this one")
     expect(page.get_by_text("Fake reply to: and this one")).to_be_visible()
+    # The reply is visible as it streams; it is stored when it is complete.
+    deadline = time.monotonic() + 15
+    while len(_stored(database_url)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
     contents = [c for _, c, _ in _stored(database_url)]
     assert contents[:3] == ["remember this line", "Fake reply to: remember this line", "and this one"]
     # The new conversation after the restart recalls the first one from long-term memory.
