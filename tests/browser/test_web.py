@@ -266,6 +266,10 @@ def test_settings_temporary_chat_and_inspection_commands(
     expect(page.get_by_text("not a time zone I know", exact=False)).to_be_visible()
     _send(page, "my locker code is 4711")
     expect(page.get_by_text("Fake reply to: my locker code is 4711")).to_be_visible()
+    remembered = "SELECT remember FROM messages WHERE content = 'my locker code is 4711'"
+    deadline = time.monotonic() + 15  # the turn is marked once the reply is complete
+    while _rows(database_url, remembered) != [(False,)] and time.monotonic() < deadline:
+        time.sleep(0.2)
     time.sleep(1.5)  # episodic memory is written off the reply path
     assert _rows(database_url, "SELECT 1 FROM memories WHERE text LIKE '%4711%'") == []
     assert _rows(database_url, "SELECT remember FROM messages WHERE content = 'my locker code is 4711'") == [(False,)]
