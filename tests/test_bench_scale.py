@@ -74,7 +74,7 @@ async def test_every_timed_query_is_embedded_again() -> None:
     class Counting(HashEmbedder):
         calls = 0
 
-        async def queries(self, texts):  # type: ignore[no-untyped-def]
+        async def queries(self, texts):
             Counting.calls += 1
             return await super().queries(texts)
 

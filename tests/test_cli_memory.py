@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +13,7 @@ runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("store_env")
 
 
-def _json(args: list[str], **kwargs: str) -> object:
+def _json(args: list[str], **kwargs: str) -> Any:
     result = runner.invoke(app, [*args, "--json"], **kwargs)  # type: ignore[arg-type]
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -35,7 +36,7 @@ def test_forget_shows_what_goes_and_asks_first() -> None:
     assert isinstance(added, dict)
     result = runner.invoke(app, ["memory", "forget", added["id"][:8], "--user", "ann"], input="n\n")
     assert result.exit_code == 0 and "Secret plan B" in result.output and "nothing was forgotten" in result.output
-    assert len(_json(["memory", "list", "--user", "ann"])) == 1  # type: ignore[arg-type]
+    assert len(_json(["memory", "list", "--user", "ann"])) == 1
     result = runner.invoke(app, ["memory", "forget", "--all", "--user", "ann"], input="y\n")
     assert result.exit_code == 0 and "forgot 1 memories" in result.output
     assert _json(["memory", "list", "--user", "ann"]) == []
@@ -75,7 +76,7 @@ def test_edit_pin_history_show_as_of_and_undo() -> None:
     ]
     then = _json(["memory", "show", new["id"], "--user", "ann", "--as-of", old["valid_from"]])
     assert isinstance(then, dict) and then["memory"]["text"] == "I live in Berlin"
-    assert [m["text"] for m in _json(["memory", "list", "--user", "ann", "--as-of", old["valid_from"]])] == [  # type: ignore[union-attr]
+    assert [m["text"] for m in _json(["memory", "list", "--user", "ann", "--as-of", old["valid_from"]])] == [
         "I live in Berlin"
     ]
     found = _json(["memory", "search", "where do I live", "--user", "ann", "--as-of", old["valid_from"]])
@@ -86,7 +87,7 @@ def test_edit_pin_history_show_as_of_and_undo() -> None:
     assert "update" in table and "Lisbon" in table
     update = next(e for e in events if e["action"] == "update")
     _ok(["memory", "undo", update["id"][:8], "--user", "ann"])
-    assert [m["text"] for m in _json(["memory", "list", "--user", "ann"])] == ["I live in Berlin"]  # type: ignore[union-attr]
+    assert [m["text"] for m in _json(["memory", "list", "--user", "ann"])] == ["I live in Berlin"]
     shown = _ok(["memory", "show", old["id"][:8], "--user", "ann"])
     assert "I live in Berlin" in shown and "came from" in shown
 
@@ -109,12 +110,12 @@ def test_export_forget_all_import_round_trip(tmp_path: Path) -> None:
     again = [json.loads(line) for line in second.stdout.splitlines()]
     assert [x for x in again if x["type"] == "memory"] == [x for x in lines if x["type"] == "memory"]
     # Into a new user (created on import), and a bad file changes nothing.
-    assert _json(["memory", "import", str(first), "--user", "bob"])["memories"] == 2  # type: ignore[index]
+    assert _json(["memory", "import", str(first), "--user", "bob"])["memories"] == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"type": "memory", "text": "fine"}\n{"type": "memory"}\n')
     result = runner.invoke(app, ["memory", "import", str(bad), "--user", "bob"])
     assert result.exit_code == 1 and "line 2: text" in result.output
-    assert len(_json(["memory", "list", "--user", "bob"])) == 2  # type: ignore[arg-type]
+    assert len(_json(["memory", "list", "--user", "bob"])) == 2
     missing = runner.invoke(app, ["memory", "import", str(tmp_path / "nope.jsonl"), "--user", "bob"])
     assert missing.exit_code == 1 and "cannot read" in missing.output
 

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,7 +19,7 @@ def _ok(args: list[str], **kwargs: str) -> str:
     return result.stdout
 
 
-def _json(args: list[str]) -> object:
+def _json(args: list[str]) -> Any:
     return json.loads(_ok([*args, "--json"]))
 
 
@@ -46,7 +47,7 @@ def test_threads_list_show_export_and_rm(tmp_path: Path) -> None:
     assert kept.exit_code == 0 and "nothing was deleted" in kept.stdout
     gone = _json(["threads", "rm", family[:8], "--user", "ann", "--yes"])
     assert isinstance(gone, dict) and gone["messages"] == 2
-    assert [t["name"] for t in _json(["threads", "list", "--user", "ann"])] == ["bikes"]  # type: ignore[union-attr]
+    assert [t["name"] for t in _json(["threads", "list", "--user", "ann"])] == ["bikes"]
     memories = _json(["memory", "list", "--history", "-n", "100", "--user", "ann"])
     assert isinstance(memories, list) and memories and not any(m["thread_id"] == family for m in memories)
     missing = runner.invoke(app, ["threads", "show", family[:8], "--user", "ann"])
@@ -61,7 +62,7 @@ def test_context_show_renders_tiers_and_items() -> None:
     table = _ok(["context", "show", "--last", "--user", "ann"])
     assert "budget" in table and "system" in table and "metric units" in table
     assert _json(["context", "show", "--last", "--thread", str(reply["thread_id"])[:8], "--user", "ann"]) == report
-    user_message = _json(["threads", "show", str(reply["thread_id"]), "--user", "ann"])["messages"][0]["id"]  # type: ignore[index]
+    user_message = _json(["threads", "show", str(reply["thread_id"]), "--user", "ann"])["messages"][0]["id"]
     no_report = runner.invoke(app, ["context", "show", user_message, "--user", "ann"])
     assert no_report.exit_code == 1 and "no context report" in no_report.output
     both = runner.invoke(app, ["context", "show", "--user", "ann"])

@@ -12,8 +12,8 @@ import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from memory.documents.chunking import Block, chunk_blocks
-from memory.documents.parsing import parse
+from memory.documents.chunking import chunk_blocks
+from memory.documents.parsing import Block, parse
 from memory.errors import InvalidInputError
 
 

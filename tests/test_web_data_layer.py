@@ -13,7 +13,7 @@ from assistant.runtime import Runtime
 from assistant.web.data_layer import PARTIAL_MARK, AssistantDataLayer
 
 
-async def _turn(runtime: Runtime, thread, text: str) -> None:  # type: ignore[no-untyped-def]
+async def _turn(runtime: Runtime, thread, text: str) -> None:
     async for _ in runtime.pipeline.run(thread, text):
         pass
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -141,7 +142,12 @@ def test_threads_memory_commands_and_resume(
     forget_events = "SELECT count(*) FROM memory_events WHERE action = 'forget'"
     before = int(str(_rows(database_url, forget_events)[0][0]))
     questions: list[str] = []
-    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+
+    def answer(dialog: Any) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
     title = page.locator("#thread-history").get_by_text("what should I cook tonight?")
     title.hover()
     title.locator("xpath=ancestor::*[.//*[@id='thread-options']][1]").locator("#thread-options").click()
