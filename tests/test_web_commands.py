@@ -100,7 +100,6 @@ async def test_retry_after_a_provider_error_replies_without_storing_the_message_
     import pytest
 
     from assistant.pipeline.turn import TurnFinished, TurnStarted
-    from assistant.web import turn
     from memory.errors import ProviderError
 
     runtime = make_runtime(FakeChatModel(failures=[ProviderError("rate limited")]))
@@ -111,7 +110,7 @@ async def test_retry_after_a_provider_error_replies_without_storing_the_message_
         async for event in runtime.pipeline.run(thread, "hello?"):
             if isinstance(event, TurnStarted):
                 started.append(event)
-    events = [e async for e in turn._reply_only(runtime.pipeline, thread, started[0].user_message)]
+    events = [e async for e in runtime.pipeline.answer(thread, started[0].user_message)]
     assert isinstance(events[-1], TurnFinished) and events[-1].reply.content == "Fake reply to: hello?"
     stored = await runtime.conversations.messages(thread)
     assert [(m.role, m.content) for m in stored] == [("user", "hello?"), ("assistant", "Fake reply to: hello?")]

@@ -104,6 +104,14 @@ class TurnPipeline:
             async for event in self._reply(thread, user_message, built, window):
                 yield event
 
+    async def answer(self, thread: Thread, message: Message, *, window: int | None = None) -> AsyncIterator[TurnEvent]:
+        """Answer a user message that is already stored (a retry after a provider error): nothing is stored twice."""
+        window = window or self.window
+        built = await self._build(thread, message, window)
+        yield TurnStarted(message, built.report)
+        async for event in self._reply(thread, message, built, window):
+            yield event
+
     async def _build(self, thread: Thread, message: Message, window: int) -> BuiltContext:
         with tracer.start_as_current_span("context.assemble") as span:
             built = await self.context.build(thread, message, model=self.model.name, window=window)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ import chainlit as cl
 
 from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
-from assistant.pipeline.turn import Notice, ReplyDelta, TurnEvent, TurnFinished, TurnPipeline, TurnStarted
+from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
 from assistant.web import render, session, state
 from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK
 from memory.conversations import Message, Thread, User
@@ -113,7 +112,7 @@ async def _stream(
             events = pipeline.run(thread, text)
         else:
             # Retry after a provider error: the user's message is already stored; only reply to it.
-            events = _reply_only(pipeline, thread, stored)
+            events = pipeline.answer(thread, stored)
         async for event in events:
             if isinstance(event, TurnStarted):
                 user_message = event.user_message
@@ -151,14 +150,6 @@ async def _stream(
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
-
-
-async def _reply_only(pipeline: TurnPipeline, thread: Thread, message: Message) -> AsyncIterator[TurnEvent]:
-    """The second half of ``TurnPipeline.run`` for a message that is already stored."""
-    built = await pipeline._build(thread, message, pipeline.window)
-    yield TurnStarted(message, built.report)
-    async for event in pipeline._reply(thread, message, built, pipeline.window):
-        yield event
 
 
 async def _not_remembered(owner: User, user_message: Message, reply: Message) -> None:
