@@ -38,7 +38,14 @@ def _send(page: Page, text: str) -> None:
     # Typing "/" opens the command menu; Escape closes it so that Enter sends the text as typed.
     if text.startswith("/"):
         box.press("Escape")
-    box.press("Enter")
+    # While the previous reply is still being finished, Enter is ignored; press again until the box empties.
+    for _ in range(20):
+        box.press("Enter")
+        for _ in range(10):
+            if box.evaluate("e => (e.value ?? e.innerText ?? '').trim()") != text.strip():
+                return
+            page.wait_for_timeout(100)
+    raise AssertionError(f"the chat did not take the message {text!r}")
 
 
 def _paste(page: Page, text: str) -> None:
