@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
+from memory.db.vectors import store_vectors
 from memory.documents.chunking import passage_of
 from memory.documents.store import DocumentStore
 from memory.embeddings import Embedder
@@ -42,11 +42,7 @@ async def reembed_documents(
         if not rows:
             break
         vectors = await embedder.passages([passage_of(r[1], r[2]) for r in rows])
-        async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE document_chunks SET embedding = %s WHERE id = %s",
-                [(np.asarray(v, dtype=np.float32), r[0]) for r, v in zip(rows, vectors, strict=True)],
-            )
+        await store_vectors(pool, "document_chunks", [r[0] for r in rows], vectors)
         last = rows[-1][0]
         done += len(rows)
         if progress:

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.documents.records import CHUNK_COLUMNS, ChunkRecord, DocumentHit
 from memory.embeddings import Embedder
-from memory.long_term.search import RRF_K, text_query
+from memory.long_term.search import FUSED_RANKS, RRF_K, text_query
 
 _SCOPE = "user_id = %(user)s AND (%(every_thread)s OR thread_id IS NULL OR thread_id = %(thread)s)"
 _SQL = f"""
@@ -32,11 +32,7 @@ WITH vec AS MATERIALIZED (
 )
 SELECT {CHUNK_COLUMNS}, ranks.vector_rank, ranks.text_rank, ranks.distance
 FROM (
-    SELECT id, min(vector_rank) AS vector_rank, min(text_rank) AS text_rank, min(distance) AS distance FROM (
-        SELECT id, rank AS vector_rank, NULL::bigint AS text_rank, distance FROM vec
-        UNION ALL
-        SELECT id, NULL::bigint, rank, NULL::double precision FROM fts
-    ) both_lists GROUP BY id
+{FUSED_RANKS}
 ) ranks
 JOIN document_chunks c ON c.id = ranks.id
 JOIN documents d ON d.id = c.document_id

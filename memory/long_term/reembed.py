@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
+from memory.db.vectors import store_vectors
 from memory.documents.reembed import reembed_documents
 from memory.embeddings import Embedder
 from memory.long_term.store import MemoryStore
@@ -47,11 +47,7 @@ async def reembed_all(
         if not rows:
             break
         vectors = await embedder.passages([passage_of(r[1], r[2], r[3], r[4]) for r in rows])
-        async with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(
-                "UPDATE memories SET embedding = %s WHERE id = %s",
-                [(np.asarray(v, dtype=np.float32), r[0]) for r, v in zip(rows, vectors, strict=True)],
-            )
+        await store_vectors(pool, "memories", [r[0] for r in rows], vectors)
         last = rows[-1][0]
         done += len(rows)
         if progress:

@@ -78,6 +78,14 @@ SELECT id FROM (
 ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s
 """
 
+# Each id found by either search with its rank in each (``vec`` and ``fts`` are the two searches' CTEs).
+FUSED_RANKS = """
+    SELECT id, min(vector_rank) AS vector_rank, min(text_rank) AS text_rank, min(distance) AS distance FROM (
+        SELECT id, rank AS vector_rank, NULL::bigint AS text_rank, distance FROM vec
+        UNION ALL
+        SELECT id, NULL::bigint, rank, NULL::double precision FROM fts
+    ) both_lists GROUP BY id"""
+
 # The vector search, joined with the full-text ranking found meanwhile (``text_ids``, best first).
 _SQL = f"""
 WITH vec AS MATERIALIZED (
@@ -92,11 +100,7 @@ WITH vec AS MATERIALIZED (
 SELECT {", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))},
        ranks.vector_rank, ranks.text_rank, ranks.distance
 FROM (
-    SELECT id, min(vector_rank) AS vector_rank, min(text_rank) AS text_rank, min(distance) AS distance FROM (
-        SELECT id, rank AS vector_rank, NULL::bigint AS text_rank, distance FROM vec
-        UNION ALL
-        SELECT id, NULL::bigint, rank, NULL::double precision FROM fts
-    ) both_lists GROUP BY id
+{FUSED_RANKS}
 ) ranks
 JOIN memories m ON m.id = ranks.id
 WHERE m.user_id = %(user)s
