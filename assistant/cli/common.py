@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -44,3 +45,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def write_output(file: str, text: str) -> bool:
+    """Write ``text`` to ``file``, or to standard output when ``file`` is ``-``; True when a file was written."""
+    if file == "-":
+        sys.stdout.write(text)
+        return False
+    try:
+        Path(file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc.strerror}")
+    return True

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.progress import Progress
 
-from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
+from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings, write_output
 from assistant.cli.scope import USER_OPTION, YES_OPTION, user_id, with_runtime
 from assistant.runtime import Runtime
 from memory.errors import InvalidInputError
@@ -31,13 +31,8 @@ def export(
 
     text = run(with_runtime(work))
     lines = text.count("\n")
-    if file == "-":
-        sys.stdout.write(text)
+    if not write_output(file, text):
         return
-    try:
-        Path(file).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot write {file}: {exc.strerror}")
     if as_json:
         print_json({"file": file, "lines": lines})
     else:

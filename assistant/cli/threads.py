@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
+from assistant.cli.common import JSON_OPTION, console, print_json, run, write_output
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
 from assistant.runtime import Runtime
 
@@ -108,13 +106,8 @@ def export(
         )
     else:
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    if file == "-":
-        sys.stdout.write(text)
+    if not write_output(file, text):
         return
-    try:
-        Path(file).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot write {file}: {exc.strerror}")
     console.print(f"exported {len(lines) - 1} messages to {file}")
 
 
