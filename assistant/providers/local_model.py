@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 
 from assistant.providers.litellm_model import LiteLLMChatModel
 from assistant.providers.local_server import LocalModelServer
@@ -30,18 +33,20 @@ class LocalChatModel(LiteLLMChatModel):
             context_window=int(info.context_window * TOKENIZER_SLACK),
         )
         self.server = server
-        litellm.register_model(
-            {
-                info.model: {
-                    "max_input_tokens": info.context_window,
-                    "max_output_tokens": 2048,
-                    "litellm_provider": "openai",
-                    "mode": "chat",
-                    "input_cost_per_token": 0.0,
-                    "output_cost_per_token": 0.0,
+        # LiteLLM warns at start-up that a free local model has no cache pricing; nothing for a user to act on.
+        with _quiet("LiteLLM"):
+            litellm.register_model(
+                {
+                    info.model: {
+                        "max_input_tokens": info.context_window,
+                        "max_output_tokens": 2048,
+                        "litellm_provider": "openai",
+                        "mode": "chat",
+                        "input_cost_per_token": 0.0,
+                        "output_cost_per_token": 0.0,
+                    }
                 }
-            }
-        )
+            )
 
     @classmethod
     async def start(cls, settings: Settings) -> LocalChatModel:
@@ -56,3 +61,14 @@ class LocalChatModel(LiteLLMChatModel):
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.server.stop)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
