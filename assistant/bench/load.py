@@ -39,11 +39,21 @@ MAX_ERROR_SAMPLES = 5
 CONTEXT_STAGES = ("load_short_term", "retrieve", "assemble")
 
 
+REPLY_PROSE = (
+    "That sounds like a good plan, and I will keep it in mind for next time. "
+    "If you want, we can go through the details together step by step, starting with what matters most to you. "
+    "Tell me when you have news and I will help you adjust the schedule around the rest of your week."
+).split()
+
+
 def scripted_reply(tokens: int) -> Callable[[Sequence[ChatMessage]], str]:
-    """A reply of exactly ``tokens`` words (the fake model streams one word per step)."""
+    """A reply of ``tokens`` words of ordinary prose (the fake model streams one word per step).
+
+    Prose, not numbered placeholders: embedding the stored reply costs what a real reply's would.
+    """
 
     def reply(messages: Sequence[ChatMessage]) -> str:
-        return " ".join(f"word{n}" for n in range(tokens))
+        return " ".join(REPLY_PROSE[n % len(REPLY_PROSE)] for n in range(tokens))
 
     return reply
 
@@ -153,6 +163,7 @@ async def run_level(runtime: Runtime, plan: LoadPlan, progress: Progress | None 
     )
     wall = time.perf_counter() - started
     await runtime.drain()  # memory writes and summaries finish before the next level
+    memory_lag = time.perf_counter() - started - wall
     stop.set()
     await sampler
     redis_info = await runtime.redis.info("memory")
@@ -172,6 +183,8 @@ async def run_level(runtime: Runtime, plan: LoadPlan, progress: Progress | None 
         "after_last_token_ms": summary(level.after_last_token_ms),
         "context_stages_ms": {stage: summary(values) for stage, values in level.stages_ms.items()},
         "wall_s": round(wall, 1),
+        # How long memory writes (off the reply path) trailed the last turn.
+        "memory_lag_s": round(memory_lag, 1),
         "rss_mb": {"start": _mb(rss_start), "peak": _mb(level.rss_peak)},
         "redis_used_mb": _mb(int(redis_info.get("used_memory", 0))),
     }

@@ -21,7 +21,12 @@ class MemoryWriter:
 
     async def message_stored(self, thread: Thread, message: Message, *, remember: bool = True) -> None:
         await self.short_term.record(thread, message)
-        if remember and self.episodic is not None:
+        if remember:
+            self.remember(message)
+
+    def remember(self, message: Message) -> None:
+        """Queue the message for episodic memory (embedded and stored off the reply path)."""
+        if self.episodic is not None:
             self.episodic.submit(message)
 
     async def exchange_stored(self, thread: Thread, user_message: Message, reply: Message) -> None:

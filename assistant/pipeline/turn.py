@@ -92,8 +92,12 @@ class TurnPipeline:
             span.set_attribute("assistant.thread_id", str(thread.id))
             with tracer.start_as_current_span("write.user_message"):
                 user_message = await self.conversations.append_message(thread, "user", text)
-                await self.writer.message_stored(thread, user_message)
-            built = await self._build(thread, user_message, window)
+                await self.writer.message_stored(thread, user_message, remember=False)
+            try:
+                built = await self._build(thread, user_message, window)
+            finally:
+                # Embedding the stored turn waits until the question's own embedding and searches are done.
+                self.writer.remember(user_message)
             yield TurnStarted(user_message, built.report)
             if built.report.truncated:
                 cut = built.report.truncated

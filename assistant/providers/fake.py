@@ -87,9 +87,13 @@ class FakeChatModel(ChatModel):
             raise failure if isinstance(failure, ProviderError) else ProviderError(str(failure))
         reply = self._limit(self._reply_for(received), max_tokens)
         words = reply.split(" ")
+        # Tokens come at a steady rate from the request on, as from a remote server: a late read here
+        # does not slow the model down, so the event loop's lateness is not counted twice.
+        started = asyncio.get_running_loop().time()
         for index, word in enumerate(words):
             if self.token_delay_s:
-                await asyncio.sleep(self.token_delay_s)
+                due = started + (index + 1) * self.token_delay_s
+                await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
             yield TextDelta(word if index == 0 else " " + word)
         text = reply
         prompt_tokens = sum(len(m.content.split()) for m in received)
