@@ -10,7 +10,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -193,7 +193,10 @@ class LiteLLMEmbedder:
 
 
 class QueryCache:
-    """Remembers the vectors of recent queries: one turn searches memories and documents with the same text."""
+    """Remembers the vectors of recent queries: one turn searches memories and documents with the same text.
+
+    Searches running at the same time share one embedding of their query.
+    """
 
     def __init__(self, inner: Embedder, size: int = 256) -> None:
         self.inner = inner
@@ -201,14 +204,35 @@ class QueryCache:
         self.dim = inner.dim
         self.size = size
         self._vectors: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Vectors]] = {}
+
+    async def _embed(self, missing: list[str]) -> None:
+        new = [t for t in missing if t not in self._pending]
+        if new:
+            # A task, not this call: whoever shares it still gets the vectors if this caller is cancelled.
+            task = asyncio.ensure_future(self.inner.queries(new))
+            self._pending.update(dict.fromkeys(new, task))
+            # Added first, so the vectors are kept before anyone awaiting the task resumes.
+            task.add_done_callback(lambda done: self._settle(new, done))
+        for shared in {id(f): f for f in (self._pending[text] for text in missing)}.values():
+            await asyncio.shield(shared)
+
+    def _settle(self, texts: list[str], task: asyncio.Future[Vectors]) -> None:
+        for text in texts:
+            self._pending.pop(text, None)
+        if not task.cancelled() and task.exception() is None:
+            self._keep(zip(texts, task.result(), strict=True))
+
+    def _keep(self, pairs: Iterable[tuple[str, npt.NDArray[np.float32]]]) -> None:
+        for text, vector in pairs:
+            self._vectors[text] = vector
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
 
     async def queries(self, texts: Sequence[str]) -> Vectors:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
-            for text, vector in zip(missing, await self.inner.queries(missing), strict=True):
-                self._vectors[text] = vector
-                while len(self._vectors) > self.size:
-                    self._vectors.popitem(last=False)
+            await self._embed(missing)
         rows = []
         for text in texts:
             # A batch longer than the cache can push out its own first rows; embed those again.

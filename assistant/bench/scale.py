@@ -13,6 +13,7 @@ import numpy as np
 
 from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
 from assistant.bench.stats import machine, summary
+from assistant.providers.embedders import build_embedder
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
@@ -196,9 +197,9 @@ async def run_scale_bench(
     ordered = sorted(set(sizes))
     if not ordered or ordered[0] < users:
         raise InvalidInputError("every size needs at least one memory per user")
-    runtime = await Runtime.start(settings, chat=False)
-    embedder = TimedEmbedder(runtime.memories.searcher.embedder)
-    runtime.memories.searcher.embedder = embedder
+    # Every search of a turn (memories and documents) goes through the one timed embedder, as through the app's.
+    embedder = TimedEmbedder(build_embedder(settings))
+    runtime = await Runtime.start(settings, chat=False, embedder=embedder)
     bench: _Bench | None = None
     try:
         clock = time.perf_counter()
