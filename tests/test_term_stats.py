@@ -32,10 +32,12 @@ async def test_a_rare_word_is_still_found_among_thousands_of_common_ones(
     memories.append(NewMemory(user_id=other.id, kind="semantic", text="work is boring"))
     store = MemoryStore(pool)
     await store.add_many(memories, await embedder.passages([m.text for m in memories]))
+    search = HybridSearch(pool, embedder)
+    assert (await search.term_stats.get()).expected_matches(user.id, "work") == 0  # not analyzed yet
     async with pool.connection() as conn:
         await conn.execute("ANALYZE memories")
-
-    search = HybridSearch(pool, embedder)
+    assert (await search.term_stats.get()).expected_matches(user.id, "work") == 0  # read a moment ago: kept
+    search.term_stats.invalidate()
     stats = await search.term_stats.get()
     assert stats.expected_matches(user.id, "work") > COMMON_MATCHES
     assert stats.expected_matches(other.id, "work") == 0  # a user too small to be listed: nothing is dropped

@@ -167,6 +167,12 @@ class _Bench:
         used = any("memories_embedding_idx" in str(row[0]) for row in plan)
         return round(float(np.mean(scores)) if scores else 0.0, 4), used, hnsw
 
+    async def analyze(self) -> None:
+        """Statistics as autovacuum leaves them within a minute of a bulk insert; search reads them afresh."""
+        async with self.runtime.pool.connection() as conn:
+            await conn.execute("ANALYZE memories")
+        self.runtime.memories.searcher.term_stats.invalidate()
+
     async def rebuild_index(self) -> float:
         """Seconds to build the HNSW index over the whole table; drop and build share one transaction."""
         async with self.runtime.pool.connection() as conn, conn.transaction():
@@ -226,6 +232,9 @@ async def run_scale_bench(
             rate = await bench.insert(stored, size)
             stored = size
             bench.phases[f"insert_{size}"] = round(time.perf_counter() - clock, 2)
+            clock = time.perf_counter()
+            await bench.analyze()
+            bench.phases[f"analyze_{size}"] = round(time.perf_counter() - clock, 2)
             clock = time.perf_counter()
             figures = await bench.latencies()
             bench.phases[f"queries_{size}"] = round(time.perf_counter() - clock, 2)

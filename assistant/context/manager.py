@@ -9,6 +9,7 @@ the model's tokenizer and trimmed, lowest priority first, until they fit.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -114,7 +115,8 @@ class ContextManager:
         clock = time.perf_counter()
         window_turns = [t for t in state.turns if t.message_id != message.id and t.seq < message.seq]
         in_context = {message.id, *(t.message_id for t in window_turns)}
-        pinned = await self.core.pinned(thread.user_id)
+        # Recall embeds the message; only then do the other reads run, side by side (run beside the embedding,
+        # they slow it down more than they save) and the document search finds the embedding cached.
         recalled = await self.long_term.recall(
             thread.user_id,
             message.content,
@@ -123,7 +125,10 @@ class ContextManager:
             limit=LONG_TERM_CANDIDATES,
         )
         recalled = [r for r in recalled if not in_context.intersection(r.message_ids)]
-        excerpts = await self.documents.search(thread.user_id, thread.id, message.content, limit=DOCUMENT_CANDIDATES)
+        pinned, excerpts = await asyncio.gather(
+            self.core.pinned(thread.user_id),
+            self.documents.search(thread.user_id, thread.id, message.content, limit=DOCUMENT_CANDIDATES),
+        )
         timings["retrieve"] = (time.perf_counter() - clock) * 1000
 
         clock = time.perf_counter()

@@ -174,6 +174,8 @@ class TurnPipeline:
         await self._store_report(thread, reply, built)
 
     async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext) -> None:
-        await self.writer.message_stored(thread, reply)
-        report_id = await self.reports.save(thread, reply.id, built.report.model_dump(mode="json"))
+        _, report_id = await asyncio.gather(
+            self.writer.message_stored(thread, reply),
+            self.reports.save(thread, reply.id, built.report.model_dump(mode="json")),
+        )
         await self.short_term.set_state(thread, last_report_id=str(report_id), last_message_id=str(reply.id))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 
-REFRESH_S = 300.0
+REFRESH_S = 60.0  # about autovacuum's own pace (autovacuum_naptime)
 
 _STATS_SQL = """
 SELECT attname, most_common_vals::text::text[], most_common_freqs,
@@ -42,6 +42,10 @@ class TermStatsCache:
         self.pool = pool
         self.refresh_s = refresh_s
         self._stats = TermStats()
+        self._expires = 0.0
+
+    def invalidate(self) -> None:
+        """Read the statistics again on next use (e.g. right after an ``ANALYZE``)."""
         self._expires = 0.0
 
     async def get(self) -> TermStats:
