@@ -71,37 +71,47 @@ class MemoryStore:
     async def add_many(self, memories: Sequence[NewMemory], vectors: Vectors) -> list[uuid.UUID]:
         """Insert memories with their vectors; an episodic memory of a turn already stored is skipped."""
         ids: list[uuid.UUID] = []
+        rows = [
+            (
+                memory.user_id,
+                memory.kind,
+                memory.pinned,
+                memory.text.replace("\x00", ""),
+                memory.speaker,
+                memory.role,
+                memory.thread_id,
+                memory.message_id,
+                memory.seq,
+                list(memory.source_message_ids),
+                memory.said_at,
+                memory.valid_from,
+                memory.said_at,
+                memory.previous_id,
+                memory.importance,
+                _vector(vector),
+            )
+            for memory, vector in zip(memories, vectors, strict=True)
+        ]
+        if not rows:
+            return ids
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for memory, vector in zip(memories, vectors, strict=True):
-                await cur.execute(
-                    """INSERT INTO memories (user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq,
-                           source_message_ids, said_at, valid_from, previous_id, importance, embedding)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()),
-                               coalesce(%s, %s, now()), %s, %s, %s)
-                       ON CONFLICT (message_id) WHERE kind = 'episodic' DO NOTHING
-                       RETURNING id""",
-                    (
-                        memory.user_id,
-                        memory.kind,
-                        memory.pinned,
-                        memory.text.replace("\x00", ""),
-                        memory.speaker,
-                        memory.role,
-                        memory.thread_id,
-                        memory.message_id,
-                        memory.seq,
-                        list(memory.source_message_ids),
-                        memory.said_at,
-                        memory.valid_from,
-                        memory.said_at,
-                        memory.previous_id,
-                        memory.importance,
-                        _vector(vector),
-                    ),
-                )
+            # One pipelined round trip for the batch; each row's result set holds its id, or nothing if skipped.
+            await cur.executemany(
+                """INSERT INTO memories (user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq,
+                       source_message_ids, said_at, valid_from, previous_id, importance, embedding)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()),
+                           coalesce(%s, %s, now()), %s, %s, %s)
+                   ON CONFLICT (message_id) WHERE kind = 'episodic' DO NOTHING
+                   RETURNING id""",
+                rows,
+                returning=True,
+            )
+            while True:
                 row = await cur.fetchone()
                 if row is not None:
                     ids.append(row[0])
+                if not cur.nextset():
+                    break
         return ids
 
     async def update(self, user_id: uuid.UUID, memory_id: uuid.UUID, **fields: Any) -> MemoryRecord:
