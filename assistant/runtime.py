@@ -212,9 +212,11 @@ class Runtime:
         return Portability(self.pool, self.memories.embedder)
 
     def start_workers(self) -> None:
-        """Run the fact-extraction worker in this process (the app does; one-shot commands drain instead)."""
+        """Run the app's background work in this process (one-shot commands drain instead): the fact-extraction
+        worker, and episodic memory for any stored turn a crash or a shutdown left unembedded."""
         if self.extractor is not None and self._worker is None:
             self._worker = asyncio.create_task(self.extractor.work(), name="extraction-worker")
+        self.background.spawn("episodic-backfill", self.episodic.backfill())
 
     async def drain(self) -> None:
         """Finish background work: summaries, episodic memory writes, and (without a worker) extraction."""

@@ -230,6 +230,17 @@ async def test_turns_missed_by_a_crash_are_backfilled(make_runtime: MakeRuntime)
     }
 
 
+async def test_the_app_backfills_missed_turns_when_it_starts_its_workers(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel())
+    user_id, thread = await _user_and_thread(runtime)
+    await runtime.conversations.append_message(thread, "user", "left unembedded by a shutdown")
+    runtime.start_workers()
+    await runtime.drain()
+    assert [m.text for m in await runtime.memories.list_memories(user_id, kinds=("episodic",))] == [
+        "left unembedded by a shutdown"
+    ]
+
+
 async def test_changing_the_embedder_requires_a_reembed_which_keeps_memories_searchable(
     make_runtime: MakeRuntime, pool: AsyncConnectionPool
 ) -> None:
