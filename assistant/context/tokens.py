@@ -1,13 +1,15 @@
-"""Token counts with the target model's tokenizer, through LiteLLM."""
+"""Token counts with the target model's tokenizer, as LiteLLM counts them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from assistant.providers.base import ChatMessage
-from assistant.providers.offline_litellm import litellm
+
+REPLY_PRIMING_TOKENS = 3  # LiteLLM adds these to every count of messages (the reply's start)
 
 
 class TokenCounter:
@@ -18,39 +20,55 @@ class TokenCounter:
         return _count_text(self.model, text)
 
     def messages(self, messages: Sequence[ChatMessage]) -> int:
-        return int(litellm.token_counter(model=self.model, messages=[m.as_dict() for m in messages]))
+        """What ``litellm.token_counter(messages=...)`` says, from cached counts of each part."""
+        per_message = _per_message(self.model)
+        parts = sum(per_message + self.text(m.role) + self.text(m.content) for m in messages)
+        return parts + REPLY_PRIMING_TOKENS
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """The longest prefix of ``text`` that is at most ``max_tokens`` tokens."""
         if max_tokens <= 0:
             return ""
-        tokens = list(litellm.encode(model=self.model, text=text))
+        codec = _codec(self.model)
+        tokens = codec.encode(text)
         if len(tokens) <= max_tokens:
             return text
-        prefix = str(litellm.decode(model=self.model, tokens=tokens[:max_tokens]))
+        prefix = codec.decode(tokens[:max_tokens])
         while prefix and self.text(prefix) > max_tokens:  # decoding can merge tokens differently
             prefix = prefix[:-1]
         return prefix
 
 
+@dataclass(frozen=True)
+class _Codec:
+    encode: Callable[[str], list[int]]
+    decode: Callable[[list[int]], str]
+
+
 @lru_cache(maxsize=64)
-def _tokenizer(model: str) -> Callable[[str], int]:
-    """The tokenizer LiteLLM picks for ``model``, chosen once: LiteLLM chooses again on every count,
-    which costs 0.4-1.2 ms a call here against a few microseconds for the count itself."""
-    from litellm.utils import select_tokenizer
+def _codec(model: str) -> _Codec:
+    """The tokenizer LiteLLM counts with for ``model``, chosen once: LiteLLM chooses again on every
+    count, which costs 0.4-1.2 ms a call here against a few microseconds for the count itself."""
+    from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding
 
-    chosen: Any = select_tokenizer(model=model)
-    encoder = chosen["tokenizer"]
+    from assistant.providers.offline_litellm import litellm
+
+    chosen: Any = litellm.utils.select_tokenizer(model=model)
     if chosen["type"] == "openai_tokenizer":
-        return lambda text: len(encoder.encode(text, disallowed_special=()))
+        # Not ``chosen["tokenizer"]``: gpt-4o models are counted with o200k_base, not the cl100k_base chosen.
+        encoding = openai_tokenizer_encoding(model)
+        return _Codec(lambda text: encoding.encode(text, disallowed_special=()), encoding.decode)
+    tokenizer = chosen["tokenizer"]
+    return _Codec(lambda text: list(tokenizer.encode(text).ids), lambda tokens: str(tokenizer.decode(tokens)))
 
-    def count(text: str) -> int:
-        encoded = encoder.encode(text)
-        return len(encoded.ids if hasattr(encoded, "ids") else encoded)
 
-    return count
+@lru_cache(maxsize=64)
+def _per_message(model: str) -> int:
+    from litellm.litellm_core_utils.token_counter import uses_legacy_message_accounting
+
+    return 4 if uses_legacy_message_accounting(model) else 3
 
 
 @lru_cache(maxsize=8192)
 def _count_text(model: str, text: str) -> int:
-    return _tokenizer(model)(text)
+    return len(_codec(model).encode(text))

@@ -12,8 +12,8 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
+from assistant.context.tokens import TokenCounter
 from assistant.providers.base import ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
-from assistant.providers.offline_litellm import litellm
 from memory.errors import ProviderError
 
 Script = Callable[[Sequence[ChatMessage]], str]
@@ -99,8 +99,6 @@ class FakeChatModel(ChatModel):
         prompt_tokens = sum(len(m.content.split()) for m in received)
         yield Completed(text, self.name, Usage(prompt_tokens, len(words), 0.0))
 
-    @staticmethod
-    def _limit(reply: str, max_tokens: int) -> str:
+    def _limit(self, reply: str, max_tokens: int) -> str:
         """Cut the reply at ``max_tokens`` tokens, as a real model stops at its limit."""
-        tokens = list(litellm.encode(model="fake", text=reply))
-        return reply if len(tokens) <= max_tokens else str(litellm.decode(model="fake", tokens=tokens[:max_tokens]))
+        return TokenCounter(self.name).truncate(reply, max_tokens)
