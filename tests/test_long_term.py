@@ -15,6 +15,7 @@ from assistant.runtime import Runtime
 from memory.conversations import Thread
 from memory.embeddings import HashEmbedder
 from memory.errors import ConfigError, InvalidInputError, NotFoundError
+from memory.long_term.episodic import EpisodicWriter
 from memory.long_term.reembed import reembed_all
 
 MakeRuntime = Callable[..., Runtime]
@@ -258,3 +259,32 @@ async def test_changing_the_embedder_requires_a_reembed_which_keeps_memories_sea
     other = make_runtime(FakeChatModel(), embedder_instance=HashEmbedder(64))
     hits = await other.memories.search(user_id, "largest animals")
     assert hits and hits[0].memory.text == "Blue whales are the largest animals."
+
+
+class _FailingSecondBatch(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def passages(self, texts: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("the embedding server went away")
+        return await super().passages(texts)
+
+
+async def test_a_failed_batch_fails_only_its_own_turns_and_backfill_takes_them_later(
+    make_runtime: MakeRuntime,
+) -> None:
+    runtime = make_runtime(FakeChatModel())
+    user_id, thread = await _user_and_thread(runtime)
+    writer = EpisodicWriter(runtime.pool, runtime.memories.store, _FailingSecondBatch(), batch=2)
+    messages = [await runtime.conversations.append_message(thread, "user", f"turn {n}") for n in range(5)]
+    done = [writer.submit(m) for m in messages]  # queued together: batches of 2, 2 (fails) and 1
+    await writer.flush()
+    failed = [isinstance(f.exception(), RuntimeError) for f in done]
+    assert failed == [False, False, True, True, False]
+    remembered = {m.text for m in await runtime.memories.list_memories(user_id, kinds=("episodic",))}
+    assert remembered == {"turn 0", "turn 1", "turn 4"}
+    assert await writer.backfill(user_id=user_id) == 2
+    assert len(await runtime.memories.list_memories(user_id, kinds=("episodic",))) == 5

@@ -1,7 +1,9 @@
 """Episodic memory: every turn embedded and stored, in batches, off the reply path.
 
 Messages are durable in Postgres before they reach this queue, so a crash only
-delays their episodic memory: ``backfill`` embeds whatever was missed.
+delays their episodic memory: ``backfill`` embeds whatever was missed. While one batch
+is stored, the next is embedded: the embedding runs on idle cores, so storing beside it
+costs it little, where storing between batches left the cores idle.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
 
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import MESSAGE_COLUMNS, Message
-from memory.embeddings import Embedder
+from memory.embeddings import Embedder, Vectors
 from memory.long_term.reembed import passage_of
 from memory.long_term.store import MemoryStore, NewMemory
 
@@ -48,7 +51,13 @@ def as_memory(message: Message) -> NewMemory:
     )
 
 
+def _rememberable(messages: list[Message]) -> list[Message]:
+    return [m for m in messages if m.role in ("user", "assistant") and m.content.strip()]
+
+
 class EpisodicWriter:
+    """Embeds and stores turns in batches; each batch is embedded while the one before it is stored."""
+
     def __init__(self, pool: AsyncConnectionPool, store: MemoryStore, embedder: Embedder, *, batch: int = 32) -> None:
         self.pool = pool
         self.store = store
@@ -59,11 +68,30 @@ class EpisodicWriter:
 
     async def store_now(self, messages: list[Message]) -> int:
         """Embed and store these turns now (one embedding batch); returns how many were new."""
-        kept = [m for m in messages if m.role in ("user", "assistant") and m.content.strip()]
-        if not kept:
-            return 0
-        vectors = await self.embedder.passages([passage_text(m) for m in kept])
-        return len(await self.store.add_many([as_memory(m) for m in kept], vectors))
+        return await self.store_batches([messages])
+
+    async def store_batches(self, batches: Iterable[list[Message]] | AsyncIterable[list[Message]]) -> int:
+        """Embed and store batches of turns, in order; returns how many were new."""
+        stored = 0
+        storing: asyncio.Task[int] | None = None
+        try:
+            async for batch in _each(batches):
+                kept = _rememberable(batch)
+                if not kept:
+                    continue
+                vectors = await self.embedder.passages([passage_text(m) for m in kept])
+                if storing is not None:
+                    stored += await storing
+                storing = asyncio.ensure_future(self._add(kept, vectors))
+            if storing is not None:
+                stored += await storing
+        finally:
+            if storing is not None and not storing.done():
+                storing.cancel()
+        return stored
+
+    async def _add(self, messages: list[Message], vectors: Vectors) -> int:
+        return len(await self.store.add_many([as_memory(m) for m in messages], vectors))
 
     def submit(self, message: Message) -> asyncio.Future[None]:
         """Queue a stored message; the returned future resolves once its memory is written."""
@@ -73,22 +101,31 @@ class EpisodicWriter:
             self._worker = asyncio.create_task(self._drain(), name="episodic-writer")
         return done
 
+    def _next_batch(self) -> list[_Pending]:
+        pending: list[_Pending] = []
+        while len(pending) < self.batch and not self._queue.empty():
+            pending.append(self._queue.get_nowait())
+        return pending
+
     async def _drain(self) -> None:
-        while not self._queue.empty():
-            pending = [self._queue.get_nowait()]
-            while len(pending) < self.batch and not self._queue.empty():
-                pending.append(self._queue.get_nowait())
-            try:
-                await self.store_now([p.message for p in pending])
-            except Exception as exc:  # the messages stay in Postgres; backfill picks them up later
-                log.warning("episodic memory write failed for %d messages: %s", len(pending), exc)
-                for item in pending:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
-                continue
-            for item in pending:
-                if not item.done.done():
-                    item.done.set_result(None)
+        storing: tuple[list[_Pending], asyncio.Task[int]] | None = None
+        while True:
+            pending = self._next_batch()
+            if not pending and storing is None:
+                return
+            vectors: Vectors | None = None
+            if pending:
+                kept = _rememberable([p.message for p in pending])
+                try:
+                    vectors = await self.embedder.passages([passage_text(m) for m in kept])
+                except Exception as exc:
+                    _settle(pending, exc)
+                    pending = []
+            if storing is not None:
+                _settle(storing[0], await _outcome(storing[1]))
+                storing = None
+            if pending and vectors is not None:
+                storing = (pending, asyncio.ensure_future(self._add(kept, vectors)))
 
     async def flush(self) -> None:
         """Wait until everything submitted so far is written."""
@@ -97,20 +134,51 @@ class EpisodicWriter:
 
     async def backfill(self, *, user_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
         """Embed remembered messages that have no episodic memory yet (after a crash or a re-embed)."""
-        total = 0
-        while total < limit:
+        return await self.store_batches(self._unremembered(user_id, limit))
+
+    async def _unremembered(self, user_id: uuid.UUID | None, limit: int) -> AsyncIterator[list[Message]]:
+        # Paged by position, not by what is still missing: the batch before may not be stored yet.
+        after, found = 0, 0
+        while found < limit:
             async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
                 await cur.execute(
                     f"""SELECT {MESSAGE_COLUMNS} FROM messages m
                        WHERE m.remember AND m.role IN ('user', 'assistant') AND btrim(m.content) <> ''
-                         AND (%s::uuid IS NULL OR m.user_id = %s)
+                         AND (%s::uuid IS NULL OR m.user_id = %s) AND m.seq > %s
                          AND NOT EXISTS (SELECT 1 FROM memories e WHERE e.message_id = m.id AND e.kind = 'episodic')
                        ORDER BY m.seq LIMIT %s""",
-                    (user_id, user_id, self.batch),
+                    (user_id, user_id, after, min(self.batch, limit - found)),
                 )
                 batch = await cur.fetchall()
             if not batch:
-                break
-            await self.store_now(batch)
-            total += len(batch)
-        return total
+                return
+            after, found = batch[-1].seq, found + len(batch)
+            yield batch
+
+
+async def _each(batches: Iterable[list[Message]] | AsyncIterable[list[Message]]) -> AsyncIterator[list[Message]]:
+    if isinstance(batches, AsyncIterable):
+        async for batch in batches:
+            yield batch
+    else:
+        for batch in batches:
+            yield batch
+
+
+async def _outcome(task: asyncio.Task[int]) -> Exception | None:
+    try:
+        await task
+    except Exception as exc:  # the messages stay in Postgres; backfill picks them up later
+        return exc
+    return None
+
+
+def _settle(pending: list[_Pending], error: Exception | None) -> None:
+    if error is not None:
+        log.warning("episodic memory write failed for %d messages: %s", len(pending), error)
+    for item in pending:
+        if not item.done.done():
+            if error is None:
+                item.done.set_result(None)
+            else:
+                item.done.set_exception(error)
