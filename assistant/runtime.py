@@ -121,6 +121,7 @@ class Runtime:
             conversations,
             SummaryStore(pool),
             window_turns=settings.short_term_turns,
+            backlog_turns=2 * settings.summary_batch,
             ttl_s=settings.short_term_ttl_s,
         )
         reports = ContextReportStore(pool)
@@ -158,6 +159,7 @@ class Runtime:
             window=context.budget(window).total,
             summary_tokens=settings.summary_tokens,
             batch=settings.summary_batch,
+            concurrency=settings.summary_concurrency,
         )
         extracting, _ = settings.extraction_status(settings.model)
         extractor = None

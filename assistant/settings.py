@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     short_term_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Idle threads leave Redis after this.")
     summary_tokens: int = Field(256, ge=32, description="Longest rolling summary, in tokens.")
     summary_batch: int = Field(4, ge=1, description="Messages that leave the window before a summary update.")
+    summary_concurrency: int = Field(
+        4, ge=1, description="Rolling summaries written at once; more wait their turn (off the reply path)."
+    )
     share_core: float = Field(0.10, ge=0, le=1, description="Budget share of pinned memories.")
     share_short_term: float = Field(0.45, ge=0, le=1, description="Budget share of recent turns and summary.")
     share_long_term: float = Field(0.30, ge=0, le=1, description="Budget share of long-term memories.")

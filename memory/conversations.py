@@ -156,29 +156,30 @@ class ConversationStore:
         created_at: datetime | None = None,
     ) -> Message:
         """Append one message to the thread's log (durable when this returns)."""
-        async with self.pool.connection() as conn, conn.transaction():
-            async with conn.cursor(row_factory=class_row(Message)) as cur:
-                await cur.execute(
-                    f"""INSERT INTO messages (thread_id, user_id, role, speaker, content, status, model, usage,
-                                              latency_ms, external_id, created_at)
-                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))
-                        RETURNING {MESSAGE_COLUMNS}""",
-                    (
-                        thread.id,
-                        thread.user_id,
-                        role,
-                        speaker,
-                        _clean(content),
-                        status,
-                        model,
-                        Jsonb(usage) if usage is not None else None,
-                        latency_ms,
-                        external_id,
-                        created_at,
-                    ),
-                )
-                row = await cur.fetchone()
-            await conn.execute("UPDATE threads SET updated_at = now() WHERE id = %s", (thread.id,))
+        # One statement (the thread's ``updated_at`` moves with it): a turn appends two messages on its path.
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
+            await cur.execute(
+                f"""WITH touched AS (UPDATE threads SET updated_at = now() WHERE id = %s)
+                    INSERT INTO messages (thread_id, user_id, role, speaker, content, status, model, usage,
+                                          latency_ms, external_id, created_at)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))
+                    RETURNING {MESSAGE_COLUMNS}""",
+                (
+                    thread.id,
+                    thread.id,
+                    thread.user_id,
+                    role,
+                    speaker,
+                    _clean(content),
+                    status,
+                    model,
+                    Jsonb(usage) if usage is not None else None,
+                    latency_ms,
+                    external_id,
+                    created_at,
+                ),
+            )
+            row = await cur.fetchone()
         assert row is not None
         return row
 

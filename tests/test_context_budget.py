@@ -56,6 +56,9 @@ class Items:
     ) -> list[RecalledItem]:
         return self.items[:limit]
 
+    async def warm(self, user_id: uuid.UUID, query: str) -> None:
+        return None
+
     async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
         return self.items[:limit]
 

@@ -60,3 +60,26 @@ async def test_hundreds_of_turns_keep_working_in_a_1024_token_window(make_runtim
     summary = await runtime.short_term.summaries.get(thread)
     assert summary is not None and summary.covers_through_seq > 200
     assert len(await runtime.conversations.messages(thread)) == 300  # the log keeps every message
+
+
+async def test_turns_wait_in_redis_past_the_window_until_a_batch_is_summarised(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel(), short_term_turns=4, summary_batch=3)
+    user = await runtime.conversations.ensure_user("ann")
+    thread = await runtime.conversations.create_thread(user.id)
+    for turn in (1, 2, 3):
+        await _talk(runtime, thread, f"message number {turn}")
+        await runtime.drain()
+    # Six messages: two have left the four-message window, one short of a batch.
+    assert await runtime.short_term.summaries.get(thread) is None
+    assert await runtime.short_term.unsummarized(thread) == 6
+    state = await runtime.short_term.load(thread)
+    assert state.turns[0].content == "message number 2"
+    assert len(state.turns) == 4
+
+    await _talk(runtime, thread, "message number 4")
+    await runtime.drain()
+    summary = await runtime.short_term.summaries.get(thread)
+    messages = await runtime.conversations.messages(thread)
+    assert summary is not None and summary.covers_through_seq == messages[3].seq
+    assert await runtime.short_term.unsummarized(thread) == 4
+    assert [t.seq for t in (await runtime.short_term.load(thread)).turns] == [m.seq for m in messages[4:]]

@@ -100,6 +100,12 @@ class ContextManager:
     def budget(self, window: int) -> Budget:
         return Budget.for_window(window, answer_tokens=self.answer_tokens, margin_tokens=self.margin_tokens)
 
+    def warm(self, thread: Thread, text: str) -> None:
+        """Start embedding a message about to be stored and built for, so its storing overlaps the embedding."""
+        warming = asyncio.ensure_future(self.long_term.warm(thread.user_id, text))
+        # Any error shows again, where it matters, when the build embeds the same text.
+        warming.add_done_callback(lambda done: done.cancelled() or done.exception())
+
     async def build(
         self, thread: Thread, message: Message, *, model: str, window: int, now: datetime | None = None
     ) -> BuiltContext:

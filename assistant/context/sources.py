@@ -23,6 +23,10 @@ class LongTermSource(Protocol):
         """Memories relevant to ``query``, best first, leaving out items from the ``exclude``d messages."""
         ...
 
+    async def warm(self, user_id: uuid.UUID, query: str) -> None:
+        """Start the slow part of recalling ``query`` (its embedding), for a recall that comes soon after."""
+        ...
+
 
 class DocumentSource(Protocol):
     async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
@@ -40,6 +44,9 @@ class NothingYet:
         self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
     ) -> list[RecalledItem]:
         return []
+
+    async def warm(self, user_id: uuid.UUID, query: str) -> None:
+        return None
 
     async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
         return []

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from dataclasses import replace
 
 from assistant.context.tokens import TokenCounter
 from assistant.providers.base import ChatMessage, ChatModel
-from memory.conversations import ConversationStore, Message, Thread
+from memory.conversations import ConversationStore, Thread
 from memory.short_term.summaries import Summary
-from memory.short_term.window import ShortTermMemory
+from memory.short_term.window import ShortTermMemory, Turn
 
 log = logging.getLogger("assistant.summarizer")
 LOCK_TTL_S = 300
@@ -26,6 +28,7 @@ class Summarizer:
         window: int,
         summary_tokens: int = 256,
         batch: int = 4,
+        concurrency: int = 4,
     ) -> None:
         self.conversations = conversations
         self.short_term = short_term
@@ -35,29 +38,45 @@ class Summarizer:
         self.summary_tokens = summary_tokens
         self.batch = batch
         self.counter = TokenCounter(model.name)
+        # Threads fill their windows at the same pace, so their summaries fall due together: a few at a
+        # time keeps that burst of model calls and writes from slowing the turns being answered.
+        self._writing = asyncio.Semaphore(concurrency)
+
+    async def _due(self, thread: Thread) -> bool:
+        """Whether ``batch`` turns may have left the window: asked of Redis, so most turns cost one round trip."""
+        unsummarized = await self.short_term.unsummarized(thread)
+        return unsummarized is None or unsummarized - self.short_term.window_turns >= self.batch
 
     async def maybe_summarize(self, thread: Thread, *, max_rounds: int = 8) -> Summary | None:
         """Fold messages that fell out of the window (at least ``batch`` of them) into the summary."""
+        if not await self._due(thread):
+            return None
         lock = self.short_term.keys.thread(thread.user_id, thread.id, "summarizing")
         token = uuid.uuid4().hex
         if not await self.short_term.redis.set(lock, token, nx=True, ex=LOCK_TTL_S):
             return None  # another worker is on it
         try:
             latest = None
-            for _ in range(max_rounds):
-                folded = await self._fold_once(thread)
-                if folded is None:
-                    break
-                latest = folded
+            async with self._writing:
+                for round_ in range(max_rounds):
+                    if round_ and not await self._due(thread):
+                        break
+                    folded = await self._fold_once(thread)
+                    if folded is None:
+                        break
+                    latest = folded
             return latest
         finally:
             if await self.short_term.redis.get(lock) == token:
                 await self.short_term.redis.delete(lock)
 
     async def _fold_once(self, thread: Thread) -> Summary | None:
-        current = await self.short_term.summaries.get(thread)
-        after = current.covers_through_seq if current else 0
-        pending = [m for m in await self.conversations.messages(thread, after_seq=after) if m.role != "system"]
+        current, pending = await self.short_term.after_summary(thread)
+        if pending is None:  # more turns wait than Redis keeps: read them all from Postgres
+            current = await self.short_term.summaries.get(thread)
+            after = current.covers_through_seq if current else 0
+            pending = [Turn.of(m) for m in await self.conversations.messages(thread, after_seq=after)]
+        pending = [t for t in pending if t.role != "system"]
         outside = len(pending) - self.short_term.window_turns
         if outside < self.batch:
             return None
@@ -71,31 +90,27 @@ class Summarizer:
             return None
         return await self.short_term.save_summary(thread, Summary(text, fold[-1].seq, self.model.name))
 
-    def _fitting(self, messages: list[Message], current: Summary | None) -> list[Message]:
+    def _fitting(self, messages: list[Turn], current: Summary | None) -> list[Turn]:
         """The oldest messages whose summarising request fits the model's window."""
         room = self.window - self.summary_tokens - self.counter.text(self.instructions) - 64
         room -= self.counter.text(current.content) if current else 0
-        chosen: list[Message] = []
+        chosen: list[Turn] = []
         for message in messages:
             cost = self.counter.text(self._line(message)) + 2
             if cost > room:
                 if not chosen:  # one huge message: summarise its start rather than never moving on
-                    chosen.append(
-                        message.model_copy(
-                            update={"content": self.counter.truncate(message.content, max(room - 16, 0))}
-                        )
-                    )
+                    chosen.append(replace(message, content=self.counter.truncate(message.content, max(room - 16, 0))))
                 break
             chosen.append(message)
             room -= cost
         return chosen
 
     @staticmethod
-    def _line(message: Message) -> str:
+    def _line(message: Turn) -> str:
         who = message.speaker or message.role
         return f"{who}: {message.content}"
 
-    def _request(self, current: Summary | None, fold: list[Message]) -> list[ChatMessage]:
+    def _request(self, current: Summary | None, fold: list[Turn]) -> list[ChatMessage]:
         previous = current.content if current else "(none yet)"
         body = "Summary so far:\n" + previous + "\n\nNew messages:\n" + "\n".join(self._line(m) for m in fold)
         return [ChatMessage("system", self.instructions), ChatMessage("user", body)]

@@ -90,6 +90,7 @@ class TurnPipeline:
         window = window or self.window
         with tracer.start_as_current_span("turn") as span:
             span.set_attribute("assistant.thread_id", str(thread.id))
+            self.context.warm(thread, text)
             with tracer.start_as_current_span("write.user_message"):
                 user_message = await self.conversations.append_message(thread, "user", text)
                 await self.writer.message_stored(thread, user_message, remember=False)

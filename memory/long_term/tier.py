@@ -93,6 +93,11 @@ class LongTermTier:
         self._speakers[user_id] = (time.monotonic() + SPEAKERS_TTL_S, names)
         return names
 
+    async def warm(self, user_id: uuid.UUID, query: str) -> None:
+        """Embed ``query`` as ``recall`` will; the search embedder keeps the vector (or shares it in flight)."""
+        vector_query = strip_names(query, await self._speaker_names(user_id))
+        await self.memories.searcher.embedder.queries([vector_query])
+
     async def recall(
         self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
     ) -> list[RecalledItem]:

@@ -72,6 +72,7 @@ class ShortTermMemory:
         summaries: SummaryStore,
         *,
         window_turns: int = 12,
+        backlog_turns: int = 0,
         ttl_s: int = 7 * 24 * 3600,
     ) -> None:
         self.redis = redis
@@ -79,7 +80,14 @@ class ShortTermMemory:
         self.conversations = conversations
         self.summaries = summaries
         self.window_turns = window_turns
+        # Turns kept past the window, not yet in the summary: the summarizer learns from Redis alone whether
+        # enough have left the window to fold, and reads them there (every turn would ask Postgres).
+        self.backlog_turns = backlog_turns
         self.ttl_s = ttl_s
+
+    @property
+    def _kept(self) -> int:
+        return self.window_turns + self.backlog_turns
 
     def _key(self, thread: Thread, part: str) -> str:
         return self.keys.thread(thread.user_id, thread.id, part)
@@ -89,6 +97,26 @@ class ShortTermMemory:
 
     async def load(self, thread: Thread) -> ShortTermState:
         """The thread's window and summary, rebuilt from Postgres when Redis lost them."""
+        state = await self._load_kept(thread)
+        turns = state.turns[-self.window_turns :] if self.window_turns else []
+        return ShortTermState(turns, state.summary, state.rebuilt)
+
+    async def unsummarized(self, thread: Thread) -> int | None:
+        """Turns after the summary, counted up to ``window_turns + backlog_turns``; None when Redis lost them."""
+        window_key, _, state_key = self._all_keys(thread)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(state_key, "built")
+            pipe.llen(window_key)
+            built, length = await pipe.execute()
+        return int(length) if built else None
+
+    async def after_summary(self, thread: Thread) -> tuple[Summary | None, list[Turn] | None]:
+        """The summary and every turn after it, from Redis; the turns are None when Redis does not hold all of
+        them (more than ``window_turns + backlog_turns``, the summarizer having fallen behind)."""
+        state = await self._load_kept(thread)
+        return state.summary, state.turns if len(state.turns) < self._kept else None
+
+    async def _load_kept(self, thread: Thread) -> ShortTermState:
         window_key, summary_key, state_key = self._all_keys(thread)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(state_key, "built")
@@ -108,7 +136,7 @@ class ShortTermMemory:
     async def rebuild(self, thread: Thread) -> ShortTermState:
         summary = await self.summaries.get(thread)
         after = summary.covers_through_seq if summary else None
-        messages = await self.conversations.messages(thread, last=self.window_turns, after_seq=after)
+        messages = await self.conversations.messages(thread, last=self._kept, after_seq=after)
         turns = [Turn.of(m) for m in messages if m.role != "system"]
         window_key, summary_key, state_key = self._all_keys(thread)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -126,20 +154,20 @@ class ShortTermMemory:
     async def record(self, thread: Thread, message: Message) -> None:
         """Add a message that is already durable in Postgres to the window."""
         window_key, summary_key, state_key = self._all_keys(thread)
-        if not await self.redis.hget(state_key, "built"):
-            await self.rebuild(thread)  # the rebuild reads the message from Postgres
-            return
         async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(state_key, "built")
             pipe.rpush(window_key, Turn.of(message).to_json())
-            pipe.ltrim(window_key, -self.window_turns, -1)
+            pipe.ltrim(window_key, -self._kept, -1)
             for key in (window_key, summary_key, state_key):
                 pipe.expire(key, self.ttl_s)
-            await pipe.execute()
+            built, *_ = await pipe.execute()
+        if not built:
+            await self.rebuild(thread)  # Redis had lost the thread: the rebuild reads the message from Postgres
 
     async def save_summary(self, thread: Thread, summary: Summary) -> Summary:
         """Store a summary in Postgres, then in Redis, dropping turns it now covers from the window."""
         stored = await self.summaries.put(thread, summary)
-        state = await self.load(thread)
+        state = await self._load_kept(thread)
         kept = [t for t in state.turns if t.seq > stored.covers_through_seq]
         window_key, summary_key, state_key = self._all_keys(thread)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -154,8 +182,10 @@ class ShortTermMemory:
 
     async def set_state(self, thread: Thread, **fields: str) -> None:
         state_key = self._key(thread, "state")
-        await self.redis.hset(state_key, mapping=fields)  # type: ignore[arg-type]
-        await self.redis.expire(state_key, self.ttl_s)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(state_key, mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(state_key, self.ttl_s)
+            await pipe.execute()
 
     async def get_state(self, thread: Thread) -> dict[str, Any]:
         state = await self.redis.hgetall(self._key(thread, "state"))
