@@ -13,7 +13,7 @@ from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.conversations import Thread
-from memory.embeddings import HashEmbedder
+from memory.embeddings import HashEmbedder, QueryCache
 from memory.errors import ConfigError, InvalidInputError, NotFoundError
 from memory.long_term.episodic import EpisodicWriter
 from memory.long_term.reembed import reembed_all
@@ -288,3 +288,22 @@ async def test_a_failed_batch_fails_only_its_own_turns_and_backfill_takes_them_l
     assert remembered == {"turn 0", "turn 1", "turn 4"}
     assert await writer.backfill(user_id=user_id) == 2
     assert len(await runtime.memories.list_memories(user_id, kinds=("episodic",))) == 5
+
+
+class _CountingQueries(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queried: list[str] = []
+
+    async def queries(self, texts: Any) -> Any:
+        self.queried.extend(texts)
+        return await super().queries(texts)
+
+
+async def test_a_turn_embeds_its_question_once(make_runtime: MakeRuntime) -> None:
+    counting = _CountingQueries()
+    runtime = make_runtime(FakeChatModel(), embedder_instance=QueryCache(counting))
+    _, thread = await _user_and_thread(runtime)
+    await _talk(runtime, thread, "Where did my sister move last spring?")
+    # Started before the message is stored, then shared by the memory and document searches.
+    assert counting.queried == ["Where did my sister move last spring?"]

@@ -96,6 +96,7 @@ class ContextManager:
         self.shares = shares.normalised()
         self.answer_tokens = answer_tokens
         self.margin_tokens = margin_tokens
+        self._warming: set[asyncio.Future[None]] = set()
 
     def budget(self, window: int) -> Budget:
         return Budget.for_window(window, answer_tokens=self.answer_tokens, margin_tokens=self.margin_tokens)
@@ -103,8 +104,13 @@ class ContextManager:
     def warm(self, thread: Thread, text: str) -> None:
         """Start embedding a message about to be stored and built for, so its storing overlaps the embedding."""
         warming = asyncio.ensure_future(self.long_term.warm(thread.user_id, text))
-        # Any error shows again, where it matters, when the build embeds the same text.
-        warming.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._warming.add(warming)  # the event loop keeps only a weak reference to a task
+        warming.add_done_callback(self._warmed)
+
+    def _warmed(self, done: asyncio.Future[None]) -> None:
+        self._warming.discard(done)
+        if not done.cancelled():
+            done.exception()  # any error shows again, where it matters, when the build embeds the same text
 
     async def build(
         self, thread: Thread, message: Message, *, model: str, window: int, now: datetime | None = None
