@@ -73,7 +73,6 @@ class TurnPipeline:
     ) -> None:
         self.conversations = conversations
         self.writer = writer
-        self.short_term = writer.short_term
         self.context = context
         self.reports = reports
         self.model = model
@@ -175,8 +174,7 @@ class TurnPipeline:
         await self._store_report(thread, reply, built)
 
     async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext) -> None:
-        _, report_id = await asyncio.gather(
+        await asyncio.gather(
             self.writer.message_stored(thread, reply),
             self.reports.save(thread, reply.id, built.report.model_dump(mode="json")),
         )
-        await self.short_term.set_state(thread, last_report_id=str(report_id), last_message_id=str(reply.id))

@@ -11,7 +11,6 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -179,17 +178,6 @@ class ShortTermMemory:
                 pipe.expire(key, self.ttl_s)
             await pipe.execute()
         return stored
-
-    async def set_state(self, thread: Thread, **fields: str) -> None:
-        state_key = self._key(thread, "state")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(state_key, mapping=fields)  # type: ignore[arg-type]
-            pipe.expire(state_key, self.ttl_s)
-            await pipe.execute()
-
-    async def get_state(self, thread: Thread) -> dict[str, Any]:
-        state = await self.redis.hgetall(self._key(thread, "state"))
-        return {str(k): v for k, v in state.items()}
 
     async def forget(self, thread: Thread) -> None:
         await self.redis.delete(*self._all_keys(thread))
