@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from assistant.bench.stats import machine, summary
+from assistant.heap import settle_heap
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
@@ -28,6 +29,7 @@ async def run_context_bench(settings: Settings, *, turns: int, window: int | Non
     """Chat ``turns`` turns with the fake model in a throwaway user's thread; time each phase."""
     config = settings.model_copy(update={"model": "fake", "max_input_tokens": window or settings.max_input_tokens})
     runtime = await Runtime.start(config, model=FakeChatModel(context_window=window or 8192))
+    settle_heap()  # as the app does once started
     user = await runtime.conversations.ensure_user(f"bench-{uuid.uuid4().hex[:8]}")
     assembly: list[float] = []
     added: list[float] = []

@@ -23,6 +23,7 @@ import psutil
 
 from assistant.bench.context import SENTENCES
 from assistant.bench.stats import machine, summary
+from assistant.heap import settle_heap
 from assistant.pipeline.turn import ReplyDelta, TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel
@@ -252,6 +253,7 @@ async def run_load_bench(
     runtime = await Runtime.start(config, model=model)
     try:
         await runtime.memories.embedder.queries(["warm up"])  # load the embedder before the clock starts
+        settle_heap()  # as the app does once started
         result: dict[str, Any] = {
             "benchmark": "load",
             "embedder": runtime.memories.embedder.name,

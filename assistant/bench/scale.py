@@ -13,6 +13,7 @@ import numpy as np
 
 from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
 from assistant.bench.stats import machine, summary
+from assistant.heap import settle_heap
 from assistant.providers.embedders import build_embedder
 from assistant.runtime import Runtime
 from assistant.settings import Settings
@@ -206,6 +207,7 @@ async def run_scale_bench(
     # Every search of a turn (memories and documents) goes through the one timed embedder, as through the app's.
     embedder = TimedEmbedder(build_embedder(settings))
     runtime = await Runtime.start(settings, chat=False, embedder=embedder)
+    settle_heap()  # as the app does once started
     bench: _Bench | None = None
     try:
         clock = time.perf_counter()

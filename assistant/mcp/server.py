@@ -10,6 +10,7 @@ from typing import Literal
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 
+from assistant.heap import settle_heap
 from assistant.mcp.scope import AccountTokenVerifier, Scope
 from assistant.mcp.tools import register
 from assistant.runtime import Runtime
@@ -51,6 +52,7 @@ def build(scope: Scope, transport: Transport, *, host: str = "127.0.0.1", port: 
 async def running(settings: Settings, user: str | None) -> AsyncIterator[Scope]:
     """A started runtime in a scope; with ``user`` (stdio) every request acts for that user (created if new)."""
     runtime = await Runtime.start(settings, chat=False)
+    settle_heap()
     try:
         fixed = await runtime.conversations.ensure_user(user) if user is not None else None
         yield Scope(runtime=runtime, fixed=fixed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from assistant.heap import settle_heap
 from assistant.providers.base import ChatModel
 from assistant.providers.factory import build_chat_model
 from assistant.runtime import Runtime
@@ -19,6 +20,7 @@ async def start() -> None:
     try:
         runtime = await Runtime.start(Settings())
         runtime.start_workers()
+        settle_heap()
         _state["runtime"] = runtime
     except Exception as exc:  # shown in the chat instead of a dead server
         log.error("the assistant could not start: %s", describe(exc))
