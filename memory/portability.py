@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from memory.embeddings import Embedder
 from memory.errors import InvalidInputError
+from memory.long_term.duplicates import text_key
 from memory.long_term.reembed import passage_of
 from memory.portability_documents import export_documents, import_documents
 from memory.portability_lines import LINE_TYPES, DocumentLine, EventLine, MemoryLine, MessageLine, ThreadLine
@@ -37,7 +38,7 @@ _QUERIES: dict[str, str] = {
     "message": "SELECT id, thread_id, role, speaker, content, status, model, usage, latency_ms, external_id, "
     "remember, created_at FROM messages WHERE user_id = %s ORDER BY seq",
     "memory": "SELECT id, kind, pinned, text, speaker, role, thread_id, message_id, source_message_ids AS sources, "
-    "said_at, valid_from, valid_to, previous_id, importance, created_at, updated_at FROM memories "
+    "said_at, valid_from, valid_to, previous_id, importance, origin, created_at, updated_at FROM memories "
     "WHERE user_id = %s ORDER BY created_at, id",
     "event": "SELECT id, memory_id, action, before, after, reason, message_id, undone_at, created_at "
     "FROM memory_events WHERE user_id = %s ORDER BY created_at, id",
@@ -153,6 +154,10 @@ class Portability:
         async with self.pool.connection() as conn:
             ids = await _IdMap.build(conn, user_id, data)
             new_memories = [m for m in data.memories if ids.memory(m.id) not in ids.own["memories"]]
+            kept = await _without_repeats(conn, user_id, new_memories, ids)
+            repeats = {m.id for m in new_memories} - {m.id for m in kept}
+            data.events = [e for e in data.events if e.memory_id not in repeats]
+            new_memories = kept
             vectors = await self._embed(new_memories, progress)
             try:
                 async with conn.transaction():
@@ -244,6 +249,28 @@ class _IdMap:
         return None if old is None or self.map(old) not in self.known else self.map(old)
 
 
+async def _without_repeats(
+    conn: AsyncConnection, user_id: uuid.UUID, memories: list[MemoryLine], ids: _IdMap
+) -> list[MemoryLine]:
+    """The memories, less current facts whose text the user already has (stored, or earlier in the file)."""
+    rows = await (
+        await conn.execute(
+            "SELECT text FROM memories WHERE user_id = %s AND kind = 'semantic' AND valid_to IS NULL", (user_id,)
+        )
+    ).fetchall()
+    seen = {text_key(str(row[0])) for row in rows}
+    kept = []
+    for memory in memories:
+        if memory.kind == "semantic" and memory.valid_to is None:
+            key = text_key(memory.text)
+            if key in seen:
+                ids.known.discard(ids.map(memory.id))  # nothing may refer to the copy left out
+                continue
+            seen.add(key)
+        kept.append(memory)
+    return kept
+
+
 async def _has_table(conn: AsyncConnection, name: str) -> bool:
     row = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))).fetchone()
     return bool(row and row[0])
@@ -294,13 +321,14 @@ async def _memories(
         rows.append(
             (ids.map(m.id), user_id, m.kind, m.pinned, m.text, m.speaker, m.role, ids.ref(m.thread_id),
              ids.ref(m.message_id), [ids.map(s) for s in m.sources], said_at, m.valid_from or said_at, m.valid_to,
-             m.importance, vector, m.created_at, m.updated_at or m.created_at)
+             m.importance, vector, m.created_at, m.updated_at or m.created_at, m.origin or "imported")
         )  # fmt: skip
     async with conn.cursor() as cur:
         await cur.executemany(
             """INSERT INTO memories (id, user_id, kind, pinned, text, speaker, role, thread_id, message_id,
-                   source_message_ids, said_at, valid_from, valid_to, importance, embedding, created_at, updated_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   source_message_ids, said_at, valid_from, valid_to, importance, embedding, created_at, updated_at,
+                   origin)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                ON CONFLICT DO NOTHING""",
             rows,
         )

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from memory.long_term.records import MemoryOrigin
+
 FORMAT_VERSION = 1
 
 
@@ -77,6 +79,7 @@ class MemoryLine(_Line):
     previous_id: uuid.UUID | None = None
     importance: float = Field(0.5, ge=0, le=1)
     updated_at: datetime | None = None
+    origin: MemoryOrigin | None = None  # where it came from; None on import: "imported"
 
     @field_validator("text")
     @classmethod

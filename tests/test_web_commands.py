@@ -36,9 +36,7 @@ async def test_memory_listing_context_and_stats_read_well(make_runtime: Callable
     async for _ in runtime.pipeline.run(thread, "what should I cook?"):
         pass
 
-    current = await runtime.memories.list_memories(owner.id, kinds=("semantic",))
-    history = await runtime.memories.list_memories(owner.id, kinds=("semantic",), include_history=True)
-    listing = render.memories(current, history, "Europe/Paris")
+    listing = await commands.memory_listing(runtime, owner, "Europe/Paris")
     assert "I am vegan" in listing and "Pinned" in listing
     assert "Superseded" in listing and "I am vegetarian" in listing
     assert str(edited.id)[:8] in listing

@@ -108,8 +108,8 @@ def show(memory_id: str, user: str = USER_OPTION, as_of: str = AS_OF_OPTION, as_
         return
     memory = data["memory"]
     table = Table(show_header=False, title=f"memory {memory['id']}")
-    for key in ("kind", "text", "pinned", "speaker", "said_at", "valid_from", "valid_to", "importance"):
-        table.add_row(key, str(memory[key]) if memory[key] is not None else "")
+    for key in ("kind", "text", "pinned", "came_from", "speaker", "said_at", "valid_from", "valid_to", "importance"):
+        table.add_row(key.replace("_", " "), str(memory[key]) if memory[key] is not None else "")
     console.print(table)
     sources = Table("message", "when", "who", "content", title="came from")
     for m in data["sources"]:
@@ -147,17 +147,19 @@ def history(
 
 @memory_app.command("remember")
 def remember(text: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Store a pinned memory: always in context, ahead of recalled ones.
+    """Store a pinned memory: always in context, ahead of recalled ones. Text already remembered (the same
+    words, whatever the case and spacing) updates that memory instead: --json says "created": false.
 
     Example: assistant memory remember "I am vegetarian" --user ann
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
+    async def work(runtime: Runtime) -> tuple[dict[str, Any], str]:
         uid = await user_id(runtime, user, create=True)
-        return memory_row(await runtime.memories.remember(uid, text))
+        remembered = await runtime.memories.remember(uid, text, reason="stated with the CLI", origin="cli")
+        return memory_row(remembered), remembered.outcome
 
-    row = run(with_runtime(work))
-    print_json(row) if as_json else console.print(f"remembered {row['id']}: {row['text']}")
+    row, outcome = run(with_runtime(work))
+    print_json(row) if as_json else console.print(f"{outcome.capitalize()}: {row['id']}: {row['text']}")
 
 
 @memory_app.command("edit")

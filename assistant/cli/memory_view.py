@@ -17,6 +17,7 @@ MIN_PREFIX = 4
 
 def memory_row(memory: MemoryRecord, score: float | None = None) -> dict[str, Any]:
     data = memory.model_dump(mode="json", exclude={"user_id"})
+    data["came_from"] = memory.origin_label
     if score is not None:
         data["score"] = round(score, 6)
     return data
@@ -27,11 +28,12 @@ def event_row(event: MemoryEvent) -> dict[str, Any]:
 
 
 def memory_table(rows: list[dict[str, Any]], title: str) -> None:
-    table = Table("id", "kind", "text", "said", "current", title=title, show_lines=False)
+    table = Table("id", "text", "came from", "said", "current", title=title, show_lines=False)
     for row in rows:
-        kind = row["kind"] + (" (pinned)" if row["pinned"] else "")
         text = (f"{row['speaker'] or row['role'] or ''}: " if row["kind"] == "episodic" else "") + row["text"]
-        table.add_row(row["id"][:8], kind, text[:200], row["said_at"][:10], "yes" if not row["valid_to"] else "no")
+        came_from = row["came_from"] + (", pinned" if row["pinned"] else "")
+        current = "yes" if not row["valid_to"] else "no"
+        table.add_row(row["id"][:8], text[:200], came_from, row["said_at"][:10], current)
     console.print(table)
 
 
@@ -55,19 +57,7 @@ def event_table(rows: list[dict[str, Any]], title: str) -> None:
 
 async def find_memory(runtime: Runtime, user_id: uuid.UUID, reference: str) -> MemoryRecord:
     """A memory of the user by full id or its first characters (old versions included)."""
-    try:
-        return await runtime.memories.store.get(user_id, uuid.UUID(reference.strip()))
-    except ValueError:
-        pass
-    prefix = reference.strip().lower()
-    if len(prefix) < MIN_PREFIX or not all(c in "0123456789abcdef-" for c in prefix):
-        raise InvalidInputError(f"give a memory id or at least {MIN_PREFIX} of its first characters")
-    matches = await runtime.memories.store.fetch(user_id, "id::text LIKE %s", (prefix + "%",), limit=2)
-    if len(matches) > 1:
-        raise InvalidInputError(f"{reference!r} matches several memories; give more of the id")
-    if not matches:
-        raise NotFoundError(f"no memory {reference}")
-    return matches[0]
+    return await runtime.memories.find(user_id, reference)
 
 
 async def find_event(runtime: Runtime, user_id: uuid.UUID, reference: str) -> uuid.UUID:

@@ -24,8 +24,9 @@ READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 def memory_view(memory: MemoryRecord, score: float | None = None) -> dict[str, Any]:
     data = memory.model_dump(
         mode="json",
-        include={"id", "kind", "pinned", "text", "speaker", "said_at", "valid_from", "valid_to", "thread_id"},
+        include={"id", "kind", "pinned", "text", "speaker", "said_at", "valid_from", "valid_to", "thread_id", "origin"},
     )
+    data["came_from"] = memory.origin_label
     data["sources"] = [str(m) for m in memory.source_message_ids]
     if score is not None:
         data["score"] = round(score, 6)
@@ -72,10 +73,13 @@ def register(server: FastMCP, scope: Scope) -> None:
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
     async def remember(text: str, pinned: bool = True, user: str | None = None) -> dict[str, Any]:
-        """Store a memory for the user; pinned ones are in the assistant's context every turn."""
+        """Store a memory for the user; pinned ones are in the assistant's context every turn. Text already stored
+        updates that memory instead of adding a copy: then "created" is false and "outcome" says what changed."""
         caller = await scope.caller(user)
-        record = await _checked(scope.rt.memories.remember(caller.id, text, pinned=pinned, reason="stated through MCP"))
-        return memory_view(record)
+        record = await _checked(
+            scope.rt.memories.remember(caller.id, text, pinned=pinned, reason="stated through MCP", origin="mcp")
+        )
+        return {**memory_view(record), "created": record.created, "outcome": record.outcome}
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False))
     async def forget(memory_id: str, user: str | None = None) -> dict[str, Any]:

@@ -158,6 +158,7 @@ class Extractor:
                 sources=sources,
                 reason=f"extracted: {decision.reason}",
                 importance=fact.importance,
+                origin="extracted",
             )
         elif decision.action in ("update", "invalidate") and decision.target_id in known:
             target = known[str(decision.target_id)]

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import chainlit as cl
 from chainlit.types import CommandDict
 
+from assistant.runtime import Runtime
 from assistant.web import render, session, state
 from memory.conversations import User
-from memory.errors import AssistantError, describe
+from memory.errors import AssistantError, InvalidInputError, describe
+from memory.long_term.overview import overview
 from memory.long_term.records import MemoryRecord
 
 _COMMAND = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
@@ -41,11 +43,12 @@ async def _tz(owner: User) -> str | None:
 
 # -- the commands -----------------------------------------------------------------------------
 async def memory(owner: User, _: str) -> None:
-    memories = state.runtime().memories
-    current = await memories.list_memories(owner.id, kinds=("semantic",), limit=200)
-    history = await memories.list_memories(owner.id, kinds=("semantic",), include_history=True, limit=200)
-    turns = await memories.list_memories(owner.id, kinds=("episodic",), limit=5)
-    await say(render.memories([*current, *turns], history, await _tz(owner)))
+    await say(await memory_listing(state.runtime(), owner, await _tz(owner)))
+
+
+async def memory_listing(runtime: Runtime, owner: User, tz: str | None) -> str:
+    found = await overview(runtime.memories.store, owner.id)
+    return render.memories(found, runtime.settings.extraction_status(runtime.settings.model), tz)
 
 
 async def recall(owner: User, query: str) -> None:
@@ -54,9 +57,26 @@ async def recall(owner: User, query: str) -> None:
 
 
 async def remember(owner: User, text: str) -> None:
-    record = await state.runtime().memories.remember(owner.id, text, reason="/remember in the chat")
-    events = await state.runtime().memories.store.events(owner.id, memory_id=record.id, limit=1)
-    await memory_notice(f"📌 Remembered: “{render.short(record.text, 200)}”", events[0].id if events else None)
+    remembered = await state.runtime().memories.remember(
+        owner.id, text, reason="/remember in the chat", origin="command"
+    )
+    await memory_notice(render.remembered(remembered), remembered.event_id)
+
+
+async def edit(owner: User, argument: str) -> None:
+    new, event_id = await edit_memory(state.runtime(), owner, argument)
+    await memory_notice(f"✏️ Changed: `{str(new.id)[:8]}` now says “{render.short(new.text, 200)}”", event_id)
+
+
+async def edit_memory(runtime: Runtime, owner: User, argument: str) -> tuple[MemoryRecord, uuid.UUID | None]:
+    """``/edit <id> <new text>``: a new version of the memory (the old one is kept as history)."""
+    reference, _, text = argument.strip().partition(" ")
+    if not text.strip():
+        raise InvalidInputError("`/edit` needs a memory id and the new text: `/edit <id> <new text>`")
+    old = await runtime.memories.find(owner.id, reference)
+    new = await runtime.memories.edit(owner.id, old.id, text, reason="/edit in the chat")
+    events = await runtime.memories.store.events(owner.id, memory_id=new.id)
+    return new, next((e.id for e in events if e.action == "update"), None)
 
 
 async def memory_notice(text: str, event_id: uuid.UUID | None) -> None:
@@ -145,9 +165,12 @@ async def help_(owner: User, _: str) -> None:
 COMMANDS: dict[str, Command] = {
     c.id: c
     for c in (
-        Command("memory", "/memory", "what I know about you: pinned, extracted and superseded", "brain", memory),
+        Command("memory", "/memory", "what I know about you, with ids and where each came from", "brain", memory),
         Command("recall", "/recall <query>", "search my memory", "search", recall, needs_argument=True),
         Command("remember", "/remember <text>", "pin a fact: always in my context", "pin", remember, True),
+        Command(
+            "edit", "/edit <id> <new text>", "change a memory; the old text stays as history", "pencil", edit, True
+        ),
         Command("forget", "/forget <id or words>", "forget memories (asks first)", "eraser", forget, True),
         Command("private", "/private <message>", "send a message I will not remember later", "eye-off", private, True),
         Command("context", "/context", "what my last reply was built from", "layers", context),

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 from assistant.context.report import ContextReport, ReportItem
 from memory.conversations import Message
+from memory.long_term.overview import MemoryOverview, Section
 from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
+from memory.long_term.service import Remembered
 
 TIER_TITLES = {
     "system": "System prompt and pinned memories",
@@ -41,37 +43,51 @@ def _escape(text: str) -> str:
 
 
 def memory_line(memory: MemoryRecord, tz: str | None) -> str:
-    marks = []
-    if memory.pinned:
-        marks.append("📌 pinned")
-    marks.append(memory.kind)
+    marks = ["📌 pinned"] if memory.pinned else []
+    marks.append(memory.origin_label)
     if not memory.current and memory.valid_to is not None:
         marks.append(f"superseded {when(memory.valid_to, tz)}")
-    return f"- `{str(memory.id)[:8]}` {short(memory.text, 300)} — *{', '.join(marks)}, {when(memory.said_at, tz)}*"
+    who = f"{'you' if memory.role == 'user' else memory.speaker or memory.role}: " if memory.kind == "episodic" else ""
+    text = short(who + memory.text, 300)
+    return f"- `{str(memory.id)[:8]}` {text} — *{', '.join(marks)}, {when(memory.said_at, tz)}*"
 
 
-def memories(current: Sequence[MemoryRecord], history: Sequence[MemoryRecord], tz: str | None) -> str:
-    pinned = [m for m in current if m.pinned]
-    facts = [m for m in current if not m.pinned and m.kind == "semantic"]
-    turns = [m for m in current if m.kind == "episodic"]
-    older = [m for m in history if not m.current]
-    parts = ["## What I know about you"]
-    if not (pinned or facts or turns or older):
-        return parts[0] + "\n\nNothing yet. Tell me something with `/remember <text>`, or just chat."
-    for title, rows in (
-        ("Pinned (always in my context)", pinned),
-        ("Facts I extracted", facts),
-        ("Superseded (kept as history)", older),
+def _section(title: str, section: Section, tz: str | None, *, newest: bool = False) -> str:
+    shown = "newest " if newest else ""
+    count = f"{section.total}" if not section.more else f"{section.total}, {shown}{len(section.memories)} shown"
+    return f"### {title} ({count})\n" + "\n".join(memory_line(m, tz) for m in section.memories)
+
+
+def memories(found: MemoryOverview, extraction: tuple[bool, str], tz: str | None) -> str:
+    """The /memory listing: every kind of memory with its real count, an id per line, and where it came from."""
+    extracting, why = extraction
+    state = "on" if extracting else "off"
+    parts = ["## What I know about you", f"Fact extraction from our conversations is **{state}**: {why}."]
+    if found.empty:
+        parts.append("Nothing stored yet. Tell me something with `/remember <text>`, or just chat.")
+        return "\n\n".join(parts)
+    for title, section in (
+        ("Pinned (always in my context)", found.pinned),
+        ("Facts (recalled when relevant)", found.facts),
+        ("Superseded (kept as history)", found.superseded),
     ):
-        if rows:
-            parts.append(f"### {title}\n" + "\n".join(memory_line(m, tz) for m in rows))
-    if turns:
-        parts.append(
-            f"### Conversation memory\n{len(turns)} recent turn(s) are searchable, newest: "
-            + "; ".join(f"“{short(m.text, 60)}”" for m in turns[:3])
-        )
-    parts.append("Forget one with `/forget <id or words>`.")
+        if section.total:
+            parts.append(_section(title, section, tz))
+    if found.turns.total:
+        turns = _section("Conversation turns (searchable, recalled when relevant)", found.turns, tz, newest=True)
+        parts.append(turns)
+    parts.append("Forget one with `/forget <id or words>`; change one with `/edit <id> <new text>`.")
     return "\n\n".join(parts)
+
+
+def remembered(memory: Remembered) -> str:
+    """What /remember answers: remembered, or already remembered and what the repeat changed."""
+    text = short(memory.text, 200)
+    if memory.created:
+        return f"📌 Remembered: “{text}”"
+    return f"📌 Already remembered (`{str(memory.id)[:8]}`, {memory.origin_label}): “{text}”; updated: " + (
+        ", ".join(memory.changes) or "nothing new to add"
+    )
 
 
 def hits(query: str, found: Sequence[SearchHit], tz: str | None) -> str:

@@ -9,10 +9,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 MemoryKind = Literal["episodic", "semantic"]
+MemoryOrigin = Literal["chat", "command", "mcp", "cli", "extracted", "imported"]
+# Where a memory came from, as the listings say it.
+ORIGIN_LABELS: dict[str, str] = {
+    "chat": "said in chat",
+    "command": "remembered with /remember",
+    "mcp": "added over MCP",
+    "cli": "added with the CLI",
+    "extracted": "extracted from a conversation",
+    "imported": "imported",
+}
 
 MEMORY_COLUMNS = (
     "id, user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq, source_message_ids, said_at, "
-    "valid_from, valid_to, previous_id, importance, created_at, updated_at"
+    "valid_from, valid_to, previous_id, importance, created_at, updated_at, origin"
 )
 
 
@@ -36,10 +46,15 @@ class MemoryRecord(BaseModel):
     importance: float
     created_at: datetime
     updated_at: datetime
+    origin: MemoryOrigin
 
     @property
     def current(self) -> bool:
         return self.valid_to is None
+
+    @property
+    def origin_label(self) -> str:
+        return ORIGIN_LABELS[self.origin]
 
     def audit_view(self) -> dict[str, Any]:
         """What an audit event keeps of the memory (erased if it is forgotten)."""

@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import ConversationStore, Message
-from memory.embeddings import Embedder
+from memory.embeddings import Embedder, Vectors
 from memory.errors import InvalidInputError, NotFoundError
-from memory.long_term.records import MemoryEvent, MemoryKind, MemoryRecord
+from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
+from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, MemoryRecord
 from memory.long_term.search import HybridSearch, SearchHit
 from memory.long_term.store import MemoryStore, NewMemory
 from memory.short_term.window import ShortTermMemory
 
 MAX_MEMORY_CHARS = 4000
+MIN_ID_PREFIX = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,22 @@ class MemoryDetail:
     sources: list[Message]
     versions: list[MemoryRecord]
     events: list[MemoryEvent]
+
+
+class Remembered(MemoryRecord):
+    """What ``remember`` returns: the memory, new (``created``) or the stored one the text repeats, updated."""
+
+    created: bool = True
+    match: Match | None = None  # how the text matched the stored memory
+    changes: tuple[str, ...] = ()  # what the repeat changed, in words
+    event_id: uuid.UUID | None = None  # the audit event (to undo it)
+
+    @property
+    def outcome(self) -> str:
+        """ "remembered", or "already remembered; updated (…)" for a repeat."""
+        if self.created:
+            return "remembered"
+        return f"already remembered; updated ({', '.join(self.changes) or 'nothing new to add'})"
 
 
 @dataclass(frozen=True)
@@ -73,31 +92,95 @@ class MemoryService:
         sources: Sequence[uuid.UUID] = (),
         reason: str = "stated by the user",
         importance: float = 0.8,
-        previous_id: uuid.UUID | None = None,
-    ) -> MemoryRecord:
+        origin: MemoryOrigin = "command",
+    ) -> Remembered:
+        """Store a fact; a text already stored (see ``duplicates``) updates that memory instead of adding a copy."""
         text = _clean(text)
         vectors = await self.embedder.passages([text])
-        memory = NewMemory(
-            user_id=user_id,
-            kind="semantic",
-            text=text,
-            speaker=speaker,
-            pinned=pinned,
-            source_message_ids=tuple(sources),
-            importance=importance,
-            previous_id=previous_id,
-        )
-        (memory_id,) = await self.store.add_many([memory], vectors)
-        record = await self.store.get(user_id, memory_id)
-        await self.store.record_event(
-            user_id,
+        async with self.pool.connection() as conn, conn.transaction():
+            # One remember at a time per user, so two of the same text at once still make one memory.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"remember:{user_id}",))
+            found = await find_stored(conn, user_id, text, vectors[0], near_threshold(self.embedder.name))
+            if found is not None:
+                return await self._restate(
+                    conn,
+                    found.memory,
+                    found.match,
+                    pinned=pinned,
+                    sources=sources,
+                    importance=importance,
+                    reason=reason,
+                )
+            memory = NewMemory(
+                user_id=user_id,
+                kind="semantic",
+                text=text,
+                speaker=speaker,
+                pinned=pinned,
+                source_message_ids=tuple(sources),
+                importance=importance,
+                origin=origin,
+            )
+            record, event_id = await self._insert(conn, memory, vectors, reason=reason)
+        return Remembered(**record.model_dump(), event_id=event_id)
+
+    async def _insert(
+        self, conn: AsyncConnection, memory: NewMemory, vectors: Vectors, *, reason: str
+    ) -> tuple[MemoryRecord, uuid.UUID]:
+        """Add a memory and its 'add' event on the caller's transaction."""
+        (memory_id,) = await self.store.add_many([memory], vectors, conn=conn)
+        record = await self.store.get(memory.user_id, memory_id, conn=conn)
+        sources = memory.source_message_ids
+        event_id = await self.store.record_event(
+            memory.user_id,
             memory_id,
             "add",
             after=record.audit_view(),
             reason=reason,
             message_id=sources[0] if sources else None,
+            conn=conn,
         )
-        return record
+        return record, event_id
+
+    async def _restate(
+        self,
+        conn: AsyncConnection,
+        old: MemoryRecord,
+        match: Match,
+        *,
+        pinned: bool,
+        sources: Sequence[uuid.UUID],
+        importance: float,
+        reason: str,
+    ) -> Remembered:
+        """The stored memory a repeated text matched, updated: pinned if asked, with the new sources."""
+        added = [s for s in dict.fromkeys(sources) if s not in old.source_message_ids]
+        changes = ["now pinned"] if pinned and not old.pinned else []
+        if added:
+            changes.append(f"{len(added)} more source message{'s' if len(added) > 1 else ''}")
+        new = await self.store.update(
+            old.user_id,
+            old.id,
+            conn=conn,
+            pinned=old.pinned or pinned,
+            importance=max(old.importance, importance),
+            source_message_ids=[*old.source_message_ids, *added],
+        )
+        event_id = await self.store.record_event(
+            old.user_id,
+            old.id,
+            "restate",
+            before={
+                **old.audit_view(),
+                "importance": old.importance,
+                "sources": [str(s) for s in old.source_message_ids],
+            },
+            after=new.audit_view(),
+            reason=f"{reason} again ({match})",
+            message_id=added[0] if added else None,
+            conn=conn,
+        )
+        return Remembered(**new.model_dump(), created=False, match=match, changes=tuple(changes), event_id=event_id)
 
     async def edit(
         self, user_id: uuid.UUID, memory_id: uuid.UUID, text: str, *, reason: str = "edited"
@@ -106,21 +189,27 @@ class MemoryService:
         old = await self.store.get(user_id, memory_id)
         if not old.current:
             raise InvalidInputError(f"memory {memory_id} is no longer current; edit its newest version")
-        now = datetime.now(UTC)
-        closed = await self.store.update(user_id, memory_id, valid_to=now)
-        new = await self.remember(
-            user_id,
-            text,
-            pinned=old.pinned,
-            speaker=old.speaker,
-            sources=old.source_message_ids,
-            reason=reason,
-            importance=old.importance,
-            previous_id=old.id,
-        )
-        await self.store.record_event(
-            user_id, new.id, "update", before=closed.audit_view(), after=new.audit_view(), reason=reason
-        )
+        text = _clean(text)
+        if text_key(text) == text_key(old.text):
+            raise InvalidInputError("the memory already says that; nothing was changed")
+        vectors = await self.embedder.passages([text])
+        async with self.pool.connection() as conn, conn.transaction():
+            closed = await self.store.update(user_id, memory_id, conn=conn, valid_to=datetime.now(UTC))
+            version = NewMemory(
+                user_id=user_id,
+                kind="semantic",
+                text=text,
+                speaker=old.speaker,
+                pinned=old.pinned,
+                source_message_ids=tuple(old.source_message_ids),
+                importance=old.importance,
+                previous_id=old.id,
+                origin=old.origin,
+            )
+            new, _ = await self._insert(conn, version, vectors, reason=reason)
+            await self.store.record_event(
+                user_id, new.id, "update", before=closed.audit_view(), after=new.audit_view(), reason=reason, conn=conn
+            )
         return new
 
     async def invalidate(self, user_id: uuid.UUID, memory_id: uuid.UUID, *, reason: str) -> MemoryRecord:
@@ -155,6 +244,15 @@ class MemoryService:
             await self.store.delete(user_id, [new.id])
         elif event.action == "invalidate":
             await self.store.update(user_id, event.memory_id, valid_to=None)
+        elif event.action == "restate":
+            before = event.before or {}
+            await self.store.update(
+                user_id,
+                event.memory_id,
+                pinned=bool(before.get("pinned")),
+                importance=float(before.get("importance", 0.5)),
+                source_message_ids=[uuid.UUID(str(s)) for s in before.get("sources", [])],
+            )
         elif event.action in ("pin", "unpin"):
             await self.store.update(user_id, event.memory_id, pinned=event.action == "unpin")
         else:
@@ -191,6 +289,25 @@ class MemoryService:
         elif not include_history:
             where.append("valid_to IS NULL")
         return await self.store.fetch(user_id, " AND ".join(where), params, limit=limit)
+
+    async def find(self, user_id: uuid.UUID, reference: str) -> MemoryRecord:
+        """A memory of the user by its id or the first characters of it (as listings show), old versions too."""
+        reference = reference.strip().lower()
+        try:
+            return await self.store.get(user_id, uuid.UUID(reference))
+        except ValueError:
+            pass
+        if len(reference) < MIN_ID_PREFIX or not all(c in "0123456789abcdef-" for c in reference):
+            raise InvalidInputError(
+                f"“{reference[:40]}” is not a memory id: give the id a listing shows "
+                f"(at least {MIN_ID_PREFIX} of its first characters)"
+            )
+        matches = await self.store.fetch(user_id, "id::text LIKE %s", (reference + "%",), limit=2)
+        if len(matches) > 1:
+            raise InvalidInputError(f"{reference} matches several memories; give more of the id")
+        if not matches:
+            raise NotFoundError(f"no memory has an id starting with {reference}")
+        return matches[0]
 
     async def pinned(self, user_id: uuid.UUID) -> list[MemoryRecord]:
         return await self.store.fetch(

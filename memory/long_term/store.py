@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Vectors
 from memory.errors import ConfigError, NotFoundError
-from memory.long_term.records import EVENT_COLUMNS, MEMORY_COLUMNS, MemoryEvent, MemoryKind, MemoryRecord
+from memory.long_term.records import (
+    EVENT_COLUMNS,
+    MEMORY_COLUMNS,
+    MemoryEvent,
+    MemoryKind,
+    MemoryOrigin,
+    MemoryRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class NewMemory:
     valid_from: datetime | None = None
     previous_id: uuid.UUID | None = None
     importance: float = 0.5
+    origin: MemoryOrigin | None = None  # None: a turn was said in chat, a fact remembered by command
 
 
 def _vector(row: Vectors | None) -> np.ndarray[Any, Any] | None:
@@ -44,6 +53,15 @@ def _vector(row: Vectors | None) -> np.ndarray[Any, Any] | None:
 class MemoryStore:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+
+    @asynccontextmanager
+    async def _using(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        """The caller's connection (to share its transaction), or one from the pool."""
+        if conn is not None:
+            yield conn
+            return
+        async with self.pool.connection() as own:
+            yield own
 
     # -- the embedding model ---------------------------------------------------------------
     async def check_embedding_model(self, name: str, dim: int) -> None:
@@ -68,7 +86,9 @@ class MemoryStore:
         )
 
     # -- writing ---------------------------------------------------------------------------
-    async def add_many(self, memories: Sequence[NewMemory], vectors: Vectors) -> list[uuid.UUID]:
+    async def add_many(
+        self, memories: Sequence[NewMemory], vectors: Vectors, *, conn: AsyncConnection | None = None
+    ) -> list[uuid.UUID]:
         """Insert memories with their vectors; an episodic memory of a turn already stored is skipped."""
         ids: list[uuid.UUID] = []
         rows = [
@@ -89,18 +109,19 @@ class MemoryStore:
                 memory.previous_id,
                 memory.importance,
                 _vector(vector),
+                memory.origin or ("chat" if memory.kind == "episodic" else "command"),
             )
             for memory, vector in zip(memories, vectors, strict=True)
         ]
         if not rows:
             return ids
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        async with self._using(conn) as conn, conn.transaction(), conn.cursor() as cur:
             # One pipelined round trip for the batch; each row's result set holds its id, or nothing if skipped.
             await cur.executemany(
                 """INSERT INTO memories (user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq,
-                       source_message_ids, said_at, valid_from, previous_id, importance, embedding)
+                       source_message_ids, said_at, valid_from, previous_id, importance, embedding, origin)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()),
-                           coalesce(%s, %s, now()), %s, %s, %s)
+                           coalesce(%s, %s, now()), %s, %s, %s, %s)
                    ON CONFLICT (message_id) WHERE kind = 'episodic' DO NOTHING
                    RETURNING id""",
                 rows,
@@ -114,13 +135,16 @@ class MemoryStore:
                     break
         return ids
 
-    async def update(self, user_id: uuid.UUID, memory_id: uuid.UUID, **fields: Any) -> MemoryRecord:
+    async def update(
+        self, user_id: uuid.UUID, memory_id: uuid.UUID, *, conn: AsyncConnection | None = None, **fields: Any
+    ) -> MemoryRecord:
         allowed = {"text", "pinned", "valid_to", "importance", "embedding", "valid_from"}
+        allowed |= {"said_at", "source_message_ids"}
         if not fields or set(fields) - allowed:
             raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
         values = [_vector(v) if k == "embedding" else v for k, v in fields.items()]
         assignments = ", ".join(f"{name} = %s" for name in fields)
-        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
+        async with self._using(conn) as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
             await cur.execute(
                 f"""UPDATE memories SET {assignments}, updated_at = now() WHERE id = %s AND user_id = %s
                     RETURNING {MEMORY_COLUMNS}""",
@@ -139,8 +163,10 @@ class MemoryStore:
             return cur.rowcount
 
     # -- reading ---------------------------------------------------------------------------
-    async def get(self, user_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRecord:
-        rows = await self.fetch(user_id, "id = %s", (memory_id,))
+    async def get(
+        self, user_id: uuid.UUID, memory_id: uuid.UUID, *, conn: AsyncConnection | None = None
+    ) -> MemoryRecord:
+        rows = await self.fetch(user_id, "id = %s", (memory_id,), conn=conn)
         if not rows:
             raise NotFoundError(f"no memory {memory_id}")
         return rows[0]
@@ -153,13 +179,14 @@ class MemoryStore:
         *,
         order: str = "said_at DESC",
         limit: int | None = None,
+        conn: AsyncConnection | None = None,
     ) -> list[MemoryRecord]:
         query = f"SELECT {MEMORY_COLUMNS} FROM memories WHERE user_id = %s AND ({where}) ORDER BY {order}, id"
         args: list[Any] = [user_id, *params]
         if limit is not None:
             query += " LIMIT %s"
             args.append(limit)
-        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
+        async with self._using(conn) as conn, conn.cursor(row_factory=class_row(MemoryRecord)) as cur:
             await cur.execute(query, args)
             return await cur.fetchall()
 
@@ -185,12 +212,14 @@ class MemoryStore:
         after: dict[str, Any] | None = None,
         reason: str | None = None,
         message_id: uuid.UUID | None = None,
+        conn: AsyncConnection | None = None,
     ) -> uuid.UUID:
-        async with self.pool.connection() as conn:
+        async with self._using(conn) as conn:
             row = await (
                 await conn.execute(
-                    """INSERT INTO memory_events (user_id, memory_id, action, before, after, reason, message_id)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                    """INSERT INTO memory_events (user_id, memory_id, action, before, after, reason, message_id,
+                                                  created_at)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, clock_timestamp()) RETURNING id""",
                     (
                         user_id,
                         memory_id,

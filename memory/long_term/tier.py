@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from memory.long_term.duplicates import merge_repeats
 from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
 from memory.long_term.service import MemoryService
@@ -135,8 +136,9 @@ class LongTermTier:
             if lifted > scores.get(near.id, 0.0):
                 scores[near.id] = lifted
                 records.setdefault(near.id, near)
-        ranked = sorted(records, key=lambda i: (-scores[i], records[i].said_at, records[i].seq or 0))[:limit]
-        return [self._item(records[i], scores[i], by_id.get(i)) for i in ranked]
+        ranked = sorted(records, key=lambda i: (-scores[i], records[i].said_at, records[i].seq or 0))
+        merged = merge_repeats([records[i] for i in ranked])[:limit]
+        return [self._item(shown, scores[best.id], by_id.get(best.id)) for best, shown in merged]
 
     @staticmethod
     def _item(memory: MemoryRecord, score: float, hit: SearchHit | None) -> RecalledItem:
