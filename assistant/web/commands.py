@@ -16,6 +16,7 @@ from memory.conversations import User
 from memory.errors import AssistantError, InvalidInputError, describe
 from memory.long_term.overview import overview
 from memory.long_term.records import MemoryRecord
+from memory.long_term.service import Remembered
 
 _COMMAND = re.compile(r"^/([A-Za-z][\w-]*)(?:\s+(.*))?$", re.DOTALL)
 _HEX_PREFIX = re.compile(r"^[0-9a-fA-F-]{6,36}$")
@@ -57,10 +58,12 @@ async def recall(owner: User, query: str) -> None:
 
 
 async def remember(owner: User, text: str) -> None:
-    remembered = await state.runtime().memories.remember(
-        owner.id, text, reason="/remember in the chat", origin="command"
-    )
+    remembered = await remember_text(state.runtime(), owner, text)
     await memory_notice(render.remembered(remembered), remembered.event_id)
+
+
+async def remember_text(runtime: Runtime, owner: User, text: str) -> Remembered:
+    return await runtime.memories.remember(owner.id, text, reason="/remember in the chat", origin="command")
 
 
 async def edit(owner: User, argument: str) -> None:

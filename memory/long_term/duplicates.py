@@ -37,6 +37,8 @@ ARTICLES = frozenset({"a", "an", "the"})
 MIN_MERGED_WORDS = 3
 _APOSTROPHES = re.compile(r"['’`´]")
 _NOT_WORD = re.compile(r"[\W_]+")
+# Letters Unicode does not decompose into a base letter and an accent.
+_UNACCENTED = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "ł": "l", "þ": "th", "ı": "i"})
 
 
 def text_key(text: str) -> str:
@@ -47,7 +49,7 @@ def text_key(text: str) -> str:
 def loose_key(text: str) -> str:
     """The words of the text, without case, accents, punctuation or articles."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_UNACCENTED)
     words = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", plain)).split()
     return " ".join(w for w in words if w not in ARTICLES)
 
