@@ -32,7 +32,7 @@ async def test_an_upgrade_gives_existing_memories_their_origin(empty_database_ur
             thread,
             user,
         )
-        ids = {}
+        ids: dict[str, object] = {}
         for name, reason, previous in (
             ("turn", None, None),
             ("mcp", "stated through MCP", None),
@@ -59,7 +59,7 @@ async def test_an_upgrade_gives_existing_memories_their_origin(empty_database_ur
                 )
     await migrate(empty_database_url)
     async with await psycopg.AsyncConnection.connect(empty_database_url) as conn:
-        rows = dict(await (await conn.execute("SELECT text, origin FROM memories")).fetchall())
+        rows: dict[str, str] = dict(await (await conn.execute("SELECT text, origin FROM memories")).fetchall())
     assert rows == {
         "memory turn": "chat",
         "memory mcp": "mcp",
