@@ -142,3 +142,9 @@ async def test_a_sentence_said_in_three_chats_reaches_the_model_once_with_its_so
     [item] = await _ask(runtime, "Where does my sister live?")
     assert _occurrences(model.received[-1], "Ottoline") == 1, model.received[-1][0].content
     assert item["id"] == str(fact.id) and set(said) <= set(item["message_ids"])
+    assert "said 4 times, the most recent kept" in item["reason"]
+
+    # Pinned, it is in the context every turn: recalled tellings of it are left out.
+    await runtime.memories.set_pinned(user.id, fact.id, True)
+    assert await _ask(runtime, "Where does my sister live?") == []
+    assert _occurrences(model.received[-1], "Ottoline") == 1, model.received[-1][0].content

@@ -118,23 +118,33 @@ def _repeat_key(memory: MemoryRecord) -> tuple[str, str] | None:
     return who.lower(), words
 
 
-def merge_repeats(ranked: Sequence[MemoryRecord]) -> list[tuple[MemoryRecord, MemoryRecord]]:
-    """Each repeated text once, best first: (the best-ranked telling, whose place it takes; the most recent
-    telling, carrying the sources of them all). Turns and facts that say the same merge too."""
+@dataclass(frozen=True)
+class Merged:
+    best: MemoryRecord  # the best-ranked telling: the merged memory takes its place
+    shown: MemoryRecord  # the most recent telling, carrying the sources of them all
+    told: int  # how many tellings were merged
+
+
+def merge_repeats(ranked: Sequence[MemoryRecord], *, pinned: Sequence[MemoryRecord] = ()) -> list[Merged]:
+    """Each repeated text once, best first; turns and facts that say the same merge too. What a pinned
+    memory says is left out: the pinned memory is in the context already."""
     keys = [_repeat_key(memory) for memory in ranked]
+    said = {key for key in map(_repeat_key, pinned) if key is not None}
     groups: dict[tuple[str, str], list[MemoryRecord]] = {}
     for memory, key in zip(ranked, keys, strict=True):
         if key is not None:
             groups.setdefault(key, []).append(memory)
-    merged: list[tuple[MemoryRecord, MemoryRecord]] = []
+    merged: list[Merged] = []
     for memory, key in zip(ranked, keys, strict=True):
+        if key in said:
+            continue
         group = groups[key] if key is not None else [memory]
         if group[0] is not memory:
             continue
         if len(group) == 1:
-            merged.append((memory, memory))
+            merged.append(Merged(memory, memory, 1))
             continue
         newest = max(group, key=lambda m: (m.said_at, m.seq or 0))
         sources = list(dict.fromkeys(s for m in group for s in m.source_message_ids))
-        merged.append((memory, newest.model_copy(update={"source_message_ids": sources})))
+        merged.append(Merged(memory, newest.model_copy(update={"source_message_ids": sources}), len(group)))
     return merged

@@ -137,18 +137,19 @@ class LongTermTier:
                 scores[near.id] = lifted
                 records.setdefault(near.id, near)
         ranked = sorted(records, key=lambda i: (-scores[i], records[i].said_at, records[i].seq or 0))
-        merged = merge_repeats([records[i] for i in ranked])[:limit]
-        return [self._item(shown, scores[best.id], by_id.get(best.id)) for best, shown in merged]
+        pinned = await self.memories.pinned(user_id)
+        merged = merge_repeats([records[i] for i in ranked], pinned=pinned)[:limit]
+        return [self._item(m.shown, scores[m.best.id], by_id.get(m.best.id), told=m.told) for m in merged]
 
     @staticmethod
-    def _item(memory: MemoryRecord, score: float, hit: SearchHit | None) -> RecalledItem:
+    def _item(memory: MemoryRecord, score: float, hit: SearchHit | None, *, told: int = 1) -> RecalledItem:
         episodic = memory.kind == "episodic"
         return RecalledItem(
             id=str(memory.id),
             kind="turn" if episodic else "memory",
             text=render_memory(memory),
             score=round(score, 6),
-            reason=_reason(hit),
+            reason=_reason(hit) + (f"; said {told} times, the most recent kept" if told > 1 else ""),
             thread_id=memory.thread_id,
             message_ids=tuple(memory.source_message_ids),
             created_at=memory.said_at,
