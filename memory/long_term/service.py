@@ -47,7 +47,7 @@ class Remembered(MemoryRecord):
 
     @property
     def outcome(self) -> str:
-        """ "remembered", or "already remembered; updated (…)" for a repeat."""
+        """What happened, in words: remembered, or already remembered and what the repeat updated."""
         if self.created:
             return "remembered"
         return f"already remembered; updated ({', '.join(self.changes) or 'nothing new to add'})"
