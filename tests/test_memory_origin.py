@@ -123,6 +123,7 @@ async def test_memory_listing_counts_everything_and_gives_ids(make_runtime: Make
     turns = await runtime.memories.list_memories(owner.id, kinds=("episodic",), limit=5)
     for turn in turns:  # turns have ids too, so `/forget <id>` and `/edit <id>` can name them
         assert f"`{str(turn.id)[:8]}` " in listing
+    assert "…and 17 more: `/recall <words>` finds them" in listing
     assert "you: message number 10" in listing and "said in chat" in listing and "added over MCP" in listing
     assert "/edit <id> <new text>" in listing
     empty = await commands.memory_listing(runtime, await runtime.conversations.ensure_user("new"), None)

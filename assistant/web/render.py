@@ -55,7 +55,10 @@ def memory_line(memory: MemoryRecord, tz: str | None) -> str:
 def _section(title: str, section: Section, tz: str | None, *, newest: bool = False) -> str:
     shown = "newest " if newest else ""
     count = f"{section.total}" if not section.more else f"{section.total}, {shown}{len(section.memories)} shown"
-    return f"### {title} ({count})\n" + "\n".join(memory_line(m, tz) for m in section.memories)
+    lines = [memory_line(m, tz) for m in section.memories]
+    if section.more:
+        lines.append(f"- …and {section.more} more: `/recall <words>` finds them")
+    return f"### {title} ({count})\n" + "\n".join(lines)
 
 
 def memories(found: MemoryOverview, extraction: tuple[bool, str], tz: str | None) -> str:
