@@ -30,6 +30,12 @@ log = logging.getLogger("assistant.web.data")
 
 ASSISTANT_NAME = "Assistant"
 PARTIAL_MARK = "\n\n*⏹ Stopped: this reply is incomplete.*"
+PRIVATE_MARK = "\n\n*🔒 Private: kept in this chat only, never remembered or recalled.*"
+TEMPORARY_MARK = (
+    "🕶️ **Temporary chat**: nothing in it is recalled from or saved to long-term memory, and it is not listed "
+    "in the sidebar (its address, or `assistant threads list`, finds it). Pinned memories still apply. "
+    "Turn *Remember this chat* back on in ⚙️ to make it an ordinary chat."
+)
 CHAINLIT_KEY = "chainlit"  # where Chainlit's session metadata lives inside threads.metadata
 
 
@@ -55,8 +61,9 @@ def persisted(user: StoredUser) -> PersistedUser:
 
 
 def message_step(message: Message, author: str) -> StepDict:
-    """One stored message as Chainlit shows it; a stopped reply carries a visible mark."""
+    """One stored message as Chainlit shows it; a stopped reply and a private message carry a visible mark."""
     output = message.content + (PARTIAL_MARK if message.status == "partial" else "")
+    output += PRIVATE_MARK if message.private else ""
     when = iso(message.created_at)
     return {
         "id": str(message.id),
@@ -71,7 +78,7 @@ def message_step(message: Message, author: str) -> StepDict:
         "end": when,
         "streaming": False,
         "isError": message.status == "error",
-        "metadata": {"status": message.status},
+        "metadata": {"status": message.status, "private": message.private},
         "showInput": False,
     }
 
@@ -147,7 +154,11 @@ class AssistantDataLayer(BaseDataLayer):
         conversations = self.runtime.conversations
         owner = await conversations.user_by_id(user_id)
         threads = await conversations.page_threads(
-            user_id, limit=pagination.first + 1, before=_uuid(pagination.cursor), search=filters.search
+            user_id,
+            limit=pagination.first + 1,
+            before=_uuid(pagination.cursor),
+            search=filters.search,
+            temporary=False,  # temporary chats are not listed with ordinary ones
         )
         more = len(threads) > pagination.first
         threads = threads[: pagination.first]
