@@ -19,7 +19,7 @@ from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel, default_reply
 from assistant.runtime import Runtime
-from assistant.web.data_layer import PRIVATE_MARK, AssistantDataLayer, message_step
+from assistant.web.data_layer import PRIVATE_MARK, TEMPORARY_REPLY_MARK, AssistantDataLayer, message_step
 from memory.conversations import Thread, User
 from tests.store_scan import scan
 
@@ -155,6 +155,8 @@ async def test_a_temporary_chat_neither_reads_nor_writes_long_term_memory_and_is
     assert await runtime.conversations.temporary_threads(owner.id) == {temporary.id}
     resumed = await layer.get_thread(str(temporary.id))
     assert resumed is not None and len(resumed["steps"]) == 12  # it can still be opened by its address
+    replies = [step for step in resumed["steps"] if step["type"] == "assistant_message"]
+    assert all(step["output"].endswith(TEMPORARY_REPLY_MARK) for step in replies)  # marked when reopened
 
 
 async def test_a_private_message_is_kept_marked_and_reaches_no_memory(

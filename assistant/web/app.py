@@ -13,7 +13,7 @@ from chainlit.types import ThreadDict
 
 from assistant.settings import Settings
 from assistant.web import auth, commands, documents, forget_thread, session, settings_panel, state, turn
-from assistant.web.data_layer import TEMPORARY_MARK, AssistantDataLayer
+from assistant.web.data_layer import AssistantDataLayer
 from memory.errors import AssistantError, describe
 
 log = logging.getLogger("assistant.web")
@@ -59,8 +59,6 @@ async def _chat_resume(thread: ThreadDict) -> None:
         owner = await session.user()
         stored = await state.runtime().conversations.get_thread(owner.id, session.thread_id())
         await state.runtime().short_term.rebuild(stored)
-        if await session.is_temporary(owner):
-            await cl.Message(content=TEMPORARY_MARK).send()
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
     await _open_chat()

@@ -14,7 +14,7 @@ from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
 from assistant.web import render, session, state
-from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK, PRIVATE_MARK
+from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK, reply_marks
 from memory.conversations import Message, Thread, User
 from memory.errors import AssistantError, InvalidInputError, ProviderError, describe
 
@@ -87,7 +87,7 @@ async def run(owner: User, text: str, *, private: bool = False) -> None:
     thread = await session.thread(owner)
     pipeline = await _pipeline(owner)
     await memory_notices(owner)
-    await _stream(thread, pipeline, text, private=private)
+    await _stream(thread, pipeline, text, private=private, temporary=await session.is_temporary(owner))
 
 
 async def _stream(
@@ -96,6 +96,7 @@ async def _stream(
     text: str | None,
     *,
     private: bool = False,
+    temporary: bool = False,
     stored: Message | None = None,
 ) -> None:
     reply = cl.Message(content="", author=ASSISTANT_NAME)
@@ -118,7 +119,8 @@ async def _stream(
                 streamed = True
                 await reply.stream_token(event.text)
             elif isinstance(event, TurnFinished):
-                reply.content = event.reply.content + (PRIVATE_MARK if event.reply.private else "")
+                # The same marks as when the thread is opened again (data_layer.message_step).
+                reply.content = event.reply.content + reply_marks(event.reply, temporary=temporary)
                 await (reply.update() if streamed else reply.send())
                 from assistant.web import documents
 
@@ -159,4 +161,5 @@ async def _retry(action: cl.Action) -> None:
         return
     thread = await state.runtime().conversations.get_thread(owner.id, found[0].thread_id)
     # A retried private message stays private: the pipeline reads the mark from the stored message.
-    await _stream(thread, await _pipeline(owner), None, stored=found[0])
+    temporary = await session.is_temporary(owner)
+    await _stream(thread, await _pipeline(owner), None, temporary=temporary, stored=found[0])
