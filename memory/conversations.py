@@ -356,14 +356,6 @@ class ConversationStore:
             )
             return await cur.fetchall()
 
-    async def set_remember(self, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID], remember: bool) -> None:
-        """Mark messages as (not) to be written to long-term memory."""
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE messages SET remember = %s WHERE user_id = %s AND id = ANY(%s)",
-                (remember, user_id, list(message_ids)),
-            )
-
     async def memory_switches(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> MemorySwitches:
         """The preference ``memory`` (users.metadata.preferences) and the thread's ``temporary`` mark, in one read."""
         async with self.pool.connection() as conn:

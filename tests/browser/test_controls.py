@@ -48,7 +48,10 @@ def test_private_and_temporary_marks_survive_a_reload(
     page.get_by_role("button", name="Confirm").click()
     _ready(page)
     page.locator("#chat-settings-open-modal").click()
+    # The panel says what each switch does, pinned memories included.
+    expect(page.get_by_text("Pinned memories are still shown to the model", exact=False)).to_be_visible()
     page.locator("#thread_memory").click()
+    screenshot(page, "controls-02-settings-panel")
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_text("Temporary chat", exact=False).first).to_be_visible()
     screenshot(page, "controls-02a-temporary-switched")
