@@ -11,10 +11,13 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 
+import psycopg
 import redis.asyncio as aioredis
 from chainlit.types import Pagination, ThreadFilter
 from psycopg_pool import AsyncConnectionPool
+from typer.testing import CliRunner
 
+from assistant.cli.main import app
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel, default_reply
@@ -205,3 +208,29 @@ async def test_a_private_message_is_kept_marked_and_reaches_no_memory(
     assert report.long_term_off == "this message is private" and report.tier("long_term").items == []
     assert secret in _text(model.received[before])
     assert (await scan(pool, redis, redis_prefix, secret)).redis_keys == []
+
+
+def test_the_cli_chat_obeys_the_switch_and_lists_temporary_chats_apart(store_env: None, database_url: str) -> None:
+    """The switch is kept by the pipeline, so a chat in the terminal obeys what was chosen in the browser."""
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    said = _marker("locker")
+    cli("chat", f"My locker code is {said}", "--user", "ann", "--thread", "first")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE users SET metadata = jsonb_set(metadata, '{preferences}', '{\"memory\": false}') WHERE name = 'ann'"
+        )
+    reply = json.loads(cli("chat", "what is my locker code?", "--user", "ann", "--thread", "second", "--json"))
+    assert said not in reply["reply"]  # the fake model's reply lists every context item it received
+    assert reply["context"]["long_term_off"] == "long-term memory is off for all your chats"
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE threads SET metadata = metadata || '{\"temporary\": true}' WHERE name = 'second'")
+    listed = json.loads(cli("threads", "list", "--user", "ann", "--json"))
+    assert {t["name"]: t["temporary"] for t in listed} == {"first": False, "second": True}
+    table = cli("threads", "list", "--user", "ann")
+    assert table.index("first") < table.index("temporary chats") < table.index("second")
