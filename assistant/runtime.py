@@ -241,15 +241,14 @@ class Runtime:
         self,
         *,
         model: ChatModel | None = None,
-        remember: bool = True,
         answer_tokens: int | None = None,
         shares: TierShares | None = None,
         system_note: str | None = None,
     ) -> TurnPipeline:
-        """A pipeline for one turn with the chat's choices: another model, no long-term memory writes
-        (temporary chats, "don't remember this"), another answer length or other budget shares, and a
-        note added to the system prompt (the user's time zone and preferred answer length)."""
-        if model is None and remember and answer_tokens is None and shares is None and not system_note:
+        """A pipeline for one turn with the chat's choices: another model, another answer length or other budget
+        shares, and a note added to the system prompt (the user's time zone and preferred answer length). The
+        memory switches (off for all chats, temporary chat, private message) are obeyed by every pipeline."""
+        if model is None and answer_tokens is None and shares is None and not system_note:
             return self.pipeline
         context = self.context
         if answer_tokens is not None or shares is not None or system_note:
@@ -261,13 +260,12 @@ class Runtime:
             if system_note:
                 context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
         chosen = model or self.model
-        writer = self.pipeline.writer if remember else MemoryWriter(self.short_term, None, None)
         window = model_window(
             chosen.name, configured=self.settings.window_for(chosen.name), reported=chosen.context_window
         )
         return TurnPipeline(
             self.conversations,
-            writer,
+            self.pipeline.writer,
             context,
             self.reports,
             chosen,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -51,13 +52,26 @@ class Message(BaseModel):
     usage: dict[str, Any] | None
     latency_ms: float | None
     created_at: datetime
+    private: bool = False  # /private: kept in this log only, never in any memory tier
+
+
+@dataclass(frozen=True)
+class MemorySwitches:
+    """The user's memory switches that a turn obeys (set in the chat's settings panel)."""
+
+    long_term: bool = True  # off: nothing recalled from or written to long-term memory, in every chat
+    temporary: bool = False  # this thread is a temporary chat: no long-term memory, no rolling summary
 
 
 _USER_COLS = "id, name, display_name, created_at"
 _THREAD_COLS = "id, user_id, name, title, created_at, updated_at"
 MESSAGE_COLUMNS = (
-    "id, seq, thread_id, user_id, role, speaker, content, status, external_id, model, usage, latency_ms, created_at"
+    "id, seq, thread_id, user_id, role, speaker, content, status, external_id, model, usage, latency_ms, created_at, "
+    "private"
 )
+
+
+TEMPORARY_SQL = "coalesce((t.metadata ->> 'temporary')::boolean, false)"
 
 
 def _clean(text: str) -> str:
@@ -140,6 +154,14 @@ class ConversationStore:
             )
             return await cur.fetchall()
 
+    async def temporary_threads(self, user_id: uuid.UUID) -> set[uuid.UUID]:
+        """Ids of the user's temporary chats (listed apart from ordinary ones)."""
+        async with self.pool.connection() as conn:
+            rows = await (
+                await conn.execute(f"SELECT t.id FROM threads t WHERE t.user_id = %s AND {TEMPORARY_SQL}", (user_id,))
+            ).fetchall()
+        return {uuid.UUID(str(r[0])) for r in rows}
+
     # -- messages ------------------------------------------------------------------------
     async def append_message(
         self,
@@ -154,15 +176,18 @@ class ConversationStore:
         latency_ms: float | None = None,
         external_id: str | None = None,
         created_at: datetime | None = None,
+        private: bool = False,
+        remember: bool = True,
     ) -> Message:
-        """Append one message to the thread's log (durable when this returns)."""
+        """Append one message to the thread's log (durable when this returns); ``remember=False`` keeps it out of
+        episodic memory for good, ``private`` also out of the short-term window and summary."""
         # One statement (the thread's ``updated_at`` moves with it): a turn appends two messages on its path.
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(
                 f"""WITH touched AS (UPDATE threads SET updated_at = now() WHERE id = %s)
                     INSERT INTO messages (thread_id, user_id, role, speaker, content, status, model, usage,
-                                          latency_ms, external_id, created_at)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()))
+                                          latency_ms, external_id, created_at, private, remember)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s)
                     RETURNING {MESSAGE_COLUMNS}""",
                 (
                     thread.id,
@@ -177,6 +202,8 @@ class ConversationStore:
                     latency_ms,
                     external_id,
                     created_at,
+                    private,
+                    remember and not private,
                 ),
             )
             row = await cur.fetchone()
@@ -296,10 +323,19 @@ class ConversationStore:
         return cur.rowcount > 0
 
     async def page_threads(
-        self, user_id: uuid.UUID, *, limit: int = 20, before: uuid.UUID | None = None, search: str | None = None
+        self,
+        user_id: uuid.UUID,
+        *,
+        limit: int = 20,
+        before: uuid.UUID | None = None,
+        search: str | None = None,
+        temporary: bool | None = None,
     ) -> list[Thread]:
-        """Newest first; ``before`` is the last thread of the previous page; ``search`` matches titles and messages."""
+        """Newest first; ``before`` is the last thread of the previous page; ``search`` matches titles and messages;
+        ``temporary`` True or False: only temporary chats, or only ordinary ones."""
         where = ["t.user_id = %s"]
+        if temporary is not None:
+            where.append(f"{'' if temporary else 'NOT '}{TEMPORARY_SQL}")
         params: list[Any] = [user_id]
         if before is not None:
             where.append("(t.updated_at, t.id) < (SELECT updated_at, id FROM threads WHERE id = %s AND user_id = %s)")
@@ -320,13 +356,19 @@ class ConversationStore:
             )
             return await cur.fetchall()
 
-    async def set_remember(self, user_id: uuid.UUID, message_ids: Sequence[uuid.UUID], remember: bool) -> None:
-        """Mark messages as (not) to be written to long-term memory."""
+    async def memory_switches(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> MemorySwitches:
+        """The preference ``memory`` (users.metadata.preferences) and the thread's ``temporary`` mark, in one read."""
         async with self.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE messages SET remember = %s WHERE user_id = %s AND id = ANY(%s)",
-                (remember, user_id, list(message_ids)),
-            )
+            row = await (
+                await conn.execute(
+                    """SELECT coalesce((u.metadata -> 'preferences' ->> 'memory')::boolean, true),
+                              coalesce((SELECT (t.metadata ->> 'temporary')::boolean FROM threads t
+                                        WHERE t.id = %s AND t.user_id = u.id), false)
+                       FROM users u WHERE u.id = %s""",
+                    (thread_id, user_id),
+                )
+            ).fetchone()
+        return MemorySwitches(bool(row[0]), bool(row[1])) if row else MemorySwitches()
 
     async def preferences(self, user_id: uuid.UUID) -> dict[str, Any]:
         """The user's preferences, kept under ``preferences`` in ``users.metadata``."""

@@ -36,7 +36,7 @@ _QUERIES: dict[str, str] = {
     "thread": "SELECT id, name, title, metadata, created_at, updated_at FROM threads WHERE user_id = %s "
     "ORDER BY created_at, id",
     "message": "SELECT id, thread_id, role, speaker, content, status, model, usage, latency_ms, external_id, "
-    "remember, created_at FROM messages WHERE user_id = %s ORDER BY seq",
+    "remember, private, created_at FROM messages WHERE user_id = %s ORDER BY seq",
     "memory": "SELECT id, kind, pinned, text, speaker, role, thread_id, message_id, source_message_ids AS sources, "
     "said_at, valid_from, valid_to, previous_id, importance, origin, created_at, updated_at FROM memories "
     "WHERE user_id = %s ORDER BY created_at, id",
@@ -299,14 +299,16 @@ async def _messages(conn: AsyncConnection, user_id: uuid.UUID, messages: list[Me
             raise InvalidInputError(f"message {m.id}: its thread {m.thread_id} is neither in the file nor stored")
         rows.append(
             (ids.map(m.id), thread_id, user_id, m.role, m.speaker, m.content, m.status, m.model,
-             Jsonb(m.usage) if m.usage is not None else None, m.latency_ms, m.external_id, m.remember, m.created_at)
+             Jsonb(m.usage) if m.usage is not None else None, m.latency_ms, m.external_id,
+             m.remember and not m.private, m.private, m.created_at)
         )  # fmt: skip
     async with conn.cursor() as cur:
         await cur.executemany(
             """INSERT INTO messages (id, thread_id, user_id, role, speaker, content, status, model, usage, latency_ms,
-                                     external_id, remember, created_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (id) DO UPDATE SET remember = EXCLUDED.remember WHERE messages.user_id = EXCLUDED.user_id""",
+                                     external_id, remember, private, created_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (id) DO UPDATE SET remember = EXCLUDED.remember, private = EXCLUDED.private
+               WHERE messages.user_id = EXCLUDED.user_id""",
             rows,
         )
     return sum(ids.map(m.id) not in ids.own["messages"] for m in messages)

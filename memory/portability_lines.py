@@ -56,6 +56,7 @@ class MessageLine(_Line):
     latency_ms: float | None = None
     external_id: str | None = None
     remember: bool = True
+    private: bool = False
 
     @field_validator("content")
     @classmethod

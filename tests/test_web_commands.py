@@ -58,14 +58,17 @@ async def test_a_temporary_turn_writes_nothing_to_long_term_memory(make_runtime:
     runtime = make_runtime(FakeChatModel())
     owner = await runtime.conversations.ensure_user("dan")
     thread = await runtime.conversations.create_thread(owner.id)
-    temporary = runtime.turn_pipeline(remember=False, answer_tokens=100)
+    await runtime.conversations.update_thread_metadata(owner.id, thread.id, {"temporary": True})
+    temporary = runtime.turn_pipeline(answer_tokens=100)
     async for _ in temporary.run(thread, "my bank PIN is 1234"):
         pass
     await runtime.drain()
     assert await runtime.memories.from_thread(owner.id, thread.id, kinds=("episodic", "semantic")) == []
     report = render.report_of(await runtime.reports.last(thread))
     assert report is not None and report.reserve == 100
-    # The conversation itself goes on: the temporary turn is in the thread's short-term memory.
+    # The conversation itself goes on: the temporary turn is in the thread's short-term memory; made an
+    # ordinary chat again, the thread remembers what is said from then on, never the temporary turns.
+    await runtime.conversations.update_thread_metadata(owner.id, thread.id, {"temporary": False})
     async for _ in runtime.pipeline.run(thread, "and now?"):
         pass
     await runtime.drain()

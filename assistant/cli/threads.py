@@ -23,17 +23,19 @@ async def _thread(runtime: Runtime, user: str, reference: str) -> tuple[uuid.UUI
 
 @threads_app.command("list")
 def list_threads(user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """List the user's conversations, most recently active first.
+    """List the user's conversations, most recently active first; temporary chats are listed apart.
 
     Example: assistant threads list --user ann -n 20
     """
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
         uid = await user_id(runtime, user, create=False)
+        temporary = await runtime.conversations.temporary_threads(uid)
         rows = []
         for thread in await runtime.conversations.list_threads(uid, limit=limit):
             row = thread.model_dump(mode="json", exclude={"user_id"})
             row["messages"] = await runtime.conversations.count_messages(thread)
+            row["temporary"] = thread.id in temporary
             rows.append(row)
         return rows
 
@@ -41,11 +43,15 @@ def list_threads(user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bo
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "title", "name", "messages", "last active", title=f"conversations of {user}")
-    for r in rows:
-        active = r["updated_at"][:16].replace("T", " ")
-        table.add_row(r["id"][:8], (r["title"] or "")[:60], r["name"] or "", str(r["messages"]), active)
-    console.print(table)
+    for temporary, title in ((False, f"conversations of {user}"), (True, "temporary chats (nothing remembered)")):
+        chosen = [r for r in rows if r["temporary"] == temporary]
+        if temporary and not chosen:
+            continue
+        table = Table("id", "title", "name", "messages", "last active", title=title)
+        for r in chosen:
+            active = r["updated_at"][:16].replace("T", " ")
+            table.add_row(r["id"][:8], (r["title"] or "")[:60], r["name"] or "", str(r["messages"]), active)
+        console.print(table)
 
 
 @threads_app.command("show")
@@ -76,7 +82,7 @@ def show(
     thread = data["thread"]
     table = Table("id", "when", "who", "message", title=f"{thread['title'] or 'conversation'} ({thread['id']})")
     for m in data["messages"]:
-        status = "" if m["status"] == "complete" else f" [{m['status']}]"
+        status = ("" if m["status"] == "complete" else f" [{m['status']}]") + (" [private]" if m["private"] else "")
         table.add_row(m["id"][:8], m["created_at"][:16], m["speaker"] or m["role"], m["content"] + status)
     console.print(table)
 
@@ -101,7 +107,8 @@ def export(
     if markdown:
         head = lines[0]
         text = f"# {head['title'] or 'Conversation'}\n\n" + "".join(
-            f"**{m['speaker'] or m['role']}** ({m['created_at'][:16].replace('T', ' ')}):\n\n{m['content']}\n\n"
+            f"**{m['speaker'] or m['role']}** ({m['created_at'][:16].replace('T', ' ')})"
+            f"{' 🔒 private' if m.get('private') else ''}:\n\n{m['content']}\n\n"
             for m in lines[1:]
         )
     else:

@@ -113,9 +113,17 @@ class ContextManager:
             done.exception()  # any error shows again, where it matters, when the build embeds the same text
 
     async def build(
-        self, thread: Thread, message: Message, *, model: str, window: int, now: datetime | None = None
+        self,
+        thread: Thread,
+        message: Message,
+        *,
+        model: str,
+        window: int,
+        now: datetime | None = None,
+        long_term_off: str | None = None,
     ) -> BuiltContext:
-        """The messages for the model and the report of how they were chosen."""
+        """The messages for the model and the report of how they were chosen; with ``long_term_off`` (why, in
+        words) nothing is recalled from long-term memory, while pinned memories are still placed."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         counter = TokenCounter(model)
@@ -129,14 +137,16 @@ class ContextManager:
         in_context = {message.id, *(t.message_id for t in window_turns)}
         # Recall embeds the message; only then do the other reads run, side by side (run beside the embedding,
         # they slow it down more than they save) and the document search finds the embedding cached.
-        recalled = await self.long_term.recall(
-            thread.user_id,
-            message.content,
-            now=now or datetime.now(UTC),
-            exclude=in_context,
-            limit=LONG_TERM_CANDIDATES,
-        )
-        recalled = [r for r in recalled if not in_context.intersection(r.message_ids)]
+        recalled = []
+        if long_term_off is None:
+            recalled = await self.long_term.recall(
+                thread.user_id,
+                message.content,
+                now=now or datetime.now(UTC),
+                exclude=in_context,
+                limit=LONG_TERM_CANDIDATES,
+            )
+            recalled = [r for r in recalled if not in_context.intersection(r.message_ids)]
         pinned, excerpts = await asyncio.gather(
             self.core.pinned(thread.user_id),
             self.documents.search(thread.user_id, thread.id, message.content, limit=DOCUMENT_CANDIDATES),
@@ -188,6 +198,7 @@ class ContextManager:
             used=used,
             tiers=self._tier_reports(plans, rendered, counter, new_text),
             truncated=truncation,
+            long_term_off=long_term_off,
             timings_ms=timings,
             created_at=datetime.now(UTC),
         )

@@ -43,6 +43,7 @@ class ContextReport(BaseModel):
     used: int = Field(description="Tokens of the whole rendered input, counted with the model's tokenizer.")
     tiers: list[TierReport]
     truncated: Truncation | None = None
+    long_term_off: str | None = Field(None, description="Why long-term memory was not read on this turn.")
     timings_ms: dict[str, float] = Field(default_factory=dict)
     created_at: datetime | None = None
 

@@ -75,7 +75,7 @@ class Summarizer:
         if pending is None:  # more turns wait than Redis keeps: read them all from Postgres
             current = await self.short_term.summaries.get(thread)
             after = current.covers_through_seq if current else 0
-            pending = [Turn.of(m) for m in await self.conversations.messages(thread, after_seq=after)]
+            pending = [Turn.of(m) for m in await self.conversations.messages(thread, after_seq=after) if not m.private]
         pending = [t for t in pending if t.role != "system"]
         outside = len(pending) - self.short_term.window_turns
         if outside < self.batch:

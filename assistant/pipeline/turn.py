@@ -17,6 +17,7 @@ from opentelemetry import trace
 from assistant.context.manager import BuiltContext, ContextManager
 from assistant.context.report import ContextReport
 from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.memory_use import MemoryUse
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.providers.base import ChatModel, Completed, TextDelta
@@ -80,8 +81,11 @@ class TurnPipeline:
         self.summarizer = summarizer
         self.background = background or BackgroundWork()
 
-    async def run(self, thread: Thread, text: str, *, window: int | None = None) -> AsyncIterator[TurnEvent]:
-        """Stream one turn. A cancelled turn keeps its partial reply, marked ``partial``."""
+    async def run(
+        self, thread: Thread, text: str, *, private: bool = False, window: int | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Stream one turn. A cancelled turn keeps its partial reply, marked ``partial``. A ``private`` message and
+        its reply are stored, marked, and reach no memory tier (see ``memory_use``)."""
         if not text.strip():
             raise InvalidInputError("the message is empty")
         if len(text) > MAX_MESSAGE_CHARS:
@@ -89,15 +93,20 @@ class TurnPipeline:
         window = window or self.window
         with tracer.start_as_current_span("turn") as span:
             span.set_attribute("assistant.thread_id", str(thread.id))
-            self.context.warm(thread, text)
+            use = await self.memory_use(thread, private=private)
+            if use.recall:
+                self.context.warm(thread, text)
             with tracer.start_as_current_span("write.user_message"):
-                user_message = await self.conversations.append_message(thread, "user", text)
+                user_message = await self.conversations.append_message(
+                    thread, "user", text, private=use.private, remember=use.write
+                )
                 await self.writer.message_stored(thread, user_message, remember=False)
             try:
-                built = await self._build(thread, user_message, window)
+                built = await self._build(thread, user_message, window, use)
             finally:
                 # Embedding the stored turn waits until the question's own embedding and searches are done.
-                self.writer.remember(user_message)
+                if use.write:
+                    self.writer.remember(user_message)
             yield TurnStarted(user_message, built.report)
             if built.report.truncated:
                 cut = built.report.truncated
@@ -105,25 +114,32 @@ class TurnPipeline:
                     f"Your message was too long for the model's context window: only the first "
                     f"{cut.sent_tokens:,} of its {cut.original_tokens:,} tokens were sent (all of it is saved)."
                 )
-            async for event in self._reply(thread, user_message, built, window):
+            async for event in self._reply(thread, user_message, built, window, use):
                 yield event
+
+    async def memory_use(self, thread: Thread, *, private: bool = False) -> MemoryUse:
+        """What this turn may read and write, from the user's switches as they are now."""
+        return MemoryUse.decide(await self.conversations.memory_switches(thread.user_id, thread.id), private=private)
 
     async def answer(self, thread: Thread, message: Message, *, window: int | None = None) -> AsyncIterator[TurnEvent]:
         """Answer a user message that is already stored (a retry after a provider error): nothing is stored twice."""
         window = window or self.window
-        built = await self._build(thread, message, window)
+        use = await self.memory_use(thread, private=message.private)
+        built = await self._build(thread, message, window, use)
         yield TurnStarted(message, built.report)
-        async for event in self._reply(thread, message, built, window):
+        async for event in self._reply(thread, message, built, window, use):
             yield event
 
-    async def _build(self, thread: Thread, message: Message, window: int) -> BuiltContext:
+    async def _build(self, thread: Thread, message: Message, window: int, use: MemoryUse) -> BuiltContext:
         with tracer.start_as_current_span("context.assemble") as span:
-            built = await self.context.build(thread, message, model=self.model.name, window=window)
+            built = await self.context.build(
+                thread, message, model=self.model.name, window=window, long_term_off=use.why_off
+            )
             span.set_attribute("assistant.context.used_tokens", built.report.used)
             return built
 
     async def _reply(
-        self, thread: Thread, user_message: Message, built: BuiltContext, window: int
+        self, thread: Thread, user_message: Message, built: BuiltContext, window: int, use: MemoryUse
     ) -> AsyncIterator[TurnEvent]:
         parts: list[str] = []
         started = time.perf_counter()
@@ -137,8 +153,9 @@ class TurnPipeline:
                                 parts.append(event.text)
                                 yield ReplyDelta(event.text)
                             elif isinstance(event, Completed):
-                                reply = await self._finish(thread, event, built, started)
-                                await self.writer.exchange_stored(thread, user_message, reply)
+                                reply = await self._finish(thread, event, built, started, use)
+                                if use.write:
+                                    await self.writer.exchange_stored(thread, user_message, reply)
                                 yield TurnFinished(user_message, reply, built.report)
                     return
                 except ContextLengthError:
@@ -148,33 +165,42 @@ class TurnPipeline:
                     retried = True
                     window = max(1024, int(built.report.used * 0.8) + built.report.reserve)
                     log.info("context too long for %s; retrying with a %d-token window", self.model.name, window)
-                    built = await self._build(thread, user_message, window)
+                    built = await self._build(thread, user_message, window, use)
         except (asyncio.CancelledError, GeneratorExit):
             if parts:
                 # Shielded so the partial reply is stored even though this task is being cancelled.
-                await asyncio.shield(self._store_partial(thread, "".join(parts), built))
+                await asyncio.shield(self._store_partial(thread, "".join(parts), built, use))
             raise
 
-    async def _finish(self, thread: Thread, event: Completed, built: BuiltContext, started: float) -> Message:
+    async def _finish(
+        self, thread: Thread, event: Completed, built: BuiltContext, started: float, use: MemoryUse
+    ) -> Message:
         with tracer.start_as_current_span("write.reply"):
             total_ms = (time.perf_counter() - started) * 1000
             built.report.timings_ms["model"] = total_ms
             reply = await self.conversations.append_message(
-                thread, "assistant", event.text, model=event.model, usage=event.usage.as_dict(), latency_ms=total_ms
+                thread,
+                "assistant",
+                event.text,
+                model=event.model,
+                usage=event.usage.as_dict(),
+                latency_ms=total_ms,
+                private=use.private,
+                remember=use.write,
             )
-            await self._store_report(thread, reply, built)
-        if self.summarizer is not None:
+            await self._store_report(thread, reply, built, use)
+        if self.summarizer is not None and use.summarize:
             self.background.spawn(f"summary:{thread.id}", self.summarizer.maybe_summarize(thread))
         return reply
 
-    async def _store_partial(self, thread: Thread, text: str, built: BuiltContext) -> None:
+    async def _store_partial(self, thread: Thread, text: str, built: BuiltContext, use: MemoryUse) -> None:
         reply = await self.conversations.append_message(
-            thread, "assistant", text, status="partial", model=self.model.name
+            thread, "assistant", text, status="partial", model=self.model.name, private=use.private, remember=use.write
         )
-        await self._store_report(thread, reply, built)
+        await self._store_report(thread, reply, built, use)
 
-    async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext) -> None:
+    async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext, use: MemoryUse) -> None:
         await asyncio.gather(
-            self.writer.message_stored(thread, reply),
+            self.writer.message_stored(thread, reply, remember=use.write),
             self.reports.save(thread, reply.id, built.report.model_dump(mode="json")),
         )

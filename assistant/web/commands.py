@@ -153,7 +153,7 @@ async def export(owner: User, _: str) -> None:
 async def private(owner: User, text: str) -> None:
     from assistant.web import turn
 
-    await turn.run(owner, text, remember=False)
+    await turn.run(owner, text, private=True)
 
 
 async def help_(owner: User, _: str) -> None:
@@ -175,7 +175,14 @@ COMMANDS: dict[str, Command] = {
             "edit", "/edit <id> <new text>", "change a memory; the old text stays as history", "pencil", edit, True
         ),
         Command("forget", "/forget <id or words>", "forget memories (asks first)", "eraser", forget, True),
-        Command("private", "/private <message>", "send a message I will not remember later", "eye-off", private, True),
+        Command(
+            "private",
+            "/private <message>",
+            "a message I answer once and never remember (kept in this chat, marked 🔒)",
+            "eye-off",
+            private,
+            True,
+        ),
         Command("context", "/context", "what my last reply was built from", "layers", context),
         Command("summary", "/summary", "this conversation's rolling summary", "scroll-text", summary),
         Command("docs", "/docs", "your uploaded documents", "file-text", docs),

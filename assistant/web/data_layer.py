@@ -30,6 +30,13 @@ log = logging.getLogger("assistant.web.data")
 
 ASSISTANT_NAME = "Assistant"
 PARTIAL_MARK = "\n\n*⏹ Stopped: this reply is incomplete.*"
+PRIVATE_MARK = "\n\n*🔒 Private: kept in this chat only, never remembered or recalled.*"
+TEMPORARY_REPLY_MARK = "\n\n*🕶️ Temporary chat: nothing here is recalled or remembered.*"
+TEMPORARY_MARK = (
+    "🕶️ **Temporary chat**: nothing in it is recalled from or saved to long-term memory, and it is not listed "
+    "in the sidebar (its address, or `assistant threads list`, finds it). Pinned memories still apply. "
+    "Turn *Remember this chat* back on in ⚙️ to make it an ordinary chat."
+)
 CHAINLIT_KEY = "chainlit"  # where Chainlit's session metadata lives inside threads.metadata
 
 
@@ -54,9 +61,16 @@ def persisted(user: StoredUser) -> PersistedUser:
     )
 
 
-def message_step(message: Message, author: str) -> StepDict:
-    """One stored message as Chainlit shows it; a stopped reply carries a visible mark."""
-    output = message.content + (PARTIAL_MARK if message.status == "partial" else "")
+def reply_marks(message: Message, *, temporary: bool = False) -> str:
+    """The visible marks after a message: stopped, private, or a reply in a temporary chat."""
+    marks = PARTIAL_MARK if message.status == "partial" else ""
+    marks += PRIVATE_MARK if message.private else ""
+    return marks + (TEMPORARY_REPLY_MARK if temporary and message.role == "assistant" else "")
+
+
+def message_step(message: Message, author: str, *, temporary: bool = False) -> StepDict:
+    """One stored message as Chainlit shows it, with its marks (stopped, private, temporary chat)."""
+    output = message.content + reply_marks(message, temporary=temporary)
     when = iso(message.created_at)
     return {
         "id": str(message.id),
@@ -71,7 +85,7 @@ def message_step(message: Message, author: str) -> StepDict:
         "end": when,
         "streaming": False,
         "isError": message.status == "error",
-        "metadata": {"status": message.status},
+        "metadata": {"status": message.status, "private": message.private, "temporary": temporary},
         "showInput": False,
     }
 
@@ -135,8 +149,11 @@ class AssistantDataLayer(BaseDataLayer):
         metadata = await conversations.thread_metadata(owner.id, thread.id)
         chainlit_metadata = dict(metadata.get(CHAINLIT_KEY) or {})
         result = self._thread_dict(thread, owner, chainlit_metadata)
+        temporary = bool(metadata.get("temporary"))
         result["steps"] = [
-            message_step(m, owner.name) for m in await conversations.messages(thread) if m.role != "system"
+            message_step(m, owner.name, temporary=temporary)
+            for m in await conversations.messages(thread)
+            if m.role != "system"
         ]
         return result
 
@@ -147,7 +164,11 @@ class AssistantDataLayer(BaseDataLayer):
         conversations = self.runtime.conversations
         owner = await conversations.user_by_id(user_id)
         threads = await conversations.page_threads(
-            user_id, limit=pagination.first + 1, before=_uuid(pagination.cursor), search=filters.search
+            user_id,
+            limit=pagination.first + 1,
+            before=_uuid(pagination.cursor),
+            search=filters.search,
+            temporary=False,  # temporary chats are not listed with ordinary ones
         )
         more = len(threads) > pagination.first
         threads = threads[: pagination.first]

@@ -124,6 +124,8 @@ def recalled(report: ContextReport) -> str:
             score = f"{item.score:.2f}" if item.score is not None else "—"
             lines.append(f"| {score} | {_escape(short(item.text, 140))} | {_escape(_item_source(item))} |")
     body = ["**Recalled**"]
+    if report.long_term_off:
+        body.append(f"\n🔕 Long-term memory was not used: {report.long_term_off} (pinned memories still are).")
     if lines:
         body += ["", "| score | memory | from |", "|---:|---|---|", *lines]
     else:
@@ -151,6 +153,8 @@ def budget_table(report: ContextReport) -> str:
 
 def context_report(report: ContextReport) -> str:
     parts = ["## Context of the last reply", budget_table(report)]
+    if report.long_term_off:
+        parts.append(f"🔕 Long-term memory was not used: {report.long_term_off} (pinned memories still are).")
     for tier in report.tiers:
         if tier.name == "message" or not (tier.items or tier.dropped):
             continue

@@ -9,6 +9,7 @@ import chainlit as cl
 from chainlit.input_widget import Select, Slider, Switch, TextInput
 
 from assistant.web import session, state
+from assistant.web.data_layer import TEMPORARY_MARK
 from memory.conversations import User
 
 SHARES = (
@@ -43,8 +44,20 @@ async def show(owner: User) -> None:
             initial=prefs.timezone or "",
             placeholder="UTC",
         ),
-        Switch(id="thread_memory", label="Remember this chat (off: temporary chat)", initial=not temporary),
-        Switch(id="memory", label="Long-term memory for all my chats", initial=prefs.memory),
+        Switch(
+            id="thread_memory",
+            label="Remember this chat (off: temporary chat)",
+            initial=not temporary,
+            description="Off: this chat neither recalls nor saves long-term memories, keeps no summary and leaves "
+            "the sidebar. Pinned memories still apply.",
+        ),
+        Switch(
+            id="memory",
+            label="Long-term memory for all my chats",
+            initial=prefs.memory,
+            description="Off: nothing is recalled from earlier conversations or facts, and nothing new is saved, "
+            "until you turn it on again. Pinned memories are still shown to the model.",
+        ),
     ]
     for key, label, setting in SHARES:
         default = float(getattr(runtime.settings, setting))
@@ -85,9 +98,12 @@ async def apply(owner: User, values: dict[str, Any]) -> None:
         cl.user_session.set("temporary", temporary)
         thread = await session.thread(owner)
         await runtime.conversations.update_thread_metadata(owner.id, thread.id, {"temporary": temporary})
-    state_line = "off for this chat (temporary chat)" if cl.user_session.get("temporary") else "on"
+    temporary = await session.is_temporary(owner)
+    state_line = "off for this chat (temporary chat)" if temporary else "on"
     if not prefs.memory:
-        state_line = "off for all your chats"
+        state_line = "off for all your chats: nothing recalled, nothing saved; pinned memories still used"
     summary = f"⚙️ Settings saved. Model `{prefs.model or runtime.settings.model}`, {prefs.answer_length} answers, "
     summary += f"time zone {prefs.timezone or 'UTC'}, long-term memory {state_line}."
     await cl.Message(content="\n".join([summary, *notes])).send()
+    if temporary and "thread_memory" in values:
+        await cl.Message(content=TEMPORARY_MARK).send()

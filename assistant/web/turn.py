@@ -14,7 +14,7 @@ from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
 from assistant.web import render, session, state
-from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK
+from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK, reply_marks
 from memory.conversations import Message, Thread, User
 from memory.errors import AssistantError, InvalidInputError, ProviderError, describe
 
@@ -22,11 +22,10 @@ log = logging.getLogger("assistant.web.turn")
 NOTICE_ACTIONS = {"add": "📌 Remembered", "update": "✏️ Updated memory", "invalidate": "🗃️ No longer current"}
 
 
-async def _pipeline(owner: User, remember: bool) -> tuple[TurnPipeline, bool]:
-    """The pipeline with this user's choices, and whether this turn goes to long-term memory."""
+async def _pipeline(owner: User) -> TurnPipeline:
+    """The pipeline with this user's choices (it reads the memory switches itself, on every face)."""
     runtime = state.runtime()
     prefs = await session.preferences(owner)
-    keep = remember and prefs.memory and not await session.is_temporary(owner)
     answer_tokens = session.ANSWER_LENGTHS.get(prefs.answer_length)
     shares = None
     if prefs.shares:
@@ -38,10 +37,7 @@ async def _pipeline(owner: User, remember: bool) -> tuple[TurnPipeline, bool]:
             prefs.shares.get("documents", s.share_documents),
         )
     model = await state.chat_model(prefs.model)
-    pipeline = runtime.turn_pipeline(
-        model=model, remember=keep, answer_tokens=answer_tokens, shares=shares, system_note=_note(prefs)
-    )
-    return pipeline, keep
+    return runtime.turn_pipeline(model=model, answer_tokens=answer_tokens, shares=shares, system_note=_note(prefs))
 
 
 def _note(prefs: session.Preferences) -> str | None:
@@ -83,24 +79,24 @@ async def memory_notices(owner: User) -> None:
         await memory_notice(f"{NOTICE_ACTIONS[event.action]}: “{render.short(text, 160)}”", event.id)
 
 
-async def run(owner: User, text: str, *, remember: bool = True) -> None:
+async def run(owner: User, text: str, *, private: bool = False) -> None:
     """Store the message and stream the reply; a stopped reply is kept, marked incomplete."""
     if not text.strip():
         await cl.Message(content="Your message is empty; type something to send.").send()
         return
     thread = await session.thread(owner)
-    pipeline, keep = await _pipeline(owner, remember)
+    pipeline = await _pipeline(owner)
     await memory_notices(owner)
-    await _stream(owner, thread, pipeline, text, remember=keep)
+    await _stream(thread, pipeline, text, private=private, temporary=await session.is_temporary(owner))
 
 
 async def _stream(
-    owner: User,
     thread: Thread,
     pipeline: TurnPipeline,
     text: str | None,
     *,
-    remember: bool,
+    private: bool = False,
+    temporary: bool = False,
     stored: Message | None = None,
 ) -> None:
     reply = cl.Message(content="", author=ASSISTANT_NAME)
@@ -109,7 +105,7 @@ async def _stream(
     try:
         if stored is None:
             assert text is not None
-            events = pipeline.run(thread, text)
+            events = pipeline.run(thread, text, private=private)
         else:
             # Retry after a provider error: the user's message is already stored; only reply to it.
             events = pipeline.answer(thread, stored)
@@ -123,13 +119,12 @@ async def _stream(
                 streamed = True
                 await reply.stream_token(event.text)
             elif isinstance(event, TurnFinished):
-                reply.content = event.reply.content
+                # The same marks as when the thread is opened again (data_layer.message_step).
+                reply.content = event.reply.content + reply_marks(event.reply, temporary=temporary)
                 await (reply.update() if streamed else reply.send())
                 from assistant.web import documents
 
                 await documents.show_citations(event.report)
-                if not remember:
-                    await _not_remembered(owner, event.user_message, event.reply)
     except asyncio.CancelledError:
         if streamed:
             reply.content += PARTIAL_MARK
@@ -141,7 +136,7 @@ async def _stream(
             await reply.update()
         actions = []
         if user_message is not None:
-            payload = {"message": str(user_message.id), "remember": remember}
+            payload = {"message": str(user_message.id)}
             actions.append(cl.Action(name="retry_reply", payload=payload, label="Retry", icon="refresh-cw"))
         await cl.Message(
             content=f"⚠️ The model could not answer: {describe(exc)}", author=ASSISTANT_NAME, actions=actions
@@ -150,10 +145,6 @@ async def _stream(
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
-
-
-async def _not_remembered(owner: User, user_message: Message, reply: Message) -> None:
-    await state.runtime().conversations.set_remember(owner.id, [user_message.id, reply.id], False)
 
 
 @cl.action_callback("retry_reply")
@@ -169,6 +160,6 @@ async def _retry(action: cl.Action) -> None:
         await cl.Message(content="That message is gone; send it again.").send()
         return
     thread = await state.runtime().conversations.get_thread(owner.id, found[0].thread_id)
-    remember = bool(action.payload.get("remember", True))
-    pipeline, keep = await _pipeline(owner, remember)
-    await _stream(owner, thread, pipeline, None, remember=keep, stored=found[0])
+    # A retried private message stays private: the pipeline reads the mark from the stored message.
+    temporary = await session.is_temporary(owner)
+    await _stream(thread, await _pipeline(owner), None, temporary=temporary, stored=found[0])

@@ -39,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "accounts"),
     Migration(8, "documents"),
     Migration(9, "memory_origin"),
+    Migration(10, "private_messages"),
 )
 LATEST = MIGRATIONS[-1].version
 

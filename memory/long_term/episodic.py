@@ -52,7 +52,7 @@ def as_memory(message: Message) -> NewMemory:
 
 
 def _rememberable(messages: list[Message]) -> list[Message]:
-    return [m for m in messages if m.role in ("user", "assistant") and m.content.strip()]
+    return [m for m in messages if m.role in ("user", "assistant") and m.content.strip() and not m.private]
 
 
 class EpisodicWriter:

@@ -136,7 +136,7 @@ class ShortTermMemory:
         summary = await self.summaries.get(thread)
         after = summary.covers_through_seq if summary else None
         messages = await self.conversations.messages(thread, last=self._kept, after_seq=after)
-        turns = [Turn.of(m) for m in messages if m.role != "system"]
+        turns = [Turn.of(m) for m in messages if m.role != "system" and not m.private]
         window_key, summary_key, state_key = self._all_keys(thread)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(window_key, summary_key)
@@ -152,6 +152,8 @@ class ShortTermMemory:
 
     async def record(self, thread: Thread, message: Message) -> None:
         """Add a message that is already durable in Postgres to the window."""
+        if message.private:
+            return  # a private message and its reply are answered once, then never seen again
         window_key, summary_key, state_key = self._all_keys(thread)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(state_key, "built")
