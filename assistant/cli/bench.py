@@ -13,7 +13,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant.bench.context import run_context_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from assistant.cli.docs import bench_docs
 from memory.errors import InvalidInputError
@@ -35,6 +34,8 @@ def bench_context(
 
     Example: assistant bench context --turns 300 --window 8192 --json
     """
+    from assistant.bench.context import run_context_bench
+
     result = run(run_context_bench(settings(), turns=turns, window=window))
     _write_out(out, result)
     if as_json:
@@ -273,6 +274,44 @@ def bench_ingest(
     console.print(
         f"{result['embedder']}: embedder alone {result['embedder_passages_per_s']} passages/s; "
         f"embed + store {result['episodic_turns_per_s']} turns/s; store overhead {result['store_overhead_pct']}%"
+    )
+
+
+@bench_app.command("startup")
+def bench_startup(
+    runs: int = typer.Option(5, "--runs", "-n", min=1, help="Timed launches of each command."),
+    chat: bool = typer.Option(True, "--chat/--no-chat", help="Also time the chat's first reply (the chat model)."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Start-up time of commands, each launched in a fresh process: median and fastest of --runs.
+
+    Times the interpreter alone, `assistant --help`, `assistant memory list --json` and (unless --no-chat)
+    the first streamed reply of `assistant chat`, for the user startup-bench (given one memory to list).
+
+    Example: assistant bench startup --runs 5 --no-chat
+    """
+    from assistant.bench.startup import run_startup_bench
+
+    result = run(
+        _with_progress(
+            "start-up",
+            lambda progress: asyncio.to_thread(run_startup_bench, runs=runs, chat=chat, progress=progress),
+        )
+    )
+    _write_out(out, result)
+    if as_json:
+        print_json(result)
+        return
+    table = Table("command", "median s", "min s", "max s", "target s", title=f"{runs} fresh launches each")
+    for name, row in result["figures"].items():
+        target = f"{row['target_s']:.1f}" if row["target_s"] else ""
+        table.add_row(name, f"{row['median_s']:.2f}", f"{row['min_s']:.2f}", f"{row['max_s']:.2f}", target)
+    console.print(table)
+    before, after = result["load_average_before"][0], result["load_average_after"][0]
+    console.print(
+        f"load average {before:.2f} before, {after:.2f} after on {result['cores']} cores "
+        "(other work on the machine slows every figure)"
     )
 
 
