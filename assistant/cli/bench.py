@@ -317,7 +317,12 @@ def bench_startup(
 
 @bench_app.command("locomo")
 def bench_locomo(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="A LoCoMo-format JSON file."),
+    data: Path = typer.Argument(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="A LoCoMo-format JSON file (default: the dev file shipped in assistant/bench/locomo/data/).",
+    ),
     budget: list[int] = typer.Option(
         [500, 1000, 2000, 4000], "--budget", "-b", min=1, help="Token budgets (repeatable)."
     ),
@@ -337,8 +342,11 @@ def bench_locomo(
 ) -> None:
     """Evidence recall of the long-term tier on LoCoMo at token budgets, beside the recency and BM25 baselines.
 
-    Example: assistant bench locomo ../shared/bench/locomo/locomo-dev.json --budget 500 --budget 2000 --out /tmp/loc
+    Example: assistant bench locomo --budget 500 --budget 2000 --out /tmp/locomo
     """
+    from assistant.bench.locomo.dataset import dev_file
+
+    data = data or dev_file()
     unknown = sorted(set(answer_budget) - set(budget))
     if unknown:
         fail(f"--answer-budget {unknown[0]} is not one of the --budget values")

@@ -224,7 +224,7 @@ def bench_docs(
     chunks: int = typer.Option(10_000, "--chunks", "-n", min=1, help="Chunks the benchmark user ends up with."),
     queries: int = typer.Option(200, "--queries", "-q", min=1, help="LoCoMo questions to search (distinct)."),
     kind: str = typer.Option("pdf", "--format", help="Write the documents as 'pdf' or 'md'."),
-    locomo: Path = typer.Option(None, "--locomo", help="A LoCoMo-format file (default: ../shared/bench/locomo)."),
+    locomo: Path = typer.Option(None, "--locomo", help="A LoCoMo-format file (default: the shipped dev file)."),
     keep: bool = typer.Option(False, "--keep", help="Keep the benchmark user and documents afterwards."),
     as_json: bool = JSON_OPTION,
 ) -> None:
