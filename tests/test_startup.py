@@ -23,12 +23,10 @@ def _loaded_after(code: str) -> list[str]:
     return loaded
 
 
-@pytest.mark.unit
 def test_importing_the_cli_imports_no_heavy_library() -> None:
     assert _loaded_after("import assistant.cli.main") == []
 
 
-@pytest.mark.unit
 def test_help_imports_no_heavy_library() -> None:
     code = "import sys\nfrom assistant.cli.main import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass"
     assert _loaded_after(code) == []
