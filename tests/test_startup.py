@@ -42,3 +42,17 @@ def test_memory_list_starts_the_stores_without_the_chat_model_or_embedder() -> N
         "except SystemExit as exc:\n    assert not exc.code, exc.code"
     )
     assert _loaded_after(code) == []
+
+
+@pytest.mark.usefixtures("store_env")
+def test_bench_startup_times_each_command_in_fresh_processes() -> None:
+    result = CliRunner().invoke(app, ["bench", "startup", "--runs", "1", "--no-chat", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)["figures"]
+    assert list(figures) == [
+        "python -c pass (the interpreter alone)",
+        "assistant --help",
+        "assistant memory list --json",
+    ]
+    assert all(row["min_s"] > 0 and len(row["runs_s"]) == 1 for row in figures.values())
+    assert figures["assistant --help"]["target_s"] == 0.5
