@@ -47,6 +47,12 @@ from memory.short_term.summaries import SummaryStore
 from memory.short_term.window import ShortTermMemory
 
 
+async def load_tokenizer(model: str) -> None:
+    """Load ``model``'s tokenizer, and LiteLLM with it, off the event loop. Faces that serve chats do it at
+    start-up: no turn then waits on the import, and the start-up heap they freeze includes it."""
+    await asyncio.to_thread(TokenCounter(model).text, "")
+
+
 async def prepare_stores(settings: Settings) -> Endpoints:
     """Start what is embedded and bring the schema to the current version."""
     endpoints = await asyncio.to_thread(ensure_running, settings)
@@ -93,6 +99,8 @@ class Runtime:
         try:
             redis = await open_redis(endpoints.redis_url)
             chat_model = model or (await build_chat_model(settings) if chat else NoChatModel(settings.model))
+            if chat:
+                await load_tokenizer(chat_model.name)
             chosen_embedder = embedder or build_embedder(settings)
             if check_embedder:
                 await MemoryStore(pool).check_embedding_model(chosen_embedder.name, chosen_embedder.dim)

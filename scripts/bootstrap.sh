@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 export UV_PYTHON_DOWNLOADS=never   # use the machine's Python; never fetch one
 export UV_LINK_MODE=copy
+# Byte-compile what is installed (seconds, once): where PYTHONDONTWRITEBYTECODE is set, Python would otherwise
+# compile every imported library from source on every start of every command.
+export UV_COMPILE_BYTECODE=1
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 

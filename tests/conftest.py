@@ -33,6 +33,20 @@ from memory.embeddings import HashEmbedder
 from memory.short_term.connection import open_redis
 
 TEMPLATE_DB = "assistant_test_template"
+# Every fixture that reaches Postgres or Redis depends on one of these (server_dir: a test's own servers).
+STORE_FIXTURES = ("services", "server_dir")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs: `store` (real Postgres and Redis), else `unit` (neither).
+
+    `browser` and `slow` are marked in the test modules.
+    """
+    for item in items:
+        if any(name in STORE_FIXTURES for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.store)
+        else:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture

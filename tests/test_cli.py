@@ -95,6 +95,7 @@ def test_chat_rejects_an_empty_message_without_storing_it(database_url: str) -> 
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("store_env")
 def test_chat_answers_with_the_default_local_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASSISTANT_MODEL", "local")

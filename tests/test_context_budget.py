@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,7 @@ windows = st.one_of(st.sampled_from([1024, 2048, 8192, 128_000, 1_000_000]), st.
 fractions = st.floats(0.0, 0.6)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     window=windows,

@@ -20,6 +20,7 @@ def _pids(settings: Settings) -> dict[str, int | None]:
     return {s.name: s.pid for s in manager.status(settings)}
 
 
+@pytest.mark.slow
 def test_servers_start_once_keep_data_and_recover_from_a_crash(server_dir: Path) -> None:
     settings = Settings(data_dir=server_dir / "data")
     try:

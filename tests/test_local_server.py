@@ -13,6 +13,7 @@ import pytest
 from assistant.providers.local_server import LocalModelServer, default_gguf_path
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_local_server_answers_through_litellm() -> None:
     assert default_gguf_path().is_file()

@@ -11,13 +11,11 @@ from typing import Any
 import pytest
 
 from assistant.bench.locomo.baselines import BASELINES, BM25Okapi
-from assistant.bench.locomo.dataset import Conversation, load_locomo, parse_date
+from assistant.bench.locomo.dataset import DEV_FILE, SHARED_DEV_FILE, Conversation, dev_file, load_locomo, parse_date
 from assistant.bench.locomo.metric import SourceIndex, count_tokens, pack, recall, render_turn, sources_of
 from assistant.bench.locomo.runner import ContextItem, item_sources, read_run, run_locomo
 
-SHARED_FILE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "locomo" / "locomo-dev.json"
-
-# The README's reference table (shared/bench/README.md), budgets 500, 1000, 2000, 4000.
+# The reference table published with the dev file (the team's shared/bench/README.md), budgets 500, 1000, 2000, 4000.
 REFERENCE = {
     "recency": {500: 0.014, 1000: 0.027, 2000: 0.080, 4000: 0.157},
     "bm25": {500: 0.550, 1000: 0.640, 2000: 0.700, 4000: 0.744},
@@ -69,14 +67,21 @@ def tiny_file(tmp_path: Path) -> Path:
     return path
 
 
-def _shared_file() -> Path:
-    """The shared data, which CI checks out beside the repo: missing is a failure, never a skip."""
-    assert SHARED_FILE.is_file(), f"the shared LoCoMo file is missing: expected {SHARED_FILE} (shared/ beside the repo)"
-    return SHARED_FILE
+def _dev_file() -> Path:
+    """The dev file shipped in the repository: missing is a failure, never a skip."""
+    assert DEV_FILE.is_file(), f"the LoCoMo dev file is missing from the repository: expected {DEV_FILE}"
+    return DEV_FILE
+
+
+def test_the_shipped_dev_file_is_the_default_and_matches_the_shared_copy() -> None:
+    assert dev_file() == DEV_FILE
+    assert (DEV_FILE.parent / "LICENSE.txt").is_file() and (DEV_FILE.parent / "README.md").is_file()
+    if SHARED_DEV_FILE.is_file():  # the team's copy is optional; where it exists, the two are the same bytes
+        assert SHARED_DEV_FILE.read_bytes() == DEV_FILE.read_bytes()
 
 
 def test_baselines_reproduce_the_reference_table() -> None:
-    samples = load_locomo(_shared_file())
+    samples = load_locomo(_dev_file())
     figures: dict[str, dict[int, list[float]]] = {name: {b: [] for b in REFERENCE[name]} for name in REFERENCE}
     for sample in samples:
         questions = [q for q in sample.questions if q.category in (1, 2, 3, 4)]
@@ -144,7 +149,7 @@ def test_sixty_percent_source_rule(tiny_file: Path) -> None:
 
 
 def test_a_turn_item_stands_for_the_turn_it_renders() -> None:
-    sample = load_locomo(_shared_file())[0]
+    sample = load_locomo(_dev_file())[0]
     index = SourceIndex([turn for _, turn in sample.conversation.turns()])
     for n, (session, turn) in enumerate(sample.conversation.turns()):
         item = render_turn(turn, session.date_text)

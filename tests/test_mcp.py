@@ -52,6 +52,7 @@ async def _stdio(user: str) -> AsyncIterator[ClientSession]:
         yield session
 
 
+@pytest.mark.slow
 async def test_stdio_tools_and_resources_for_the_configured_user(make_runtime: MakeRuntime) -> None:
     runtime = make_runtime(FakeChatModel())
     bob = await runtime.conversations.ensure_user("bob")

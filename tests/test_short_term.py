@@ -1,5 +1,6 @@
 from collections.abc import Callable
 
+import pytest
 import redis.asyncio as aioredis
 
 from assistant.context.tokens import TokenCounter
@@ -42,6 +43,7 @@ async def test_flushing_redis_mid_conversation_is_invisible(
     assert any("Summary of the earlier part" in m[0].content for m in flushed.received)
 
 
+@pytest.mark.slow
 async def test_hundreds_of_turns_keep_working_in_a_1024_token_window(make_runtime: MakeRuntime) -> None:
     model = FakeChatModel()
     runtime = make_runtime(model, max_input_tokens=1024, summary_tokens=120)

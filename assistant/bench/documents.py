@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from assistant.bench.locomo.dataset import Sample, load_locomo
+from assistant.bench.locomo.dataset import Sample, dev_file, load_locomo
 from assistant.bench.stats import machine, summary
 from assistant.context.tokens import TokenCounter
 from assistant.runtime import Runtime
@@ -28,7 +28,7 @@ from memory.documents.service import DocumentService
 from memory.embeddings import Embedder, Vectors
 from memory.errors import InvalidInputError
 
-DEFAULT_LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "bench" / "locomo" / "locomo-dev.json"
+DEFAULT_LOCOMO = dev_file()
 LINES_PER_PAGE = 48
 LINE_WIDTH = 95
 Format = Literal["pdf", "md"]

@@ -17,14 +17,13 @@ import typer
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run, settings
 from assistant.cli.scope import YES_OPTION, confirm
-from assistant.embedded.postgres import binaries_dir
-from assistant.runtime import Runtime, prepare_stores
-from memory.db.migrations import migrate
 from memory.errors import ServiceError, describe
 
 
 def _tool(name: str) -> str:
     """The embedded Postgres' own client tool (matches the server's version), else one on PATH."""
+    from assistant.embedded.postgres import binaries_dir
+
     bundled = binaries_dir() / name
     if bundled.exists():
         return str(bundled)
@@ -53,6 +52,8 @@ def backup(
     """
     if file.is_dir():
         fail(f"{file} is a directory; give a file name")
+    from assistant.runtime import prepare_stores
+
     endpoints = run(prepare_stores(settings()))
     partial = file.with_name(file.name + ".partial")
     try:
@@ -70,6 +71,8 @@ def backup(
 
 
 async def _clear_redis() -> int:
+    from assistant.runtime import Runtime
+
     runtime = await Runtime.start(settings(), chat=False, check_embedder=False)
     try:
         keys = [key async for key in runtime.redis.scan_iter(match=f"{runtime.settings.redis_prefix}:*", count=500)]
@@ -93,6 +96,9 @@ def restore(
     """
     if not file.is_file():
         fail(f"no backup file {file}")
+    from assistant.runtime import prepare_stores
+    from memory.db.migrations import migrate
+
     endpoints = run(prepare_stores(settings()))
     try:
         pg_restore = _tool("pg_restore")

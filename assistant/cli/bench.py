@@ -13,7 +13,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from assistant.bench.context import run_context_bench
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from assistant.cli.docs import bench_docs
 from memory.errors import InvalidInputError
@@ -35,6 +34,8 @@ def bench_context(
 
     Example: assistant bench context --turns 300 --window 8192 --json
     """
+    from assistant.bench.context import run_context_bench
+
     result = run(run_context_bench(settings(), turns=turns, window=window))
     _write_out(out, result)
     if as_json:
@@ -276,9 +277,52 @@ def bench_ingest(
     )
 
 
+@bench_app.command("startup")
+def bench_startup(
+    runs: int = typer.Option(5, "--runs", "-n", min=1, help="Timed launches of each command."),
+    chat: bool = typer.Option(True, "--chat/--no-chat", help="Also time the chat's first reply (the chat model)."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Start-up time of commands, each launched in a fresh process: median and fastest of --runs.
+
+    Times the interpreter alone, `assistant --help`, `assistant memory list --json` and (unless --no-chat)
+    the first streamed reply of `assistant chat`, for the user startup-bench (given one memory to list).
+
+    Example: assistant bench startup --runs 5 --no-chat
+    """
+    from assistant.bench.startup import run_startup_bench
+
+    result = run(
+        _with_progress(
+            "start-up",
+            lambda progress: asyncio.to_thread(run_startup_bench, runs=runs, chat=chat, progress=progress),
+        )
+    )
+    _write_out(out, result)
+    if as_json:
+        print_json(result)
+        return
+    table = Table("command", "median s", "min s", "max s", "target s", title=f"{runs} fresh launches each")
+    for name, row in result["figures"].items():
+        target = f"{row['target_s']:.1f}" if row["target_s"] else ""
+        table.add_row(name, f"{row['median_s']:.2f}", f"{row['min_s']:.2f}", f"{row['max_s']:.2f}", target)
+    console.print(table)
+    before, after = result["load_average_before"][0], result["load_average_after"][0]
+    console.print(
+        f"load average {before:.2f} before, {after:.2f} after on {result['cores']} cores "
+        "(other work on the machine slows every figure)"
+    )
+
+
 @bench_app.command("locomo")
 def bench_locomo(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="A LoCoMo-format JSON file."),
+    data: Path = typer.Argument(
+        None,
+        exists=True,
+        dir_okay=False,
+        help="A LoCoMo-format JSON file (default: the dev file shipped in assistant/bench/locomo/data/).",
+    ),
     budget: list[int] = typer.Option(
         [500, 1000, 2000, 4000], "--budget", "-b", min=1, help="Token budgets (repeatable)."
     ),
@@ -298,8 +342,11 @@ def bench_locomo(
 ) -> None:
     """Evidence recall of the long-term tier on LoCoMo at token budgets, beside the recency and BM25 baselines.
 
-    Example: assistant bench locomo ../shared/bench/locomo/locomo-dev.json --budget 500 --budget 2000 --out /tmp/loc
+    Example: assistant bench locomo --budget 500 --budget 2000 --out /tmp/locomo
     """
+    from assistant.bench.locomo.dataset import dev_file
+
+    data = data or dev_file()
     unknown = sorted(set(answer_budget) - set(budget))
     if unknown:
         fail(f"--answer-budget {unknown[0]} is not one of the --budget values")

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from assistant.cli.common import err_console, print_json, run, settings
-from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
-from assistant.runtime import Runtime
-from memory.conversations import Thread
 from memory.errors import AssistantError, describe
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
+    from memory.conversations import Thread
 
 
 async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool) -> dict[str, object]:
+    from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
+
     result: dict[str, object] = {}
     async for event in runtime.pipeline.run(thread, text):
         if isinstance(event, Notice):
@@ -38,6 +42,8 @@ async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool
 async def _chat(
     user_name: str, thread_name: str | None, message: str | None, as_json: bool, window: int | None
 ) -> None:
+    from assistant.runtime import Runtime
+
     config = settings()
     if window:
         config = config.model_copy(update={"max_input_tokens": window})

@@ -7,13 +7,15 @@ import json
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from assistant.settings import Settings
 from memory.errors import AssistantError, describe
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 T = TypeVar("T")
 
@@ -24,6 +26,8 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead
 
 
 def settings() -> Settings:
+    from assistant.settings import Settings
+
     try:
         return Settings()
     except Exception as exc:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.scope import USER_OPTION, user_id, with_runtime
-from assistant.runtime import Runtime
 from memory.errors import InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 context_app = typer.Typer(help="The context report of a reply: what the model saw and why.", no_args_is_help=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,9 +13,13 @@ from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
-from assistant.runtime import Runtime
-from memory.documents.records import DocumentInfo
 from memory.errors import AssistantError, InvalidInputError, NotFoundError, describe
+
+if TYPE_CHECKING:
+    from memory.documents.records import DocumentInfo
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 docs_app = typer.Typer(help="Documents the assistant can search and cite.", no_args_is_help=True)
 THREAD_OPTION = typer.Option(
@@ -220,7 +224,7 @@ def bench_docs(
     chunks: int = typer.Option(10_000, "--chunks", "-n", min=1, help="Chunks the benchmark user ends up with."),
     queries: int = typer.Option(200, "--queries", "-q", min=1, help="LoCoMo questions to search (distinct)."),
     kind: str = typer.Option("pdf", "--format", help="Write the documents as 'pdf' or 'md'."),
-    locomo: Path = typer.Option(None, "--locomo", help="A LoCoMo-format file (default: ../shared/bench/locomo)."),
+    locomo: Path = typer.Option(None, "--locomo", help="A LoCoMo-format file (default: the shipped dev file)."),
     keep: bool = typer.Option(False, "--keep", help="Keep the benchmark user and documents afterwards."),
     as_json: bool = JSON_OPTION,
 ) -> None:

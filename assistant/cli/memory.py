@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -12,8 +12,12 @@ from assistant.cli.memory_forget import forget
 from assistant.cli.memory_io import export, import_file, reembed
 from assistant.cli.memory_view import event_row, event_table, find_event, find_memory, memory_row, memory_table
 from assistant.cli.scope import AS_OF_OPTION, LIMIT_OPTION, USER_OPTION, parse_when, user_id, with_runtime
-from assistant.runtime import Runtime
-from memory.long_term.records import MemoryKind
+
+if TYPE_CHECKING:
+    from memory.long_term.records import MemoryKind
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 memory_app = typer.Typer(help="See and control what the assistant remembers.", no_args_is_help=True)
 memory_app.command("forget")(forget)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.memory_view import find_memory, memory_row, memory_table
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
-from assistant.runtime import Runtime
 from memory.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 
 async def _forget_all(

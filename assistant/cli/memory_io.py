@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress
 
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings, write_output
 from assistant.cli.scope import USER_OPTION, YES_OPTION, user_id, with_runtime
-from assistant.runtime import Runtime
 from memory.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 
 def export(
@@ -80,6 +82,7 @@ def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
 
     Example: ASSISTANT_EMBEDDER=openai/text-embedding-3-small ASSISTANT_EMBEDDING_DIM=1536 assistant memory reembed
     """
+    from assistant.runtime import Runtime
     from memory.long_term.reembed import reembed_all
 
     async def work() -> int:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from assistant.cli.common import console
-from assistant.runtime import Runtime
 from memory.errors import InvalidInputError, NotFoundError
-from memory.long_term.records import MemoryEvent, MemoryRecord
+
+if TYPE_CHECKING:
+    from memory.long_term.records import MemoryEvent, MemoryRecord
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 MIN_PREFIX = 4
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from assistant.cli.common import fail, settings
-from assistant.runtime import Runtime
 from memory.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -25,6 +27,8 @@ AS_OF_OPTION = typer.Option(
 
 async def with_runtime(work: Callable[[Runtime], Awaitable[T]], *, check_embedder: bool = True) -> T:
     """Start a runtime without a chat model, run ``work`` on it, close it."""
+    from assistant.runtime import Runtime
+
     runtime = await Runtime.start(settings(), chat=False, check_embedder=check_embedder)
     try:
         return await work(runtime)

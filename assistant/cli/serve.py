@@ -10,8 +10,6 @@ from pathlib import Path
 import typer
 
 from assistant.cli.common import fail, run, settings
-from assistant.runtime import prepare_stores
-from assistant.web.secret import auth_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APP = PROJECT_ROOT / "assistant" / "web" / "app.py"
@@ -35,6 +33,9 @@ def serve(
 
     Example: assistant serve --port 8000
     """
+    from assistant.runtime import prepare_stores
+    from assistant.web.secret import auth_secret
+
     config = settings()
     host = host or config.host
     port = port or config.port

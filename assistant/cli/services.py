@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
-import psycopg
 import typer
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, print_json, run, settings
-from assistant.embedded import manager
-from assistant.embedded.status import ServiceStatus
-from memory.db.migrations import LATEST, MIGRATIONS, current_version, migrate
-from memory.db.pool import redact
+
+if TYPE_CHECKING:
+    from assistant.embedded.status import ServiceStatus
 
 services_app = typer.Typer(help="Manage the embedded Postgres and Redis servers.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 
 def _show(statuses: list[ServiceStatus], as_json: bool) -> None:
+    from memory.db.pool import redact
+
     if as_json:
         print_json([asdict(s) | {"url": redact(s.url) if s.url else None} for s in statuses])
         return
@@ -36,6 +37,8 @@ def services_up(as_json: bool = JSON_OPTION) -> None:
 
     Example: assistant services up
     """
+    from assistant.embedded import manager
+
     config = settings()
     run(asyncio.to_thread(manager.ensure_running, config))
     _show(manager.status(config), as_json)
@@ -47,6 +50,8 @@ def services_down(as_json: bool = JSON_OPTION) -> None:
 
     Example: assistant services down
     """
+    from assistant.embedded import manager
+
     stopped = run(asyncio.to_thread(manager.stop, settings()))
     if as_json:
         print_json({"stopped": stopped})
@@ -60,6 +65,8 @@ def services_status(as_json: bool = JSON_OPTION) -> None:
 
     Example: assistant services status --json
     """
+    from assistant.embedded import manager
+
     _show(manager.status(settings()), as_json)
 
 
@@ -69,6 +76,9 @@ def db_migrate(as_json: bool = JSON_OPTION) -> None:
 
     Example: assistant db migrate
     """
+    from assistant.embedded import manager
+    from memory.db.migrations import LATEST, migrate
+
     config = settings()
     endpoints = run(asyncio.to_thread(manager.ensure_running, config))
     applied = run(migrate(endpoints.database_url))
@@ -85,6 +95,11 @@ def db_status(as_json: bool = JSON_OPTION) -> None:
 
     Example: assistant db status
     """
+    import psycopg
+
+    from assistant.embedded import manager
+    from memory.db.migrations import LATEST, MIGRATIONS, current_version
+
     config = settings()
     endpoints = run(asyncio.to_thread(manager.ensure_running, config))
 

@@ -8,9 +8,6 @@ from typing import Any
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, print_json, run, settings
-from assistant.embedded import manager
-from assistant.runtime import prepare_stores
-from memory.db.pool import redact
 
 COUNTED = (
     "users",
@@ -28,6 +25,8 @@ COUNTED = (
 
 def _hide_secrets(url: str) -> str:
     """A URL or libpq conninfo with its password hidden."""
+    from memory.db.pool import redact
+
     url = re.sub(r"(://[^:/@]*:)[^@/]+@", r"\1***@", redact(url))
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
 
@@ -51,6 +50,9 @@ def status(as_json: bool = JSON_OPTION) -> None:
 
     Example: assistant status --json
     """
+    from assistant.embedded import manager
+    from assistant.runtime import prepare_stores
+
     config = settings()
     endpoints = run(prepare_stores(config))
     extracting, why = config.extraction_status(config.model)

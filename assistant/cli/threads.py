@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, print_json, run, write_output
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
-from assistant.runtime import Runtime
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 threads_app = typer.Typer(help="The stored conversations (threads) of a user.", no_args_is_help=True)
 

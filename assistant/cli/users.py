@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.scope import YES_OPTION, confirm, parse_uuid, with_runtime
-from assistant.runtime import Runtime
-from memory.accounts import MIN_PASSWORD_CHARS
+
+if TYPE_CHECKING:
+    from assistant.runtime import Runtime
 
 users_app = typer.Typer(help="User accounts, passwords and API tokens.", no_args_is_help=True)
 STDIN_OPTION = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin.")
@@ -23,6 +24,8 @@ def _read_password(from_stdin: bool) -> str:
         if not line:
             fail("no password on stdin")
         return line.rstrip("\r\n")
+    from memory.accounts import MIN_PASSWORD_CHARS
+
     password: str = typer.prompt(
         f"Password (at least {MIN_PASSWORD_CHARS} characters)", hide_input=True, confirmation_prompt=True
     )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.providers.offline_litellm import litellm
-
 DEFAULT_WINDOW = 8192
 
 
@@ -48,6 +46,8 @@ def model_window(model: str, *, configured: int | None = None, reported: int | N
         return configured
     if reported:
         return reported
+    from assistant.providers.offline_litellm import litellm
+
     try:
         info = litellm.get_model_info(model)
     except Exception:  # not in LiteLLM's map (local, custom or new models)

