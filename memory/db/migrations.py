@@ -38,6 +38,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "memory_lookup_indexes"),
     Migration(7, "accounts"),
     Migration(8, "documents"),
+    Migration(11, "forgotten_turns"),
 )
 LATEST = MIGRATIONS[-1].version
 

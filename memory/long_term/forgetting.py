@@ -1,0 +1,401 @@
+"""Forgetting in every tier: what goes when a memory is forgotten, and the one transaction that takes it.
+
+A memory is the record of turns: an episodic memory is one turn, a fact names the turns it was drawn
+from. Forgetting a memory takes those turns too, the reply to any user message among them, every other
+memory drawn from those turns, and every version of each. In one Postgres transaction the turns are
+redacted in place (kept in sequence with a placeholder and status ``forgotten``, so the thread still
+reads and nothing embeds, extracts or summarises them again), rolling summaries that folded them in are
+dropped (the summarizer writes them again from what remains), context reports are redacted (the report
+of a forgotten reply is deleted), and the audit trail keeps only that something was forgotten. Then
+Redis: each touched thread's short-term keys are dropped (rebuilt from Postgres on next use), and the
+hooks drop queued work and in-process caches that may carry the text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from memory.errors import NotFoundError
+from memory.short_term.window import ShortTermMemory
+
+FORGOTTEN_TEXT = "(forgotten)"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What one forgetting took: memories, turns redacted, conversations deleted, summaries, reports, keys."""
+
+    memories: int
+    threads: int = 0
+    summaries: int = 0
+    reports: int = 0
+    redis_keys: int = 0
+    turns: int = 0
+    jobs: int = 0
+
+    def in_words(self) -> str:
+        """One plain sentence saying what went, for every face."""
+        parts = [_count(self.memories, "memory", "memories")]
+        if self.turns:
+            parts.append(_count(self.turns, "conversation turn") + " (their text is gone; they now read “(forgotten)”)")
+        if self.threads:
+            parts.append(_count(self.threads, "conversation"))
+        if self.summaries:
+            parts.append(
+                _count(self.summaries, "rolling summary", "rolling summaries") + " (rewritten from what remains)"
+            )
+        if self.reports:
+            parts.append(_count(self.reports, "context report") + " that showed them")
+        text = "Forgot " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
+        cleared = []
+        if self.redis_keys:
+            cleared.append(_count(self.redis_keys, "short-term cache entry", "short-term cache entries"))
+        if self.jobs:
+            cleared.append(_count(self.jobs, "queued job"))
+        return text + (f"; cleared {' and '.join(cleared)}." if cleared else ".")
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "memories": self.memories,
+            "turns": self.turns,
+            "threads": self.threads,
+            "summaries": self.summaries,
+            "reports": self.reports,
+            "redis_keys": self.redis_keys,
+            "jobs": self.jobs,
+        }
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What a forgetting reached, for the hooks that drop queued work and caches outside Postgres."""
+
+    user_id: uuid.UUID
+    message_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    everything: bool = False  # every message of the user (forget all, a user erased)
+
+    def reaches(self, user_id: uuid.UUID, message_ids: Iterable[uuid.UUID]) -> bool:
+        return user_id == self.user_id and (self.everything or not self.message_ids.isdisjoint(message_ids))
+
+
+ForgetHook = Callable[[Forgotten], Awaitable[int]]  # returns how many queued items it dropped
+
+
+@dataclass
+class _Erased:
+    memories: int = 0
+    turns: int = 0
+    summaries: int = 0
+    reports: int = 0
+    threads: int = 0
+    touched: set[uuid.UUID] = field(default_factory=set)
+
+
+def redact_report(
+    report: dict[str, Any], ids: Collection[str], summary_threads: Collection[str]
+) -> tuple[dict[str, Any], bool]:
+    """The report with every item that showed a forgotten memory or turn (by id), or a summary of a thread
+    with a forgotten turn, replaced by the placeholder; and whether anything changed."""
+    changed = False
+    for tier in report.get("tiers") or []:
+        for group in ("items", "dropped"):
+            for item in tier.get(group) or []:
+                item_ids = str(item.get("id") or "").split(",")
+                summary = item.get("kind") == "summary" and str(item.get("thread_id")) in summary_threads
+                if (summary or any(i in ids for i in item_ids)) and item.get("text") != FORGOTTEN_TEXT:
+                    item["text"], item["reason"], changed = FORGOTTEN_TEXT, "forgotten", True
+    return report, changed
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _titled_from(title: str | None, name: str | None, contents: Iterable[str]) -> bool:
+    """Whether a thread's title was taken from one of these messages (the browser names a thread after its
+    first message); a name the user gave a thread (``--thread trip``) is theirs, not a message's."""
+    if not title or title == name:
+        return False
+    wanted = _normal(title).rstrip(".… ")
+    return bool(wanted) and any(wanted in _normal(content) for content in contents)
+
+
+class Forgetter:
+    def __init__(self, pool: AsyncConnectionPool, short_term: ShortTermMemory) -> None:
+        self.pool = pool
+        self.short_term = short_term
+        self.hooks: list[ForgetHook] = []
+
+    # -- what goes ------------------------------------------------------------------------------
+    @staticmethod
+    async def _versions(conn: AsyncConnection, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await (
+            await conn.execute(
+                """WITH RECURSIVE chain(id, previous_id) AS (
+                       SELECT id, previous_id FROM memories WHERE user_id = %s AND id = ANY(%s)
+                       UNION
+                       SELECT m.id, m.previous_id FROM memories m JOIN chain c
+                         ON m.id = c.previous_id OR m.previous_id = c.id
+                       WHERE m.user_id = %s)
+                   SELECT id FROM chain""",
+                (user_id, list(memory_ids), user_id),
+            )
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    @staticmethod
+    async def _turns(
+        conn: AsyncConnection, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID], extra: Collection[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """The turns these memories are the record of or were drawn from, and the reply to each user turn."""
+        rows = await (
+            await conn.execute(
+                """WITH named AS (
+                       SELECT unnest(source_message_ids || coalesce(ARRAY[message_id], '{}')) AS id
+                       FROM memories WHERE user_id = %s AND id = ANY(%s)
+                       UNION SELECT unnest(%s::uuid[])),
+                   said AS (SELECT m.id, m.thread_id, m.seq, m.role FROM messages m
+                            WHERE m.user_id = %s AND m.id IN (SELECT id FROM named WHERE id IS NOT NULL))
+                   SELECT id FROM said
+                   UNION
+                   SELECT r.id FROM said u
+                   JOIN messages r ON r.thread_id = u.thread_id AND r.role = 'assistant' AND r.seq > u.seq
+                    AND r.seq < coalesce((SELECT n.seq FROM messages n WHERE n.thread_id = u.thread_id
+                                            AND n.role = 'user' AND n.seq > u.seq ORDER BY n.seq LIMIT 1),
+                                         9223372036854775807)
+                   WHERE u.role = 'user'""",
+                (user_id, list(memory_ids), list(extra), user_id),
+            )
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    @staticmethod
+    async def _drawn_from(conn: AsyncConnection, user_id: uuid.UUID, turns: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await (
+            await conn.execute(
+                "SELECT id FROM memories WHERE user_id = %s AND (message_id = ANY(%s) OR source_message_ids && %s)",
+                (user_id, list(turns), list(turns)),
+            )
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    async def _closure(
+        self, conn: AsyncConnection, user_id: uuid.UUID, chosen: Collection[uuid.UUID], extra: Collection[uuid.UUID]
+    ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+        memories = await self._versions(conn, user_id, chosen)
+        turns = await self._turns(conn, user_id, memories, extra)
+        memories |= await self._versions(conn, user_id, await self._drawn_from(conn, user_id, turns))
+        return memories, turns
+
+    # -- the ways of forgetting -------------------------------------------------------------------
+    async def memories(self, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID]) -> ForgetReport:
+        """Forget these memories and everything they reach (see the module's docstring)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            found = await (
+                await conn.execute(
+                    "SELECT id FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memory_ids))
+                )
+            ).fetchall()
+            if not found:
+                raise NotFoundError("no such memory")
+            memories, turns = await self._closure(conn, user_id, [r[0] for r in found], ())
+            erased = await self._erase(conn, user_id, memories, turns)
+        return await self._after(erased, Forgotten(user_id, frozenset(turns)))
+
+    async def thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, *, delete: bool, memories: bool) -> ForgetReport:
+        """Forget a conversation's memories (``memories``) and/or delete it (``delete``): its turns leave the
+        other threads' context reports either way; with ``memories``, facts drawn from it go too."""
+        async with self.pool.connection() as conn, conn.transaction():
+            owned = await (
+                await conn.execute("SELECT 1 FROM threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
+            ).fetchone()
+            if owned is None:
+                raise NotFoundError(f"no thread {thread_id}")
+            rows = await (
+                await conn.execute(
+                    "SELECT id FROM messages WHERE thread_id = %s AND user_id = %s", (thread_id, user_id)
+                )
+            ).fetchall()
+            own_turns = {r[0] for r in rows}
+            chosen_rows = await (
+                await conn.execute(
+                    "SELECT id FROM memories WHERE user_id = %s AND (thread_id = %s OR message_id = ANY(%s)"
+                    + (" OR source_message_ids && %s)" if memories else ")"),
+                    (user_id, thread_id, list(own_turns), *([list(own_turns)] if memories else [])),
+                )
+            ).fetchall()
+            chosen = {r[0] for r in chosen_rows}
+            if memories:
+                forgotten, turns = await self._closure(conn, user_id, chosen, own_turns)
+            else:
+                forgotten, turns = chosen, own_turns
+            erased = await self._erase(conn, user_id, forgotten, turns, delete_thread=thread_id if delete else None)
+        return await self._after(erased, Forgotten(user_id, frozenset(turns)))
+
+    async def everything(self, user_id: uuid.UUID, *, conversations: bool, erase_user: bool = False) -> ForgetReport:
+        """Every memory, summary and context report of the user, every turn's text (or, with ``conversations``,
+        the conversations themselves); with ``erase_user``, the user too."""
+        async with self.pool.connection() as conn, conn.transaction():
+
+            async def run(query: str, *params: Any) -> int:
+                return (await conn.execute(query, (user_id, *params))).rowcount
+
+            erased = _Erased()
+            erased.memories = await run("DELETE FROM memories WHERE user_id = %s")
+            erased.summaries = await run("DELETE FROM thread_summaries WHERE user_id = %s")
+            erased.reports = await run("DELETE FROM context_reports WHERE user_id = %s")
+            if conversations or erase_user:
+                erased.threads = await run("DELETE FROM threads WHERE user_id = %s")
+            else:
+                contents = await (
+                    await conn.execute(
+                        "SELECT thread_id, content FROM messages WHERE user_id = %s AND status <> 'forgotten'",
+                        (user_id,),
+                    )
+                ).fetchall()
+                await self._untitle(conn, user_id, contents)
+                erased.turns = (
+                    await conn.execute(
+                        "UPDATE messages SET content = %s, status = 'forgotten', remember = false "
+                        "WHERE user_id = %s AND status <> 'forgotten'",
+                        (FORGOTTEN_TEXT, user_id),
+                    )
+                ).rowcount
+            if erase_user:
+                await run("DELETE FROM users WHERE id = %s")
+            else:
+                await run("UPDATE memory_events SET before = NULL, after = NULL, reason = NULL WHERE user_id = %s")
+                await run("INSERT INTO memory_events (user_id, action, reason) VALUES (%s, 'forget', 'forget all')")
+        keys = await self.short_term.forget_user(user_id)
+        jobs = await self._hooks(Forgotten(user_id, everything=True))
+        return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
+
+    # -- taking it, in one transaction --------------------------------------------------------------
+    async def _untitle(self, conn: AsyncConnection, user_id: uuid.UUID, contents: Iterable[tuple[Any, str]]) -> None:
+        by_thread: dict[uuid.UUID, list[str]] = {}
+        for thread_id, content in contents:
+            by_thread.setdefault(thread_id, []).append(content)
+        if not by_thread:
+            return
+        rows = await (
+            await conn.execute(
+                "SELECT id, title, name FROM threads WHERE user_id = %s AND id = ANY(%s) AND title IS NOT NULL",
+                (user_id, list(by_thread)),
+            )
+        ).fetchall()
+        named_after = [tid for tid, title, name in rows if _titled_from(title, name, by_thread[tid])]
+        if named_after:
+            await conn.execute(
+                "UPDATE threads SET title = NULL WHERE user_id = %s AND id = ANY(%s)", (user_id, named_after)
+            )
+
+    async def _erase(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        memories: Collection[uuid.UUID],
+        turns: Collection[uuid.UUID],
+        *,
+        delete_thread: uuid.UUID | None = None,
+    ) -> _Erased:
+        erased = _Erased()
+        said = await (
+            await conn.execute(
+                "SELECT id, thread_id, seq, content FROM messages WHERE user_id = %s AND id = ANY(%s)",
+                (user_id, list(turns)),
+            )
+        ).fetchall()
+        first_seq: dict[uuid.UUID, int] = {}
+        for _, thread_id, seq, _content in said:
+            first_seq[thread_id] = min(seq, first_seq.get(thread_id, seq))
+        erased.touched = set(first_seq)
+        await self._untitle(conn, user_id, [(thread_id, content) for _, thread_id, _, content in said])
+        erased.turns = (
+            await conn.execute(
+                """UPDATE messages SET content = %s, status = 'forgotten', remember = false
+                   WHERE user_id = %s AND id = ANY(%s) AND status <> 'forgotten' AND thread_id IS DISTINCT FROM %s""",
+                (FORGOTTEN_TEXT, user_id, list(turns), delete_thread),
+            )
+        ).rowcount
+        erased.summaries = (
+            await conn.execute(
+                """DELETE FROM thread_summaries s USING unnest(%s::uuid[], %s::bigint[]) AS f(thread_id, seq)
+                   WHERE s.user_id = %s AND s.thread_id = f.thread_id AND s.covers_through_seq >= f.seq""",
+                (list(first_seq), list(first_seq.values()), user_id),
+            )
+        ).rowcount
+        erased.reports = await self._reports(conn, user_id, memories, turns, erased.touched)
+        erased.memories = (
+            await conn.execute("DELETE FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memories)))
+        ).rowcount
+        await conn.execute(
+            """UPDATE memory_events SET before = NULL, after = NULL, reason = NULL
+               WHERE user_id = %s AND memory_id = ANY(%s)""",
+            (user_id, list(memories)),
+        )
+        await conn.execute(
+            "INSERT INTO memory_events (user_id, memory_id, action) SELECT %s, unnest(%s::uuid[]), 'forget'",
+            (user_id, list(memories)),
+        )
+        if delete_thread is not None:
+            erased.threads = (
+                await conn.execute("DELETE FROM threads WHERE id = %s AND user_id = %s", (delete_thread, user_id))
+            ).rowcount
+            erased.touched.add(delete_thread)
+        return erased
+
+    async def _reports(
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        memories: Collection[uuid.UUID],
+        turns: Collection[uuid.UUID],
+        threads: Collection[uuid.UUID],
+    ) -> int:
+        """Delete the reports of forgotten replies; redact, in every other report, what showed forgotten text."""
+        deleted = (
+            await conn.execute(
+                "DELETE FROM context_reports WHERE user_id = %s AND message_id = ANY(%s)", (user_id, list(turns))
+            )
+        ).rowcount
+        ids = {str(i) for i in (*memories, *turns)}
+        if not ids:
+            return deleted
+        rows = await (
+            await conn.execute(
+                """SELECT id, report FROM context_reports
+                   WHERE user_id = %s AND (thread_id = ANY(%s) OR report::text ~ %s)""",
+                (user_id, list(threads), "|".join(sorted(ids))),
+            )
+        ).fetchall()
+        summary_threads = {str(t) for t in threads}
+        redacted = 0
+        for report_id, report in rows:
+            new, changed = redact_report(dict(report), ids, summary_threads)
+            if changed:
+                await conn.execute("UPDATE context_reports SET report = %s WHERE id = %s", (Jsonb(new), report_id))
+                redacted += 1
+        return deleted + redacted
+
+    async def _after(self, erased: _Erased, forgotten: Forgotten) -> ForgetReport:
+        """Redis and in-process state, once Postgres has committed: drop what could bring the text back."""
+        keys = await self.short_term.forget_threads(forgotten.user_id, erased.touched)
+        jobs = await self._hooks(forgotten)
+        return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
+
+    async def _hooks(self, forgotten: Forgotten) -> int:
+        dropped = 0
+        for hook in self.hooks:
+            dropped += await hook(forgotten)
+        return dropped
