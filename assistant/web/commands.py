@@ -210,7 +210,7 @@ async def _forget_confirm(action: cl.Action) -> None:
     except AssistantError as exc:
         await say(f"⚠️ {describe(exc)}")
         return
-    await say(f"🗑️ Forgot {report.memories} memor{'y' if report.memories == 1 else 'ies'}.")
+    await say(f"🗑️ {report.in_words()}")
 
 
 @cl.action_callback("forget_cancel")

@@ -44,7 +44,7 @@ class ForgetReport:
     turns: int = 0
     jobs: int = 0
 
-    def in_words(self) -> str:
+    def in_words(self, verb: str = "Forgot") -> str:
         """One plain sentence saying what went, for every face."""
         parts = [_count(self.memories, "memory", "memories")]
         if self.turns:
@@ -52,12 +52,11 @@ class ForgetReport:
         if self.threads:
             parts.append(_count(self.threads, "conversation"))
         if self.summaries:
-            parts.append(
-                _count(self.summaries, "rolling summary", "rolling summaries") + " (rewritten from what remains)"
-            )
+            again = " (written again from what remains)" if self.turns and not self.threads else ""
+            parts.append(_count(self.summaries, "rolling summary", "rolling summaries") + again)
         if self.reports:
-            parts.append(_count(self.reports, "context report") + " that showed them")
-        text = "Forgot " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
+            parts.append(_count(self.reports, "context report") + (" that showed them" if self.turns else ""))
+        text = f"{verb} " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
         cleared = []
         if self.redis_keys:
             cleared.append(_count(self.redis_keys, "short-term cache entry", "short-term cache entries"))
