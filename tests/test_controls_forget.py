@@ -249,21 +249,26 @@ async def test_forget_all_leaves_the_threads_readable_but_empty_of_what_was_said
     await stores.assert_kept(kept)
 
 
-async def test_deleting_a_conversation_with_its_memories_redacts_what_other_conversations_recalled(
-    make_runtime: MakeRuntime, stores: Stores
+@pytest.mark.parametrize("forget_memories", [True, False], ids=["with its memories", "keeping its facts"])
+async def test_deleting_a_conversation_takes_its_turns_from_what_other_conversations_recalled(
+    make_runtime: MakeRuntime, stores: Stores, forget_memories: bool
 ) -> None:
     gone, kept = _marker("gone"), _marker("kept")
     model = FakeChatModel(_plain)
     runtime, user, doomed = await _start(make_runtime, model)
     other = await runtime.conversations.create_thread(user.id)
     await _talk(runtime, doomed, f"The alarm code is {gone}.")
+    said = (await runtime.conversations.messages(doomed))[0]
+    fact = await runtime.memories.remember(user.id, "The user has an alarm.", pinned=False, sources=[said.id])
     await _talk(runtime, other, f"The boat is called {kept}.")
     recalled = await _talk(runtime, other, "What is the alarm code?")
     assert any(gone in item.text for item in recalled.report.tier("long_term").items)
 
-    report = await runtime.memories.delete_thread(user.id, doomed.id, forget_memories=True)
+    report = await runtime.memories.delete_thread(user.id, doomed.id, forget_memories=forget_memories)
 
-    assert report.threads == 1 and report.memories >= 2 and report.reports >= 1
+    assert report.threads == 1 and report.reports >= 2  # its own reply's, and those that recalled it
+    facts = [m.id for m in await runtime.memories.list_memories(user.id, kinds=("semantic",))]
+    assert facts == ([] if forget_memories else [fact.id])
     since = len(model.received)
     await _talk(runtime, other, "And the boat?")
     assert gone not in _seen(model, since) and kept in _seen(model, since)
@@ -297,3 +302,22 @@ async def test_users_rm_leaves_nothing_of_the_user_in_any_table_or_key(
     for trace in (gone, name, str(user.id)):
         await stores.assert_gone(trace)
     await stores.assert_kept(kept)
+
+
+async def test_forgetting_a_long_conversation_in_one_go(make_runtime: MakeRuntime, stores: Stores) -> None:
+    gone = _marker("gone")
+    runtime, user, thread = await _start(make_runtime, FakeChatModel())
+    async with stores.pool.connection() as conn:
+        await conn.execute(
+            """INSERT INTO messages (thread_id, user_id, role, content)
+               SELECT %s, %s, CASE WHEN n %% 2 = 0 THEN 'user' ELSE 'assistant' END, 'line ' || n || ' ' || %s
+               FROM generate_series(0, 2999) AS n""",
+            (thread.id, user.id, gone),
+        )
+    assert await runtime.episodic.backfill(user_id=user.id) == 3000
+    await _talk(runtime, thread, "Still there?")
+
+    report = await runtime.memories.forget_from_thread(user.id, thread.id)
+
+    assert report.turns == 3002 and report.memories == 3002
+    await stores.assert_gone(gone)

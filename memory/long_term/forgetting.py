@@ -139,19 +139,20 @@ class Forgetter:
     # -- what goes ------------------------------------------------------------------------------
     @staticmethod
     async def _versions(conn: AsyncConnection, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-        rows = await (
-            await conn.execute(
-                """WITH RECURSIVE chain(id, previous_id) AS (
-                       SELECT id, previous_id FROM memories WHERE user_id = %s AND id = ANY(%s)
-                       UNION
-                       SELECT m.id, m.previous_id FROM memories m JOIN chain c
-                         ON m.id = c.previous_id OR m.previous_id = c.id
-                       WHERE m.user_id = %s)
-                   SELECT id FROM chain""",
-                (user_id, list(memory_ids), user_id),
-            )
-        ).fetchall()
-        return {r[0] for r in rows}
+        """These memories with every older and newer version of each (edits chain them by ``previous_id``)."""
+        found: set[uuid.UUID] = set()
+        frontier = set(memory_ids)
+        while frontier:
+            rows = await (
+                await conn.execute(
+                    """SELECT id, previous_id FROM memories
+                       WHERE user_id = %s AND (id = ANY(%s) OR previous_id = ANY(%s))""",
+                    (user_id, list(frontier), list(frontier)),
+                )
+            ).fetchall()
+            found |= {r[0] for r in rows if r[0] in frontier}
+            frontier = {i for r in rows for i in r if i is not None} - found - frontier
+        return found
 
     @staticmethod
     async def _turns(
@@ -164,16 +165,18 @@ class Forgetter:
                        SELECT unnest(source_message_ids || coalesce(ARRAY[message_id], '{}')) AS id
                        FROM memories WHERE user_id = %s AND id = ANY(%s)
                        UNION SELECT unnest(%s::uuid[])),
-                   said AS (SELECT m.id, m.thread_id, m.seq, m.role FROM messages m
-                            WHERE m.user_id = %s AND m.id IN (SELECT id FROM named WHERE id IS NOT NULL))
+                   said AS (SELECT m.id, m.thread_id FROM messages m
+                            WHERE m.user_id = %s AND m.id IN (SELECT id FROM named WHERE id IS NOT NULL)),
+                   -- Each user message opens an exchange; the assistant messages after it are its replies.
+                   exchanges AS (
+                       SELECT m.id, m.role, m.thread_id, count(*) FILTER (WHERE m.role = 'user')
+                                  OVER (PARTITION BY m.thread_id ORDER BY m.seq) AS n
+                       FROM messages m WHERE m.thread_id IN (SELECT thread_id FROM said))
                    SELECT id FROM said
                    UNION
-                   SELECT r.id FROM said u
-                   JOIN messages r ON r.thread_id = u.thread_id AND r.role = 'assistant' AND r.seq > u.seq
-                    AND r.seq < coalesce((SELECT n.seq FROM messages n WHERE n.thread_id = u.thread_id
-                                            AND n.role = 'user' AND n.seq > u.seq ORDER BY n.seq LIMIT 1),
-                                         9223372036854775807)
-                   WHERE u.role = 'user'""",
+                   SELECT r.id FROM exchanges u
+                   JOIN exchanges r ON r.thread_id = u.thread_id AND r.n = u.n AND r.role = 'assistant'
+                   WHERE u.role = 'user' AND u.id IN (SELECT id FROM said)""",
                 (user_id, list(memory_ids), list(extra), user_id),
             )
         ).fetchall()
@@ -373,9 +376,13 @@ class Forgetter:
             return deleted
         rows = await (
             await conn.execute(
-                """SELECT id, report FROM context_reports
-                   WHERE user_id = %s AND (thread_id = ANY(%s) OR report::text ~ %s)""",
-                (user_id, list(threads), "|".join(sorted(ids))),
+                """WITH wanted AS (SELECT unnest(%s::text[]) AS id)
+                   SELECT r.id, r.report FROM context_reports r
+                   WHERE r.user_id = %s AND (r.thread_id = ANY(%s) OR EXISTS (
+                       SELECT 1 FROM jsonb_path_query(r.report, '$.tiers[*].*[*].id') AS item(id),
+                            unnest(string_to_array(item.id #>> '{}', ',')) AS part(id)
+                       WHERE part.id IN (SELECT id FROM wanted)))""",
+                (sorted(ids), user_id, list(threads)),
             )
         ).fetchall()
         summary_threads = {str(t) for t in threads}
