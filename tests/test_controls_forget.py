@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,9 +86,25 @@ class Stores:
     async def assert_gone(self, marker: str) -> None:
         residue = await scan(self.pool, self.redis, self.prefix, marker)
         assert not residue, f"{marker} still in {residue}"
+        assert await self._redis_files_without(marker), f"{marker} still in Redis' files on disk"
+
+    async def _redis_files_without(self, marker: str) -> bool:
+        """Whether Redis' append-only log and snapshot no longer hold the marker, once a rewrite settles."""
+        folder = Path(str((await self.redis.config_get("dir"))["dir"]))
+        for _ in range(100):
+            persistence = await self.redis.info("persistence")
+            busy = persistence["aof_rewrite_in_progress"] or persistence["aof_rewrite_scheduled"]
+            if not busy and not await asyncio.to_thread(_files_hold, folder, marker):
+                return True
+            await asyncio.sleep(0.05)
+        return False
 
     async def assert_kept(self, marker: str) -> None:
         assert (await scan(self.pool, self.redis, self.prefix, marker)).tables.get("messages")
+
+
+def _files_hold(folder: Path, marker: str) -> bool:
+    return any(marker.encode() in f.read_bytes() for f in folder.rglob("*") if f.is_file())
 
 
 @pytest.fixture

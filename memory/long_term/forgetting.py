@@ -281,6 +281,7 @@ class Forgetter:
                 await run("INSERT INTO memory_events (user_id, action, reason) VALUES (%s, 'forget', 'forget all')")
         keys = await self.short_term.forget_user(user_id)
         jobs = await self._hooks(Forgotten(user_id, everything=True))
+        await self.short_term.rewrite_files()
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
 
     # -- taking it, in one transaction --------------------------------------------------------------
@@ -398,6 +399,7 @@ class Forgetter:
         """Redis and in-process state, once Postgres has committed: drop what could bring the text back."""
         keys = await self.short_term.forget_threads(forgotten.user_id, erased.touched)
         jobs = await self._hooks(forgotten)
+        await self.short_term.rewrite_files()
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
 
     async def _hooks(self, forgotten: Forgotten) -> int:

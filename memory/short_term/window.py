@@ -7,7 +7,9 @@ them from Postgres, so the only visible difference is latency.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -203,6 +205,32 @@ class ShortTermMemory:
         """Drop these threads' keys (each rebuilds from Postgres on next use); returns how many there were."""
         keys = [self.keys.thread(user_id, t, part) for t in thread_ids for part in ("window", "summary", "state")]
         return int(await self.redis.delete(*keys)) if keys else 0
+
+    async def rewrite_files(self, *, patience_s: float = 2.0) -> None:
+        """Have Redis rewrite its files on disk (append-only log, snapshot) so deleted keys leave them too.
+
+        Best effort: a server without persistence, or one that refuses the commands, is left as it is. A
+        rewrite already running started before the deletion, so this waits for it and asks again.
+        """
+        try:
+            persistence = await self.redis.info("persistence")
+            saves = (await self.redis.config_get("save")).get("save") if not persistence.get("aof_enabled") else None
+        except aioredis.RedisError:
+            return
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                if persistence.get("aof_enabled"):
+                    await self.redis.bgrewriteaof()
+                elif saves:
+                    await self.redis.bgsave(schedule=True)
+                return
+            except aioredis.ResponseError:  # one is already running
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(0.05)
+            except aioredis.RedisError:
+                return
 
     async def forget_user(self, user_id: uuid.UUID) -> int:
         """Delete every short-term key of the user; returns how many there were."""
