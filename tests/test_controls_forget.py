@@ -124,6 +124,9 @@ async def test_forgetting_a_turn_by_id_takes_its_reply_the_facts_drawn_from_it_a
     facts = [m for m in await _memories_with(runtime, user.id, gone) if m.kind == "semantic"]
     assert facts, "the fake extracted a fact from the turn"
     turn = next(m for m in await _memories_with(runtime, user.id, gone) if m.kind == "episodic" and m.role == "user")
+    preview = await runtime.memories.forget_preview(user.id, [turn.id])
+    assert (preview.chosen, preview.turns) == (1, 2) and preview.drawn >= 2  # the reply's memory, the fact
+    assert "2 conversation turns" in preview.in_words()
 
     report = await runtime.memories.forget(user.id, [turn.id])
 
@@ -137,6 +140,8 @@ async def test_forgetting_a_turn_by_id_takes_its_reply_the_facts_drawn_from_it_a
     assert gone not in _seen(model, since) and kept in _seen(model, since)
     await stores.assert_gone(gone)
     await stores.assert_kept(kept)
+    exported = await runtime.portability.export_jsonl(user.id)
+    assert gone not in exported and kept in exported
 
 
 async def test_a_queued_extraction_job_about_a_forgotten_turn_is_dropped(

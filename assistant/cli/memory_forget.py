@@ -73,6 +73,8 @@ def forget(
             raise NotFoundError("nothing matches")
         if not as_json:
             memory_table([memory_row(m) for m in targets], "to forget")
+            if also := (await service.forget_preview(uid, [m.id for m in targets])).in_words():
+                console.print(also)
         if not confirm(f"Forget these {len(targets)} memories? This cannot be undone", yes):
             return {"forgotten": 0, "cancelled": True}
         report = await service.forget(uid, [m.id for m in targets])

@@ -87,8 +87,10 @@ async def forget(owner: User, target: str) -> None:
     tz = await _tz(owner)
     lines = "\n".join(render.memory_line(m, tz) for m in found)
     ids = [str(m.id) for m in found]
+    also = (await state.runtime().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
+    also = f"{also}\n\n" if also else ""
     await say(
-        f"## These {len(found)} memories would be forgotten\n{lines}\n\n"
+        f"## These {len(found)} memories would be forgotten\n{lines}\n\n{also}"
         "Forgetting is final: they are deleted everywhere and cannot be undone.",
         actions=[
             cl.Action(name="forget_confirm", payload={"ids": ids}, label=f"Forget {len(found)}", icon="trash-2"),

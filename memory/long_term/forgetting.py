@@ -77,6 +77,29 @@ class ForgetReport:
 
 
 @dataclass(frozen=True)
+class ForgetPreview:
+    """What forgetting a choice of memories would take besides them, before anything is changed."""
+
+    chosen: int
+    drawn: int  # other memories drawn from the same turns, or other versions of the chosen ones
+    turns: int
+
+    def in_words(self) -> str:
+        """A sentence for the question before forgetting (empty when nothing else goes)."""
+        if not self.turns and not self.drawn:
+            return ""
+        parts = []
+        if self.turns:
+            parts.append(
+                _count(self.turns, "conversation turn")
+                + " they record or came from, with the replies to them (these will read “(forgotten)”)"
+            )
+        if self.drawn:
+            parts.append(_count(self.drawn, "other memory", "other memories") + " drawn from those turns or versions")
+        return "With them go " + " and ".join(parts) + "."
+
+
+@dataclass(frozen=True)
 class Forgotten:
     """What a forgetting reached, for the hooks that drop queued work and caches outside Postgres."""
 
@@ -199,6 +222,17 @@ class Forgetter:
         turns = await self._turns(conn, user_id, memories, extra)
         memories |= await self._versions(conn, user_id, await self._drawn_from(conn, user_id, turns))
         return memories, turns
+
+    async def preview(self, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID]) -> ForgetPreview:
+        """What ``memories`` would take, without changing anything."""
+        async with self.pool.connection() as conn:
+            found = await (
+                await conn.execute(
+                    "SELECT id FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memory_ids))
+                )
+            ).fetchall()
+            memories, turns = await self._closure(conn, user_id, [r[0] for r in found], ())
+        return ForgetPreview(len(found), len(memories) - len(found), len(turns))
 
     # -- the ways of forgetting -------------------------------------------------------------------
     async def memories(self, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID]) -> ForgetReport:

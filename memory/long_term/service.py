@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from memory.conversations import ConversationStore, Message
 from memory.embeddings import Embedder, QueryCache
 from memory.errors import InvalidInputError, NotFoundError
-from memory.long_term.forgetting import ForgetHook, ForgetReport, Forgetter
+from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryRecord
 from memory.long_term.search import HybridSearch, SearchHit
 from memory.long_term.store import MemoryStore, NewMemory
@@ -240,6 +240,10 @@ class MemoryService:
     def on_forget(self, hook: ForgetHook) -> None:
         """Call ``hook`` after every forgetting, to drop queued work or caches that may carry the text."""
         self.forgetter.hooks.append(hook)
+
+    async def forget_preview(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> ForgetPreview:
+        """What ``forget`` would take besides these memories (turns, memories drawn from them); changes nothing."""
+        return await self.forgetter.preview(user_id, memory_ids)
 
     async def forget(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID], *, reason: str = "") -> ForgetReport:
         """Forget these memories, the turns they record or were drawn from, and all drawn from those turns."""
