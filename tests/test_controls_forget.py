@@ -196,6 +196,7 @@ async def test_forgetting_the_memories_a_query_selects_reaches_the_reports_of_ot
     model = FakeChatModel()  # echoes its context items: the reply that recalled the marker holds it too
     runtime, user, first = await _start(make_runtime, model)
     second = await runtime.conversations.create_thread(user.id)
+    await runtime.conversations.rename_thread(user.id, first.id, f"The locker code is {gone}")  # as the browser does
     await _talk(runtime, first, f"The locker code is {gone}.")
     await _talk(runtime, second, f"The garden gnome is called {kept}.")
     recalled = await _talk(runtime, second, f"What is the locker code {gone}?")
