@@ -256,6 +256,7 @@ async def test_forget_all_leaves_the_threads_readable_but_empty_of_what_was_said
     thread = await runtime.conversations.create_thread(ann.id)
     bobs = await runtime.conversations.create_thread(bob.id)
     await runtime.memories.remember(ann.id, f"Pinned: {gone}.")
+    await runtime.conversations.rename_thread(ann.id, thread.id, f"Turn 0 about {gone}…")  # as the browser does
     for turn in range(4):
         await _talk(runtime, thread, f"Turn {turn} about {gone}.")
     await _talk(runtime, bobs, f"Bob's note: {kept}.")

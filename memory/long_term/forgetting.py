@@ -140,19 +140,6 @@ def redact_report(
     return report, changed
 
 
-def _normal(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-def _titled_from(title: str | None, name: str | None, contents: Iterable[str]) -> bool:
-    """Whether a thread's title was taken from one of these messages (the browser names a thread after its
-    first message); a name the user gave a thread (``--thread trip``) is theirs, not a message's."""
-    if not title or title == name:
-        return False
-    wanted = _normal(title).rstrip(".… ")
-    return bool(wanted) and any(wanted in _normal(content) for content in contents)
-
-
 class Forgetter:
     def __init__(self, pool: AsyncConnectionPool, short_term: ShortTermMemory) -> None:
         self.pool = pool
@@ -294,13 +281,7 @@ class Forgetter:
             if conversations or erase_user:
                 erased.threads = await run("DELETE FROM threads WHERE user_id = %s")
             else:
-                contents = await (
-                    await conn.execute(
-                        "SELECT thread_id, content FROM messages WHERE user_id = %s AND status <> 'forgotten'",
-                        (user_id,),
-                    )
-                ).fetchall()
-                await self._untitle(conn, user_id, contents)
+                await self._untitle(conn, user_id, None)
                 erased.turns = (
                     await conn.execute(
                         "UPDATE messages SET content = %s, status = 'forgotten', remember = false "
@@ -319,23 +300,22 @@ class Forgetter:
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
 
     # -- taking it, in one transaction --------------------------------------------------------------
-    async def _untitle(self, conn: AsyncConnection, user_id: uuid.UUID, contents: Iterable[tuple[Any, str]]) -> None:
-        by_thread: dict[uuid.UUID, list[str]] = {}
-        for thread_id, content in contents:
-            by_thread.setdefault(thread_id, []).append(content)
-        if not by_thread:
-            return
-        rows = await (
-            await conn.execute(
-                "SELECT id, title, name FROM threads WHERE user_id = %s AND id = ANY(%s) AND title IS NOT NULL",
-                (user_id, list(by_thread)),
-            )
-        ).fetchall()
-        named_after = [tid for tid, title, name in rows if _titled_from(title, name, by_thread[tid])]
-        if named_after:
-            await conn.execute(
-                "UPDATE threads SET title = NULL WHERE user_id = %s AND id = ANY(%s)", (user_id, named_after)
-            )
+    @staticmethod
+    async def _untitle(conn: AsyncConnection, user_id: uuid.UUID, turns: Collection[uuid.UUID] | None) -> None:
+        """Clear the title of a thread named after one of these turns (None: any of the user's), as the browser
+        names a thread after its first message; a name the user gave it (``--thread trip``) stays. Run before
+        the turns are redacted."""
+        await conn.execute(
+            r"""UPDATE threads t SET title = NULL
+                WHERE t.user_id = %s AND t.title IS DISTINCT FROM t.name
+                  AND rtrim(btrim(t.title), '.… ') <> ''
+                  AND EXISTS (SELECT 1 FROM messages m
+                              WHERE m.thread_id = t.id AND m.status <> 'forgotten'
+                                AND (%s::uuid[] IS NULL OR m.id = ANY(%s::uuid[]))
+                                AND strpos(lower(regexp_replace(m.content, '\s+', ' ', 'g')), lower(rtrim(
+                                        regexp_replace(btrim(t.title), '\s+', ' ', 'g'), '.… '))) > 0)""",
+            (user_id, None if turns is None else list(turns), None if turns is None else list(turns)),
+        )
 
     async def _erase(
         self,
@@ -349,15 +329,13 @@ class Forgetter:
         erased = _Erased()
         said = await (
             await conn.execute(
-                "SELECT id, thread_id, seq, content FROM messages WHERE user_id = %s AND id = ANY(%s)",
+                "SELECT thread_id, min(seq) FROM messages WHERE user_id = %s AND id = ANY(%s) GROUP BY thread_id",
                 (user_id, list(turns)),
             )
         ).fetchall()
-        first_seq: dict[uuid.UUID, int] = {}
-        for _, thread_id, seq, _content in said:
-            first_seq[thread_id] = min(seq, first_seq.get(thread_id, seq))
+        first_seq: dict[uuid.UUID, int] = {thread_id: seq for thread_id, seq in said}
         erased.touched = set(first_seq)
-        await self._untitle(conn, user_id, [(thread_id, content) for _, thread_id, _, content in said])
+        await self._untitle(conn, user_id, turns)
         erased.turns = (
             await conn.execute(
                 """UPDATE messages SET content = %s, status = 'forgotten', remember = false
