@@ -26,7 +26,8 @@ from assistant.providers.fake import FakeChatModel, default_reply
 from assistant.runtime import Runtime
 from memory.conversations import Thread, User
 from memory.embeddings import HashEmbedder, QueryCache
-from memory.long_term.forgetting import FORGOTTEN_TEXT
+from memory.errors import NotFoundError
+from memory.long_term.forgetting import FORGOTTEN_TEXT, ForgetReport
 from memory.long_term.records import MemoryRecord
 from tests.store_scan import scan
 
@@ -344,4 +345,26 @@ async def test_forgetting_a_long_conversation_in_one_go(make_runtime: MakeRuntim
     report = await runtime.memories.forget_from_thread(user.id, thread.id)
 
     assert report.turns == 3002 and report.memories == 3002
+    await stores.assert_gone(gone)
+
+
+async def test_two_forgettings_of_the_same_turns_at_once_both_finish(make_runtime: MakeRuntime, stores: Stores) -> None:
+    gone = _marker("gone")
+    runtime, user, thread = await _start(make_runtime, FakeChatModel())
+    for turn in range(5):
+        await _talk(runtime, thread, f"Turn {turn}: {gone}.")
+    both = await _memories_with(runtime, user.id, gone)
+    users_turns = [m.id for m in both if m.role == "user"]
+    replies = [m.id for m in both if m.role == "assistant"]
+
+    outcomes = await asyncio.gather(
+        runtime.memories.forget(user.id, users_turns),
+        runtime.memories.forget(user.id, list(reversed(replies))),
+        return_exceptions=True,
+    )
+
+    # Either both take part of the turns, or the second finds its memories already gone: never a collision.
+    reports = [o for o in outcomes if isinstance(o, ForgetReport)]
+    assert all(isinstance(o, ForgetReport | NotFoundError) for o in outcomes) and reports
+    assert sum(r.turns for r in reports) == 10
     await stores.assert_gone(gone)

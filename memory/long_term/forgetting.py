@@ -16,16 +16,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from memory.errors import NotFoundError
+from memory.errors import NotFoundError, StoreError
 from memory.short_term.window import ShortTermMemory
 
 FORGOTTEN_TEXT = "(forgotten)"
+DEADLOCK_RETRIES = 3
+T = TypeVar("T")
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -224,7 +227,8 @@ class Forgetter:
     # -- the ways of forgetting -------------------------------------------------------------------
     async def memories(self, user_id: uuid.UUID, memory_ids: Collection[uuid.UUID]) -> ForgetReport:
         """Forget these memories and everything they reach (see the module's docstring)."""
-        async with self.pool.connection() as conn, conn.transaction():
+
+        async def work(conn: AsyncConnection) -> tuple[_Erased, set[uuid.UUID]]:
             found = await (
                 await conn.execute(
                     "SELECT id FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memory_ids))
@@ -233,13 +237,16 @@ class Forgetter:
             if not found:
                 raise NotFoundError("no such memory")
             memories, turns = await self._closure(conn, user_id, [r[0] for r in found], ())
-            erased = await self._erase(conn, user_id, memories, turns)
+            return await self._erase(conn, user_id, memories, turns), turns
+
+        erased, turns = await self._in_transaction(work)
         return await self._after(erased, Forgotten(user_id, frozenset(turns)))
 
     async def thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, *, delete: bool, memories: bool) -> ForgetReport:
         """Forget a conversation's memories (``memories``) and/or delete it (``delete``): its turns leave the
         other threads' context reports either way; with ``memories``, facts drawn from it go too."""
-        async with self.pool.connection() as conn, conn.transaction():
+
+        async def work(conn: AsyncConnection) -> tuple[_Erased, set[uuid.UUID]]:
             owned = await (
                 await conn.execute("SELECT 1 FROM threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
             ).fetchone()
@@ -264,13 +271,16 @@ class Forgetter:
             else:
                 forgotten, turns = chosen, own_turns
             erased = await self._erase(conn, user_id, forgotten, turns, delete_thread=thread_id if delete else None)
+            return erased, turns
+
+        erased, turns = await self._in_transaction(work)
         return await self._after(erased, Forgotten(user_id, frozenset(turns)))
 
     async def everything(self, user_id: uuid.UUID, *, conversations: bool, erase_user: bool = False) -> ForgetReport:
         """Every memory, summary and context report of the user, every turn's text (or, with ``conversations``,
         the conversations themselves); with ``erase_user``, the user too."""
-        async with self.pool.connection() as conn, conn.transaction():
 
+        async def work(conn: AsyncConnection) -> _Erased:
             async def run(query: str, *params: Any) -> int:
                 return (await conn.execute(query, (user_id, *params))).rowcount
 
@@ -294,12 +304,27 @@ class Forgetter:
             else:
                 await run("UPDATE memory_events SET before = NULL, after = NULL, reason = NULL WHERE user_id = %s")
                 await run("INSERT INTO memory_events (user_id, action, reason) VALUES (%s, 'forget', 'forget all')")
+            return erased
+
+        erased = await self._in_transaction(work)
         keys = await self.short_term.forget_user(user_id)
         jobs = await self._hooks(Forgotten(user_id, everything=True))
         await self.short_term.rewrite_files()
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
 
     # -- taking it, in one transaction --------------------------------------------------------------
+    async def _in_transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction; two forgettings of the same turns at once may deadlock, and the
+        one Postgres stops is run again."""
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    return await work(conn)
+            except psycopg.errors.DeadlockDetected as exc:
+                if attempt == DEADLOCK_RETRIES - 1:
+                    raise StoreError("forgetting collided with another change several times; try again") from exc
+        raise AssertionError("unreachable")
+
     @staticmethod
     async def _untitle(conn: AsyncConnection, user_id: uuid.UUID, turns: Collection[uuid.UUID] | None) -> None:
         """Clear the title of a thread named after one of these turns (None: any of the user's), as the browser
