@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -213,19 +213,26 @@ class ShortTermMemory:
         rewrite already running started before the deletion, so this waits for it and asks again.
         """
         try:
-            persistence = await self.redis.info("persistence")
-            saves = (await self.redis.config_get("save")).get("save") if not persistence.get("aof_enabled") else None
+            aof = bool((await self.redis.info("persistence")).get("aof_enabled"))
         except aioredis.RedisError:
             return
+        try:
+            snapshots = bool((await self.redis.config_get("save")).get("save"))
+        except aioredis.RedisError:  # CONFIG may be refused (managed Redis): leave its snapshots to it
+            snapshots = False
+        if aof:
+            await self._retrying(self.redis.bgrewriteaof, patience_s)
+        if snapshots:
+            await self._retrying(lambda: self.redis.bgsave(schedule=True), patience_s)
+
+    @staticmethod
+    async def _retrying(command: Callable[[], Awaitable[object]], patience_s: float) -> None:
         deadline = time.monotonic() + patience_s
         while True:
             try:
-                if persistence.get("aof_enabled"):
-                    await self.redis.bgrewriteaof()
-                elif saves:
-                    await self.redis.bgsave(schedule=True)
+                await command()
                 return
-            except aioredis.ResponseError:  # one is already running
+            except aioredis.ResponseError:  # one is already running (it started before the deletion)
                 if time.monotonic() > deadline:
                     return
                 await asyncio.sleep(0.05)
