@@ -368,3 +368,22 @@ async def test_two_forgettings_of_the_same_turns_at_once_both_finish(make_runtim
     assert all(isinstance(o, ForgetReport | NotFoundError) for o in outcomes) and reports
     assert sum(r.turns for r in reports) == 10
     await stores.assert_gone(gone)
+
+
+async def test_the_cli_says_what_goes_before_and_what_went_after(
+    make_runtime: MakeRuntime, stores: Stores, store_env: None
+) -> None:
+    gone = _marker("gone")
+    runtime, user, thread = await _start(make_runtime, FakeChatModel())
+    await _talk(runtime, thread, f"My locker code is {gone}.")
+    turn = next(m for m in await _memories_with(runtime, user.id, gone) if m.role == "user")
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["memory", "forget", str(turn.id)[:8], "-u", "ann", "--yes"]
+    )
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "With them go 2 conversation turns they record or came from" in said
+    assert "Forgot 2 memories, 2 conversation turns" in said
+    await stores.assert_gone(gone)
