@@ -100,6 +100,18 @@ class Stores:
             await asyncio.sleep(0.05)
         return False
 
+    async def in_statistics(self, marker: str) -> bool:
+        """Whether the planner's statistics (readable by any database user) hold the marker."""
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND strpos(lower(concat_ws(' ', "
+                    "most_common_vals::text, histogram_bounds::text, most_common_elems::text)), lower(%s)) > 0",
+                    (marker,),
+                )
+            ).fetchone()
+        return bool(row and row[0])
+
     async def assert_kept(self, marker: str) -> None:
         assert (await scan(self.pool, self.redis, self.prefix, marker)).tables.get("messages")
 
@@ -261,6 +273,9 @@ async def test_forget_all_leaves_the_threads_readable_but_empty_of_what_was_said
     for turn in range(4):
         await _talk(runtime, thread, f"Turn {turn} about {gone}.")
     await _talk(runtime, bobs, f"Bob's note: {kept}.")
+    async with stores.pool.connection() as conn:
+        await conn.execute("ANALYZE")
+    assert await stores.in_statistics(gone)
 
     report = await runtime.memories.forget_all(ann.id)
 
@@ -270,6 +285,7 @@ async def test_forget_all_leaves_the_threads_readable_but_empty_of_what_was_said
     assert gone not in _seen(model, since)
     messages = await runtime.conversations.messages(thread)
     assert [m.content for m in messages[:8]] == [FORGOTTEN_TEXT] * 8
+    assert not await stores.in_statistics(gone)
     await stores.assert_gone(gone)
     await stores.assert_kept(kept)
 

@@ -28,6 +28,7 @@ from memory.short_term.window import ShortTermMemory
 
 FORGOTTEN_TEXT = "(forgotten)"
 DEADLOCK_RETRIES = 3
+STATISTICS_TABLES = ("messages", "memories", "context_reports", "thread_summaries", "threads", "memory_events")
 T = TypeVar("T")
 
 
@@ -308,6 +309,7 @@ class Forgetter:
 
         erased = await self._in_transaction(work)
         keys = await self.short_term.forget_user(user_id)
+        await self._refresh_statistics()
         jobs = await self._hooks(Forgotten(user_id, everything=True))
         await self.short_term.rewrite_files()
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
@@ -435,9 +437,16 @@ class Forgetter:
     async def _after(self, erased: _Erased, forgotten: Forgotten) -> ForgetReport:
         """Redis and in-process state, once Postgres has committed: drop what could bring the text back."""
         keys = await self.short_term.forget_threads(forgotten.user_id, erased.touched)
+        await self._refresh_statistics()
         jobs = await self._hooks(forgotten)
         await self.short_term.rewrite_files()
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
+
+    async def _refresh_statistics(self) -> None:
+        """Sample the tables again: the planner's statistics (``pg_stats``) keep common values and lexemes
+        of each column, which may be forgotten text, until the next ``ANALYZE``."""
+        async with self.pool.connection() as conn:
+            await conn.execute(f"ANALYZE {', '.join(STATISTICS_TABLES)}")
 
     async def _hooks(self, forgotten: Forgotten) -> int:
         dropped = 0

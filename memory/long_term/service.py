@@ -58,6 +58,7 @@ class MemoryService:
         caches = {id(e): e for e in (embedder, search.embedder) if isinstance(e, QueryCache)}
         for cache in caches.values():
             self.on_forget(cache.forget_queries)
+        self.on_forget(self._forget_term_stats)
 
     # -- adding and changing ---------------------------------------------------------------
     async def remember(
@@ -240,6 +241,10 @@ class MemoryService:
     def on_forget(self, hook: ForgetHook) -> None:
         """Call ``hook`` after every forgetting, to drop queued work or caches that may carry the text."""
         self.forgetter.hooks.append(hook)
+
+    async def _forget_term_stats(self, _forgotten: object) -> int:
+        self.searcher.term_stats.invalidate()  # the lexemes it holds were read before the forgetting
+        return 0
 
     async def forget_preview(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> ForgetPreview:
         """What ``forget`` would take besides these memories (turns, memories drawn from them); changes nothing."""
