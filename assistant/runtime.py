@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -15,10 +16,10 @@ from psycopg_pool import AsyncConnectionPool
 from assistant.context.budget import TierShares, model_window
 from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
-from assistant.context.tokens import TokenCounter
+from assistant.context.tokens import TokenCounter, forget_counted_texts
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork
-from assistant.pipeline.extraction import Extractor
+from assistant.pipeline.extraction import Extractor, drop_jobs
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.pipeline.turn import TurnPipeline
@@ -170,6 +171,7 @@ class Runtime:
             concurrency=settings.summary_concurrency,
         )
         extracting, _ = settings.extraction_status(settings.model)
+        extraction_queue = f"{settings.redis_prefix}:{{extract}}:jobs"
         extractor = None
         if extracting:
             extractor = Extractor(
@@ -177,10 +179,14 @@ class Runtime:
                 memories,
                 model,
                 redis,
-                queue_key=f"{settings.redis_prefix}:{{extract}}:jobs",
+                queue_key=extraction_queue,
                 extract_prompt=load_prompt(settings.prompts_dir, "extract"),
                 reconcile_prompt=load_prompt(settings.prompts_dir, "reconcile"),
             )
+        # What forgetting must also reach in this process and in Redis: queued turns and jobs, cached texts.
+        memories.on_forget(episodic.discard)
+        memories.on_forget(forget_counted_texts)
+        memories.on_forget(functools.partial(drop_jobs, redis, extraction_queue))
         writer = MemoryWriter(short_term, episodic if settings.memory_enabled else None, extractor)
         pipeline = TurnPipeline(
             conversations,

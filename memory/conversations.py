@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from memory.errors import InvalidInputError, NotFoundError
 
 Role = Literal["user", "assistant", "system"]
-Status = Literal["complete", "partial", "error"]
+Status = Literal["complete", "partial", "error", "forgotten"]
 
 
 class User(BaseModel):

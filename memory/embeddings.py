@@ -262,3 +262,8 @@ class QueryCache:
 
     async def passages(self, texts: Sequence[str]) -> Vectors:
         return await self.inner.passages(texts)
+
+    async def forget_queries(self, _forgotten: object = None) -> int:
+        """Drop every remembered query (their texts may hold something forgotten); returns 0 jobs dropped."""
+        self._vectors.clear()
+        return 0

@@ -50,7 +50,7 @@ class MessageLine(_Line):
     role: Literal["user", "assistant", "system"]
     speaker: str | None = None
     content: str
-    status: Literal["complete", "partial", "error"] = "complete"
+    status: Literal["complete", "partial", "error", "forgotten"] = "complete"
     model: str | None = None
     usage: dict[str, Any] | None = None
     latency_ms: float | None = None

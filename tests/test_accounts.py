@@ -101,7 +101,7 @@ def test_users_commands() -> None:
     kept = runner.invoke(app, ["users", "rm", "ann"], input="n\n")
     assert kept.exit_code == 0 and "nothing was erased" in kept.output
     gone = runner.invoke(app, ["users", "rm", "ann", "--yes"])
-    assert gone.exit_code == 0 and "erased ann" in gone.output
+    assert gone.exit_code == 0 and "Erased ann" in gone.output
     assert json.loads(runner.invoke(app, ["users", "list", "--json"]).stdout) == []
     missing = runner.invoke(app, ["users", "rm", "ann", "--yes"])
     assert missing.exit_code == 1 and "no user named 'ann'" in missing.output

@@ -38,7 +38,7 @@ def test_forget_shows_what_goes_and_asks_first() -> None:
     assert result.exit_code == 0 and "Secret plan B" in result.output and "nothing was forgotten" in result.output
     assert len(_json(["memory", "list", "--user", "ann"])) == 1
     result = runner.invoke(app, ["memory", "forget", "--all", "--user", "ann"], input="y\n")
-    assert result.exit_code == 0 and "forgot 1 memories" in result.output
+    assert result.exit_code == 0 and "Forgot 1 memory" in result.output
     assert _json(["memory", "list", "--user", "ann"]) == []
 
 
@@ -103,7 +103,7 @@ def test_export_forget_all_import_round_trip(tmp_path: Path) -> None:
         "My locker code is 4411",
     ]
     out = _ok(["memory", "forget", "--all", "--conversations", "--user", "ann", "--yes"])
-    assert "forgot 2 memories" in out
+    assert "Forgot 2 memories" in out
     report = _json(["memory", "import", str(first), "--user", "ann"])
     assert isinstance(report, dict) and report["memories"] == 2
     second = runner.invoke(app, ["memory", "export", "--user", "ann"])

@@ -22,6 +22,8 @@ async def _forget_all(
     counts = await runtime.memories.store.count(uid)
     parts = [f"{sum(counts.values())} memories ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none'})"]
     parts.append("their rolling summaries and context reports")
+    if not conversations:
+        parts.append("the text of every conversation turn (the conversations stay, each turn reading “(forgotten)”)")
     if conversations:
         parts.append(f"{len(await runtime.conversations.list_threads(uid, limit=100_000))} conversations")
     if documents:
@@ -32,19 +34,16 @@ async def _forget_all(
         return {"forgotten": 0, "cancelled": True}
     report = await runtime.memories.forget_all(uid, conversations=conversations)
     removed_documents = await runtime.documents.remove_all(uid) if documents else 0
-    return {
-        "forgotten": report.memories,
-        "threads": report.threads,
-        "summaries": report.summaries,
-        "reports": report.reports,
-        "documents": removed_documents,
-    }
+    message = report.in_words() + (f" Removed {removed_documents} documents." if documents else "")
+    return {"forgotten": report.memories, **report.as_dict(), "documents": removed_documents, "message": message}
 
 
 def forget(
     memory_id: str = typer.Argument(None, help="The memory's id (or its first characters)."),
     query: str = typer.Option(None, "--query", "-q", help="Forget the memories matching this search."),
-    everything: bool = typer.Option(False, "--all", help="Forget every memory, summary and context report."),
+    everything: bool = typer.Option(
+        False, "--all", help="Forget every memory, summary and context report, and the text of every turn."
+    ),
     conversations: bool = typer.Option(False, "--conversations", help="With --all: delete the conversations too."),
     documents: bool = typer.Option(False, "--documents", help="With --all: delete the uploaded documents too."),
     user: str = USER_OPTION,
@@ -76,10 +75,17 @@ def forget(
             raise NotFoundError("nothing matches")
         if not as_json:
             memory_table([memory_row(m) for m in targets], "to forget")
+            if also := (await service.forget_preview(uid, [m.id for m in targets])).in_words():
+                console.print(also)
         if not confirm(f"Forget these {len(targets)} memories? This cannot be undone", yes):
             return {"forgotten": 0, "cancelled": True}
         report = await service.forget(uid, [m.id for m in targets])
-        return {"forgotten": report.memories, "ids": [str(m.id) for m in targets]}
+        return {
+            "forgotten": report.memories,
+            "ids": [str(m.id) for m in targets],
+            **report.as_dict(),
+            "message": report.in_words(),
+        }
 
     result = run(with_runtime(work))
     if as_json:
@@ -87,9 +93,4 @@ def forget(
     elif result.get("cancelled"):
         console.print("cancelled; nothing was forgotten")
     else:
-        extra = "".join(
-            f", {result[k]} {k if k != 'threads' else 'conversations'}"
-            for k in ("threads", "documents")
-            if result.get(k)
-        )
-        console.print(f"forgot {result['forgotten']} memories{extra}")
+        console.print(result["message"])

@@ -84,7 +84,9 @@ def show(
     thread = data["thread"]
     table = Table("id", "when", "who", "message", title=f"{thread['title'] or 'conversation'} ({thread['id']})")
     for m in data["messages"]:
-        status = ("" if m["status"] == "complete" else f" [{m['status']}]") + (" [private]" if m["private"] else "")
+        status = ("" if m["status"] in ("complete", "forgotten") else f" [{m['status']}]") + (
+            " [private]" if m["private"] else ""
+        )
         table.add_row(m["id"][:8], m["created_at"][:16], m["speaker"] or m["role"], m["content"] + status)
     console.print(table)
 
@@ -143,10 +145,15 @@ def rm(
         )
         if not confirm(f"Delete {what}? This cannot be undone", yes):
             return {"deleted": False, "cancelled": True}
-        forgotten = (await runtime.memories.forget_from_thread(uid, tid)).memories if not keep_facts else 0
-        await runtime.short_term.forget(thread)
-        await runtime.conversations.delete_thread(uid, tid)
-        return {"deleted": True, "thread": str(tid), "messages": count, "memories_forgotten": forgotten}
+        report = await runtime.memories.delete_thread(uid, tid, forget_memories=not keep_facts)
+        return {
+            "deleted": True,
+            "thread": str(tid),
+            "messages": count,
+            "memories_forgotten": report.memories,
+            "turns_forgotten_elsewhere": report.turns,
+            "reports_redacted": report.reports,
+        }
 
     result = run(with_runtime(work, check_embedder=False))
     if as_json:
@@ -154,6 +161,9 @@ def rm(
     elif result.get("cancelled"):
         console.print("cancelled; nothing was deleted")
     else:
+        elsewhere = result["turns_forgotten_elsewhere"]
         console.print(
-            f"deleted the conversation ({result['messages']} messages, {result['memories_forgotten']} memories)"
+            f"deleted the conversation ({result['messages']} messages, {result['memories_forgotten']} memories"
+            + (f"; {elsewhere} turns in other conversations they came from now read “(forgotten)”" if elsewhere else "")
+            + ")"
         )

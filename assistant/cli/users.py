@@ -171,9 +171,8 @@ def rm(name: str, yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
         what = f"user {name} with {account.threads} conversations and {account.memories} memories"
         if not confirm(f"Erase {what}, for good?", yes):
             return {"erased": False, "cancelled": True}
-        report = await runtime.memories.forget_all(user.id, conversations=True)
-        await runtime.conversations.delete_user(user.id)
-        return {"erased": True, "user": name, "memories": report.memories, "threads": report.threads}
+        report = await runtime.memories.erase_user(user.id)
+        return {"erased": True, "user": name, **report.as_dict(), "message": report.in_words(f"Erased {name} with")}
 
     result = run(with_runtime(work, check_embedder=False))
     if as_json:
@@ -181,4 +180,4 @@ def rm(name: str, yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
     elif result.get("cancelled"):
         console.print("cancelled; nothing was erased")
     else:
-        console.print(f"erased {name}: {result['threads']} conversations, {result['memories']} memories")
+        console.print(result["message"])

@@ -72,3 +72,9 @@ def _per_message(model: str) -> int:
 @lru_cache(maxsize=8192)
 def _count_text(model: str, text: str) -> int:
     return len(_codec(model).encode(text))
+
+
+async def forget_counted_texts(_forgotten: object = None) -> int:
+    """Drop the cached token counts, keyed by the texts counted (one may hold something forgotten)."""
+    _count_text.cache_clear()
+    return 0

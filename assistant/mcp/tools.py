@@ -83,10 +83,11 @@ def register(server: FastMCP, scope: Scope) -> None:
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False))
     async def forget(memory_id: str, user: str | None = None) -> dict[str, Any]:
-        """Forget one memory of the user for good (by its id from search_memory or list_memories)."""
+        """Forget one memory of the user for good (by its id from search_memory or list_memories), with the
+        conversation turns it records or was drawn from and everything else drawn from those turns."""
         caller = await scope.caller(user)
         report = await _checked(scope.rt.memories.forget(caller.id, [_memory_id(memory_id)], reason="through MCP"))
-        return {"forgotten": report.memories, "id": memory_id}
+        return {"forgotten": report.memories, "id": memory_id, **report.as_dict(), "message": report.in_words()}
 
     @server.tool(annotations=READ_ONLY)
     async def get_context(query: str, max_tokens: int = 800, user: str | None = None) -> dict[str, Any]:

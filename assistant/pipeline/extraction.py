@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from assistant.providers.base import ChatMessage, ChatModel
 from memory.conversations import ConversationStore, Message, Thread
 from memory.errors import ProviderError
+from memory.long_term.forgetting import Forgotten
 from memory.long_term.service import MemoryService
 
 log = logging.getLogger("assistant.extraction")
@@ -50,6 +51,18 @@ def parse_json(model_type: type[BaseModel], text: str) -> BaseModel:
     if not match:
         raise ValueError("no JSON object in the answer")
     return model_type.model_validate(json.loads(match.group(0)))
+
+
+async def drop_jobs(redis: aioredis.Redis, queue_key: str, forgotten: Forgotten) -> int:
+    """Remove waiting, running and parked extraction jobs about forgotten turns; returns how many. Any process
+    that forgets calls this, whether or not it extracts itself: the queue is shared."""
+    dropped = 0
+    for key in (queue_key, queue_key + ":processing", queue_key + ":failed"):
+        for raw in await redis.lrange(key, 0, -1):
+            job = json.loads(raw)
+            if forgotten.reaches(uuid.UUID(str(job["user_id"])), (uuid.UUID(str(i)) for i in job["messages"])):
+                dropped += await redis.lrem(key, 0, str(raw))
+    return dropped
 
 
 class Extractor:
@@ -115,8 +128,8 @@ class Extractor:
         user_id = uuid.UUID(str(job["user_id"]))
         ids = [uuid.UUID(str(i)) for i in job["messages"]]  # type: ignore[attr-defined]
         messages = await self.conversations.messages_by_id(user_id, ids)
-        if not messages:
-            return []
+        if not messages or any(m.status == "forgotten" for m in messages):
+            return []  # gone, or forgotten since the job was queued
         exchange = "\n".join(f"{m.role}: {m.content}" for m in messages)
         answer = await self.model.complete(
             [ChatMessage("system", self.extract_prompt), ChatMessage("user", exchange)], max_tokens=600

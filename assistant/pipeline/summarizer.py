@@ -76,7 +76,7 @@ class Summarizer:
             current = await self.short_term.summaries.get(thread)
             after = current.covers_through_seq if current else 0
             pending = [Turn.of(m) for m in await self.conversations.messages(thread, after_seq=after) if not m.private]
-        pending = [t for t in pending if t.role != "system"]
+        pending = [t for t in pending if t.role != "system" and not t.forgotten]
         outside = len(pending) - self.short_term.window_turns
         if outside < self.batch:
             return None
@@ -88,7 +88,12 @@ class Summarizer:
         if not text:
             log.warning("the model wrote an empty summary for thread %s", thread.id)
             return None
-        return await self.short_term.save_summary(thread, Summary(text, fold[-1].seq, self.model.name))
+        return await self.short_term.save_summary(
+            thread,
+            Summary(text, fold[-1].seq, self.model.name),
+            sources=[t.message_id for t in fold],
+            extends=current.covers_through_seq if current else None,
+        )
 
     def _fitting(self, messages: list[Turn], current: Summary | None) -> list[Turn]:
         """The oldest messages whose summarising request fits the model's window."""

@@ -110,8 +110,10 @@ async def forget(owner: User, target: str) -> None:
     tz = await _tz(owner)
     lines = "\n".join(render.memory_line(m, tz) for m in found)
     ids = [str(m.id) for m in found]
+    also = (await state.runtime().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
+    also = f"{also}\n\n" if also else ""
     await say(
-        f"## These {len(found)} memories would be forgotten\n{lines}\n\n"
+        f"## These {len(found)} memories would be forgotten\n{lines}\n\n{also}"
         "Forgetting is final: they are deleted everywhere and cannot be undone.",
         actions=[
             cl.Action(name="forget_confirm", payload={"ids": ids}, label=f"Forget {len(found)}", icon="trash-2"),
@@ -243,7 +245,7 @@ async def _forget_confirm(action: cl.Action) -> None:
     except AssistantError as exc:
         await say(f"⚠️ {describe(exc)}")
         return
-    await say(f"🗑️ Forgot {report.memories} memor{'y' if report.memories == 1 else 'ies'}.")
+    await say(f"🗑️ {report.in_words()}")
 
 
 @cl.action_callback("forget_cancel")

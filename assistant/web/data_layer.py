@@ -214,10 +214,8 @@ class AssistantDataLayer(BaseDataLayer):
         thread, owner = found
         runtime = self.runtime
         metadata = await runtime.conversations.thread_metadata(owner.id, thread.id)
-        if metadata.get("forget_on_delete"):
-            await runtime.memories.forget_from_thread(owner.id, thread.id)
-        await runtime.short_term.forget(thread)
-        await runtime.conversations.delete_thread(owner.id, thread.id)
+        forget = bool(metadata.get("forget_on_delete"))
+        await runtime.memories.delete_thread(owner.id, thread.id, forget_memories=forget)
 
     # -- what Chainlit would store a second copy of: nothing --------------------------------
     async def create_step(self, step_dict: StepDict) -> None:

@@ -29,7 +29,7 @@ async def forget_memories(thread_id: str, current_user: Any = Depends(get_curren
     if owner is None or owner.name != current_user.identifier:
         raise HTTPException(status_code=404, detail="no such thread")
     report = await runtime.memories.forget_from_thread(owner.id, key)
-    return {"forgotten": report.memories}
+    return {"forgotten": report.memories, **report.as_dict(), "message": report.in_words()}
 
 
 # The pipeline accepts messages of up to 2,000,000 characters (up to 4 bytes each in UTF-8); Socket.IO's

@@ -40,6 +40,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "documents"),
     Migration(9, "memory_origin"),
     Migration(10, "private_messages"),
+    Migration(11, "forgotten_turns"),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import MESSAGE_COLUMNS, Message
 from memory.embeddings import Embedder, Vectors
+from memory.long_term.forgetting import Forgotten
 from memory.long_term.reembed import passage_of
 from memory.long_term.store import MemoryStore, NewMemory
 
@@ -127,6 +128,21 @@ class EpisodicWriter:
             if pending and vectors is not None:
                 storing = (pending, asyncio.ensure_future(self._add(kept, vectors)))
 
+    async def discard(self, forgotten: Forgotten) -> int:
+        """Drop queued turns that were just forgotten (their text must not be stored); returns how many."""
+        kept, dropped = [], 0
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if forgotten.reaches(item.message.user_id, (item.message.id,)):
+                dropped += 1
+                if not item.done.done():
+                    item.done.set_result(None)
+            else:
+                kept.append(item)
+        for item in kept:
+            self._queue.put_nowait(item)
+        return dropped
+
     async def flush(self) -> None:
         """Wait until everything submitted so far is written."""
         while self._worker is not None and not self._worker.done():
@@ -143,7 +159,8 @@ class EpisodicWriter:
             async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
                 await cur.execute(
                     f"""SELECT {MESSAGE_COLUMNS} FROM messages m
-                       WHERE m.remember AND m.role IN ('user', 'assistant') AND btrim(m.content) <> ''
+                       WHERE m.remember AND m.status <> 'forgotten' AND m.role IN ('user', 'assistant')
+                         AND btrim(m.content) <> ''
                          AND (%s::uuid IS NULL OR m.user_id = %s) AND m.seq > %s
                          AND NOT EXISTS (SELECT 1 FROM memories e WHERE e.message_id = m.id AND e.kind = 'episodic')
                        ORDER BY m.seq LIMIT %s""",

@@ -1,8 +1,9 @@
 """The memory service: what the chat commands, the CLI and the MCP server call to see and change memory.
 
 Every change is an audit event that can be undone, except forgetting: what is
-forgotten is deleted from every table and Redis key, and its audit events keep
-only that something was forgotten, and when.
+forgotten leaves every table, Redis key, queue and cache it could come back from
+(memory/long_term/forgetting.py), and its audit events keep only that something
+was forgotten, and when.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import ConversationStore, Message
-from memory.embeddings import Embedder, Vectors
+from memory.embeddings import Embedder, QueryCache, Vectors
 from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
+from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, MemoryRecord
 from memory.long_term.search import HybridSearch, SearchHit
 from memory.long_term.store import MemoryStore, NewMemory
@@ -53,15 +55,6 @@ class Remembered(MemoryRecord):
         return f"already remembered; updated ({', '.join(self.changes) or 'nothing new to add'})"
 
 
-@dataclass(frozen=True)
-class ForgetReport:
-    memories: int
-    threads: int = 0
-    summaries: int = 0
-    reports: int = 0
-    redis_keys: int = 0
-
-
 def _clean(text: str) -> str:
     text = text.replace("\x00", "").strip()
     if not text:
@@ -80,6 +73,11 @@ class MemoryService:
         self.store = MemoryStore(pool)
         self.short_term = short_term
         self.searcher = search
+        self.forgetter = Forgetter(pool, short_term)
+        caches = {id(e): e for e in (embedder, search.embedder) if isinstance(e, QueryCache)}
+        for cache in caches.values():
+            self.on_forget(cache.forget_queries)
+        self.on_forget(self._forget_term_stats)
 
     # -- adding and changing ---------------------------------------------------------------
     async def remember(
@@ -128,7 +126,10 @@ class MemoryService:
         self, conn: AsyncConnection, memory: NewMemory, vectors: Vectors, *, reason: str
     ) -> tuple[MemoryRecord, uuid.UUID]:
         """Add a memory and its 'add' event on the caller's transaction."""
-        (memory_id,) = await self.store.add_many([memory], vectors, conn=conn)
+        added = await self.store.add_many([memory], vectors, conn=conn)
+        if not added:
+            raise InvalidInputError("the conversation this memory came from was forgotten")
+        (memory_id,) = added
         record = await self.store.get(memory.user_id, memory_id, conn=conn)
         sources = memory.source_message_ids
         event_id = await self.store.record_event(
@@ -353,43 +354,31 @@ class MemoryService:
         )
         return [SearchHit(m, 1.0 / (rank + 1), rank + 1, None, None) for rank, m in enumerate(rows)]
 
-    # -- forgetting (final) ---------------------------------------------------------------
+    # -- forgetting (final): memory/long_term/forgetting.py says what goes ---------------------
+    def on_forget(self, hook: ForgetHook) -> None:
+        """Call ``hook`` after every forgetting, to drop queued work or caches that may carry the text."""
+        self.forgetter.hooks.append(hook)
+
+    async def _forget_term_stats(self, _forgotten: object) -> int:
+        self.searcher.term_stats.invalidate()  # the lexemes it holds were read before the forgetting
+        return 0
+
+    async def forget_preview(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> ForgetPreview:
+        """What ``forget`` would take besides these memories (turns, memories drawn from them); changes nothing."""
+        return await self.forgetter.preview(user_id, memory_ids)
+
     async def forget(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID], *, reason: str = "") -> ForgetReport:
-        """Delete these memories everywhere; their turns are not re-remembered."""
-        records = await self.store.fetch(user_id, "id = ANY(%s)", (list(memory_ids),))
-        if not records:
-            raise NotFoundError("no such memory")
-        ids = [m.id for m in records]
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE messages SET remember = false WHERE user_id = %s AND id = ANY(%s)",
-                (user_id, [m.message_id for m in records if m.message_id]),
-            )
-            await conn.execute("DELETE FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, ids))
-        await self.store.scrub_events(user_id, ids)
-        for memory_id in ids:
-            await self.store.record_event(user_id, memory_id, "forget", reason=None)
-        return ForgetReport(memories=len(ids))
+        """Forget these memories, the turns they record or were drawn from, and all drawn from those turns."""
+        return await self.forgetter.memories(user_id, memory_ids)
 
     async def forget_all(self, user_id: uuid.UUID, *, conversations: bool = False) -> ForgetReport:
-        """Every long-term memory, rolling summary and context report of the user; conversations too if asked."""
-        async with self.pool.connection() as conn, conn.transaction():
-            memories = (await conn.execute("DELETE FROM memories WHERE user_id = %s", (user_id,))).rowcount
-            summaries = (await conn.execute("DELETE FROM thread_summaries WHERE user_id = %s", (user_id,))).rowcount
-            reports = (await conn.execute("DELETE FROM context_reports WHERE user_id = %s", (user_id,))).rowcount
-            await conn.execute(
-                "UPDATE memory_events SET before = NULL, after = NULL, reason = NULL WHERE user_id = %s", (user_id,)
-            )
-            threads = 0
-            if conversations:
-                threads = (await conn.execute("DELETE FROM threads WHERE user_id = %s", (user_id,))).rowcount
-            else:
-                await conn.execute("UPDATE messages SET remember = false WHERE user_id = %s", (user_id,))
-            await conn.execute(
-                "INSERT INTO memory_events (user_id, action, reason) VALUES (%s, 'forget', 'forget all')", (user_id,)
-            )
-        keys = await self.short_term.forget_user(user_id)
-        return ForgetReport(memories, threads, summaries, reports, keys)
+        """Every memory, rolling summary and context report of the user, and the text of every turn (the
+        threads stay, their turns reading "(forgotten)"); with ``conversations``, the threads go too."""
+        return await self.forgetter.everything(user_id, conversations=conversations)
+
+    async def erase_user(self, user_id: uuid.UUID) -> ForgetReport:
+        """The user and everything of theirs, in every table and key."""
+        return await self.forgetter.everything(user_id, conversations=True, erase_user=True)
 
     # -- memories that came from one thread -------------------------------------------------
     async def from_thread(
@@ -405,8 +394,10 @@ class MemoryService:
         )
 
     async def forget_from_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> ForgetReport:
-        """Forget every memory that came from this thread (call before deleting the thread itself)."""
-        records = await self.from_thread(user_id, thread_id, kinds=("episodic", "semantic"))
-        if not records:
-            return ForgetReport(memories=0)
-        return await self.forget(user_id, [m.id for m in records], reason="thread deleted")
+        """Forget every memory that came from this thread, and its turns' text (before deleting it)."""
+        return await self.forgetter.thread(user_id, thread_id, delete=False, memories=True)
+
+    async def delete_thread(self, user_id: uuid.UUID, thread_id: uuid.UUID, *, forget_memories: bool) -> ForgetReport:
+        """Delete a conversation; its turns leave every other context report too. With ``forget_memories``
+        the facts drawn from it go as well (otherwise they stay)."""
+        return await self.forgetter.thread(user_id, thread_id, delete=True, memories=forget_memories)

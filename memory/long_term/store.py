@@ -89,8 +89,13 @@ class MemoryStore:
     async def add_many(
         self, memories: Sequence[NewMemory], vectors: Vectors, *, conn: AsyncConnection | None = None
     ) -> list[uuid.UUID]:
-        """Insert memories with their vectors; an episodic memory of a turn already stored is skipped."""
+        """Insert memories with their vectors; an episodic memory of a turn already stored is skipped, and so
+        is a memory drawn from a turn that was forgotten (its text must not come back)."""
         ids: list[uuid.UUID] = []
+        pairs = list(zip(memories, vectors, strict=True))
+        sources = {i for m in memories for i in (*m.source_message_ids, *([m.message_id] if m.message_id else []))}
+        if not pairs:
+            return ids
         rows = [
             (
                 memory.user_id,
@@ -111,11 +116,20 @@ class MemoryStore:
                 _vector(vector),
                 memory.origin or ("chat" if memory.kind == "episodic" else "command"),
             )
-            for memory, vector in zip(memories, vectors, strict=True)
+            for memory, vector in pairs
         ]
-        if not rows:
-            return ids
         async with self._using(conn) as conn, conn.transaction(), conn.cursor() as cur:
+            if sources:
+                # Locked until stored: a forgetting of these turns waits, then takes what this stores too.
+                await cur.execute("SELECT id, status FROM messages WHERE id = ANY(%s) FOR SHARE", (list(sources),))
+                forgotten = {row[0] for row in await cur.fetchall() if row[1] == "forgotten"}
+                rows = [
+                    row
+                    for row, (memory, _) in zip(rows, pairs, strict=True)
+                    if forgotten.isdisjoint((*memory.source_message_ids, memory.message_id))
+                ]
+                if not rows:
+                    return ids
             # One pipelined round trip for the batch; each row's result set holds its id, or nothing if skipped.
             await cur.executemany(
                 """INSERT INTO memories (user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq,

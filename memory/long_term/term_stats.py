@@ -45,7 +45,8 @@ class TermStatsCache:
         self._expires = 0.0
 
     def invalidate(self) -> None:
-        """Read the statistics again on next use (e.g. right after an ``ANALYZE``)."""
+        """Read the statistics again on next use (e.g. right after an ``ANALYZE``); drop those held."""
+        self._stats = TermStats()
         self._expires = 0.0
 
     async def get(self) -> TermStats:

@@ -7,8 +7,11 @@ them from Postgres, so the only visible difference is latency.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -27,10 +30,19 @@ class Turn:
     content: str
     speaker: str | None
     created_at: datetime
+    forgotten: bool = False  # its text was forgotten: kept for the count, never shown to the model
 
     @classmethod
     def of(cls, message: Message) -> Turn:
-        return cls(message.id, message.seq, message.role, message.content, message.speaker, message.created_at)
+        return cls(
+            message.id,
+            message.seq,
+            message.role,
+            message.content,
+            message.speaker,
+            message.created_at,
+            message.status == "forgotten",
+        )
 
     def to_json(self) -> str:
         data = asdict(self) | {"message_id": str(self.message_id), "created_at": self.created_at.isoformat()}
@@ -46,6 +58,7 @@ class Turn:
             data["content"],
             data["speaker"],
             datetime.fromisoformat(data["created_at"]),
+            bool(data.get("forgotten", False)),
         )
 
 
@@ -97,7 +110,8 @@ class ShortTermMemory:
     async def load(self, thread: Thread) -> ShortTermState:
         """The thread's window and summary, rebuilt from Postgres when Redis lost them."""
         state = await self._load_kept(thread)
-        turns = state.turns[-self.window_turns :] if self.window_turns else []
+        remembered = [t for t in state.turns if not t.forgotten]
+        turns = remembered[-self.window_turns :] if self.window_turns else []
         return ShortTermState(turns, state.summary, state.rebuilt)
 
     async def unsummarized(self, thread: Thread) -> int | None:
@@ -165,9 +179,14 @@ class ShortTermMemory:
         if not built:
             await self.rebuild(thread)  # Redis had lost the thread: the rebuild reads the message from Postgres
 
-    async def save_summary(self, thread: Thread, summary: Summary) -> Summary:
-        """Store a summary in Postgres, then in Redis, dropping turns it now covers from the window."""
-        stored = await self.summaries.put(thread, summary)
+    async def save_summary(
+        self, thread: Thread, summary: Summary, sources: Sequence[uuid.UUID] = (), extends: int | None = None
+    ) -> Summary | None:
+        """Store a summary in Postgres, then in Redis, dropping turns it now covers from the window; None when
+        what it was written from was forgotten meanwhile (see ``SummaryStore.put``)."""
+        stored = await self.summaries.put(thread, summary, sources, extends)
+        if stored is None:
+            return None
         state = await self._load_kept(thread)
         kept = [t for t in state.turns if t.seq > stored.covers_through_seq]
         window_key, summary_key, state_key = self._all_keys(thread)
@@ -183,6 +202,44 @@ class ShortTermMemory:
 
     async def forget(self, thread: Thread) -> None:
         await self.redis.delete(*self._all_keys(thread))
+
+    async def forget_threads(self, user_id: uuid.UUID, thread_ids: Iterable[uuid.UUID]) -> int:
+        """Drop these threads' keys (each rebuilds from Postgres on next use); returns how many there were."""
+        keys = [self.keys.thread(user_id, t, part) for t in thread_ids for part in ("window", "summary", "state")]
+        return int(await self.redis.delete(*keys)) if keys else 0
+
+    async def rewrite_files(self, *, patience_s: float = 2.0) -> None:
+        """Have Redis rewrite its files on disk (append-only log, snapshot) so deleted keys leave them too.
+
+        Best effort: a server without persistence, or one that refuses the commands, is left as it is. A
+        rewrite already running started before the deletion, so this waits for it and asks again.
+        """
+        try:
+            aof = bool((await self.redis.info("persistence")).get("aof_enabled"))
+        except aioredis.RedisError:
+            return
+        try:
+            snapshots = bool((await self.redis.config_get("save")).get("save"))
+        except aioredis.RedisError:  # CONFIG may be refused (managed Redis): leave its snapshots to it
+            snapshots = False
+        if aof:
+            await self._retrying(self.redis.bgrewriteaof, patience_s)
+        if snapshots:
+            await self._retrying(lambda: self.redis.bgsave(schedule=True), patience_s)
+
+    @staticmethod
+    async def _retrying(command: Callable[[], Awaitable[object]], patience_s: float) -> None:
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                await command()
+                return
+            except aioredis.ResponseError:  # one is already running (it started before the deletion)
+                if time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(0.05)
+            except aioredis.RedisError:
+                return
 
     async def forget_user(self, user_id: uuid.UUID) -> int:
         """Delete every short-term key of the user; returns how many there were."""
