@@ -10,7 +10,6 @@ from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.memory_view import find_memory, memory_row, memory_table
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
 from assistant.runtime import Runtime
-from memory.errors import NotFoundError
 
 
 async def _forget_all(
@@ -41,7 +40,9 @@ async def _forget_all(
 
 def forget(
     memory_id: str = typer.Argument(None, help="The memory's id (or its first characters)."),
-    query: str = typer.Option(None, "--query", "-q", help="Forget the memories matching this search."),
+    query: str = typer.Option(
+        None, "--query", "-q", help="Forget the memories that match these words or are close in meaning."
+    ),
     everything: bool = typer.Option(False, "--all", help="Forget every memory, summary and context report."),
     conversations: bool = typer.Option(False, "--conversations", help="With --all: delete the conversations too."),
     documents: bool = typer.Option(False, "--documents", help="With --all: delete the uploaded documents too."),
@@ -67,11 +68,12 @@ def forget(
         uid = await user_id(runtime, user, create=False)
         service = runtime.memories
         if query:
+            # Only memories that match (shared words, or close enough in meaning): the recall commands' floor.
             targets = [h.memory for h in await service.search(uid, query, limit=limit)]
+            if not targets:
+                return {"forgotten": 0, "ids": [], "nothing_matched": query}
         else:
             targets = [await find_memory(runtime, uid, memory_id)]
-        if not targets:
-            raise NotFoundError("nothing matches")
         if not as_json:
             memory_table([memory_row(m) for m in targets], "to forget")
         if not confirm(f"Forget these {len(targets)} memories? This cannot be undone", yes):
@@ -84,6 +86,8 @@ def forget(
         print_json(result)
     elif result.get("cancelled"):
         console.print("cancelled; nothing was forgotten")
+    elif "nothing_matched" in result:
+        console.print(f"no memory matches {query!r}; nothing was forgotten", highlight=False)
     else:
         extra = "".join(
             f", {result[k]} {k if k != 'threads' else 'conversations'}"

@@ -78,9 +78,23 @@ def register(server: FastMCP, scope: Scope) -> None:
         return memory_view(record)
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False))
-    async def forget(memory_id: str, user: str | None = None) -> dict[str, Any]:
-        """Forget one memory of the user for good (by its id from search_memory or list_memories)."""
+    async def forget(
+        memory_id: str | None = None, query: str | None = None, confirm: bool = False, user: str | None = None
+    ) -> dict[str, Any]:
+        """Forget memories of the user for good: one by its id (from search_memory or list_memories), or those
+        that match a query (its words, or close in meaning). With a query, nothing goes until confirm=true:
+        first call without it to see what would be forgotten (the user should see that list)."""
         caller = await scope.caller(user)
+        if (memory_id is None) == (query is None):
+            raise ToolError("give either memory_id or query")
+        if query is not None:
+            hits = await _checked(scope.rt.memories.search(caller.id, query, limit=100))
+            if not hits or not confirm:
+                return {"forgotten": 0, "would_forget": [memory_view(h.memory) for h in hits], "query": query}
+            ids = [h.memory.id for h in hits]
+            report = await _checked(scope.rt.memories.forget(caller.id, ids, reason="through MCP"))
+            return {"forgotten": report.memories, "ids": [str(i) for i in ids], "query": query}
+        assert memory_id is not None
         report = await _checked(scope.rt.memories.forget(caller.id, [_memory_id(memory_id)], reason="through MCP"))
         return {"forgotten": report.memories, "id": memory_id}
 

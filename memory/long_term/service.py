@@ -19,8 +19,9 @@ from memory.conversations import ConversationStore, Message
 from memory.embeddings import Embedder
 from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryRecord
-from memory.long_term.search import HybridSearch, SearchHit
+from memory.long_term.search import HybridSearch, SearchHit, searchable
 from memory.long_term.store import MemoryStore, NewMemory
+from memory.relevance import floor_for
 from memory.short_term.window import ShortTermMemory
 
 MAX_MEMORY_CHARS = 4000
@@ -61,6 +62,7 @@ class MemoryService:
         self.store = MemoryStore(pool)
         self.short_term = short_term
         self.searcher = search
+        self.floor = floor_for(embedder.name)
 
     # -- adding and changing ---------------------------------------------------------------
     async def remember(
@@ -167,9 +169,14 @@ class MemoryService:
     async def search(
         self, user_id: uuid.UUID, query: str, *, limit: int = 10, now: datetime | None = None
     ) -> list[SearchHit]:
+        """The memories that match ``query`` (above the relevance floor), best first: what recall commands
+        show and what forgetting by query takes."""
         if not query.strip():
             raise InvalidInputError("the search query is empty")
-        return await self.searcher.search(user_id, query, now=now or datetime.now(UTC), limit=limit)
+        depth = max(100, limit)
+        hits = await self.searcher.search(user_id, query, now=now or datetime.now(UTC), limit=2 * depth, depth=depth)
+        floor = self.floor.for_query(query)
+        return [h for h in hits if floor.admits(h.similarity, searchable(h))][:limit]
 
     async def list_memories(
         self,
