@@ -167,16 +167,18 @@ class MemoryService:
 
     # -- reading ---------------------------------------------------------------------------
     async def search(
-        self, user_id: uuid.UUID, query: str, *, limit: int = 10, now: datetime | None = None
+        self, user_id: uuid.UUID, query: str, *, limit: int = 10, now: datetime | None = None, floor: bool = True
     ) -> list[SearchHit]:
         """The memories that match ``query`` (above the relevance floor), best first: what recall commands
-        show and what forgetting by query takes."""
+        show and what forgetting by query takes. ``floor=False``: the nearest, matching or not."""
         if not query.strip():
             raise InvalidInputError("the search query is empty")
         depth = max(100, limit)
         hits = await self.searcher.search(user_id, query, now=now or datetime.now(UTC), limit=2 * depth, depth=depth)
-        floor = self.floor.for_query(query)
-        return [h for h in hits if floor.admits(h.similarity, searchable(h))][:limit]
+        if not floor:
+            return hits[:limit]
+        matches = self.floor.for_query(query)
+        return [h for h in hits if matches.admits(h.similarity, searchable(h))][:limit]
 
     async def list_memories(
         self,
