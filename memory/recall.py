@@ -29,3 +29,4 @@ class RecalledItem:
     line: str | None = None
     order: int = 0  # position within the group (time order)
     source: str | None = None  # for document excerpts: document name, page, section (for citations)
+    below_floor: bool = False  # found, but not relevant enough to be used (see memory/relevance.py)

@@ -175,7 +175,9 @@ def test_locomo_command(export_file: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary == json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"budgets", "baselines", "ingest_turns_per_s", "questions"}
+    assert set(summary) == {"budgets", "baselines", "ingest_turns_per_s", "questions", "unrelated"}
+    assert summary["unrelated"]["requests"] >= 100  # the built-in everyday requests
+    assert set(summary["unrelated"]["budgets"]["300"]) == {"tokens_mean", "none_share", "asked"}
     assert set(summary["baselines"]["bm25"]) == {"100", "300"}
     assert "skipped" in result.stderr
 

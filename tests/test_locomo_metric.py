@@ -14,6 +14,7 @@ from assistant.bench.locomo.baselines import BASELINES, BM25Okapi
 from assistant.bench.locomo.dataset import DEV_FILE, SHARED_DEV_FILE, Conversation, dev_file, load_locomo, parse_date
 from assistant.bench.locomo.metric import SourceIndex, count_tokens, pack, recall, render_turn, sources_of
 from assistant.bench.locomo.runner import ContextItem, item_sources, read_run, run_locomo
+from assistant.bench.locomo.unrelated import load_requests
 
 # The reference table published with the dev file (the team's shared/bench/README.md), budgets 500, 1000, 2000, 4000.
 REFERENCE = {
@@ -249,6 +250,22 @@ async def test_runner_end_to_end(tiny_file: Path, tmp_path: Path) -> None:
     assert set(summary["baselines"]["bm25"]["20"]["by_category"]) == {"1", "2", "3", "4"}
     assert summary["baselines"]["recency"]["100"]["recall"] == 0.5
     assert summary["baselines"]["bm25"]["100"]["recall"] == 1.0
+
+
+async def test_unrelated_requests_report_the_tokens_they_get(tiny_file: Path, tmp_path: Path) -> None:
+    requests = ["Write a haiku about autumn.", "How do I reverse a list in Python?"]
+    seen: list[tuple[int, int, str]] = []
+    summary = await run_locomo(
+        tiny_file, RecentTurns(), [20, 100], tmp_path, unrelated=requests, progress=lambda *a: seen.append(a)
+    )
+    assert seen[-1][0] == seen[-1][1] == 1 + (4 + 2) * 2
+    figures = summary["unrelated"]
+    assert figures["requests"] == 2 and set(figures["budgets"]) == {"20", "100"}
+    assert figures["budgets"]["100"]["none_share"] == 0.0 and figures["budgets"]["100"]["tokens_mean"] > 20
+    rows = [json.loads(line) for line in (tmp_path / "unrelated.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["request"] for r in rows} == set(requests)
+    assert all(r["tokens"] == sum(i["tokens"] for i in r["items"]) for r in rows)
+    assert len(load_requests()) >= 100 and all(not r.startswith("#") for r in load_requests())
 
 
 async def test_runner_counts_overflow_and_keeps_data(tiny_file: Path, tmp_path: Path) -> None:

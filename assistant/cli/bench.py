@@ -338,9 +338,17 @@ def bench_locomo(
     answer_budget: list[int] = typer.Option(
         [], "--answer-budget", help="Budgets to answer at (repeatable; default: every budget)."
     ),
+    unrelated: Path = typer.Option(
+        None,
+        "--unrelated",
+        exists=True,
+        dir_okay=False,
+        help="Unrelated requests, one a line, asked of every conversation (default: the built-in set of 120).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Evidence recall of the long-term tier on LoCoMo at token budgets, beside the recency and BM25 baselines.
+    """Evidence recall of the long-term tier on LoCoMo at token budgets, beside the recency and BM25 baselines;
+    and the long-term tokens that requests unrelated to the conversations still get.
 
     Example: assistant bench locomo --budget 500 --budget 2000 --out /tmp/locomo
     """
@@ -353,7 +361,14 @@ def bench_locomo(
     if (answer_budget or judge_model) and not answer_model:
         fail("--answer-budget and --judge-model need --answer-model")
     budget = sorted(set(budget))
-    result = run(_locomo(data, budget, out, keep, extract, answer_model, judge_model or answer_model, answer_budget))
+    from assistant.bench.locomo.unrelated import load_requests
+
+    requests = load_requests(unrelated)
+    if not requests:
+        fail(f"{unrelated} holds no requests")
+    result = run(
+        _locomo(data, budget, out, keep, extract, answer_model, judge_model or answer_model, answer_budget, requests)
+    )
     if not answer_model:
         err_console.print("Answer generation and judging skipped: no --answer-model given.")
     if as_json:
@@ -372,6 +387,11 @@ def bench_locomo(
             f"{row['latency_ms_p95']:.1f}",
         )
     console.print(table)
+    if figures := result.get("unrelated"):
+        asked = Table("budget", "tokens mean", "none injected", title=f"{figures['requests']} unrelated requests")
+        for key, row in figures["budgets"].items():
+            asked.add_row(key, f"{row['tokens_mean']:.0f}", f"{row['none_share']:.0%}")
+        console.print(asked)
     if answers := result.get("answers"):
         judged = Table("budget", "judge accuracy", "F1", "errors", title=f"answers by {answers['model']}")
         for key, row in answers["budgets"].items():
@@ -392,6 +412,7 @@ async def _locomo(
     answer_model: str | None,
     judge_model: str | None,
     answer_budgets: list[int],
+    unrelated: list[str],
 ) -> dict[str, Any]:
     from assistant.bench.locomo.answers import Answerer
     from assistant.bench.locomo.dataset import load_locomo
@@ -432,6 +453,7 @@ async def _locomo(
                 progress=lambda done, total, label: progress(label, done, total),
                 answerer=answerer,
                 answer_budgets=answer_budgets,
+                unrelated=unrelated,
             ),
         )
     finally:

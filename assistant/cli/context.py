@@ -70,10 +70,17 @@ def render(report: dict[str, Any], *, dropped: bool = False) -> None:
         + (f"; truncated from {truncated['original_tokens']} tokens" if truncated else ""),
         highlight=False,
     )
-    tiers = Table("tier", "budget", "used", "items", title="tiers")
+    tiers = Table("tier", "budget", "used", "items", "below floor", title="tiers")
     for tier in report["tiers"]:
-        tiers.add_row(tier["name"], str(tier["budget"]), str(tier["used"]), str(len(tier["items"])))
+        below = tier.get("below_floor") or 0
+        tiers.add_row(
+            tier["name"], str(tier["budget"]), str(tier["used"]), str(len(tier["items"])), str(below) if below else ""
+        )
     console.print(tiers)
+    for tier in report["tiers"]:
+        if tier.get("below_floor"):
+            count = tier["below_floor"]
+            console.print(f"{tier['name']}: {count} item{'' if count == 1 else 's'} below the relevance floor left out")
     for tier in report["tiers"]:
         for label, items in (("", tier["items"]), (" (dropped)", tier.get("dropped") or [] if dropped else [])):
             if not items:

@@ -34,7 +34,7 @@ def search(
     as_of: str = AS_OF_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Search every kind of memory (turns, facts, pinned), best first.
+    """Search every kind of memory (turns, facts, pinned) for what matches: its words, or close in meaning.
 
     Example: assistant memory search "where does my sister live" --user ann -n 5
     """
@@ -49,7 +49,12 @@ def search(
         return [memory_row(h.memory, h.score) for h in hits]
 
     rows = run(with_runtime(work))
-    print_json(rows) if as_json else memory_table(rows, f"memories matching {query!r}")
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        console.print(f"no memory matches {query!r} (none shares its words or is close in meaning)", highlight=False)
+    else:
+        memory_table(rows, f"memories matching {query!r}")
 
 
 @memory_app.command("list")

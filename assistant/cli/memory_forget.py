@@ -9,7 +9,6 @@ import typer
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.memory_view import find_memory, memory_row, memory_table
 from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
-from memory.errors import NotFoundError
 
 if TYPE_CHECKING:
     from assistant.runtime import Runtime
@@ -40,7 +39,9 @@ async def _forget_all(
 
 def forget(
     memory_id: str = typer.Argument(None, help="The memory's id (or its first characters)."),
-    query: str = typer.Option(None, "--query", "-q", help="Forget the memories matching this search."),
+    query: str = typer.Option(
+        None, "--query", "-q", help="Forget the memories that match these words or are close in meaning."
+    ),
     everything: bool = typer.Option(
         False, "--all", help="Forget every memory, summary and context report, and the text of every turn."
     ),
@@ -68,11 +69,12 @@ def forget(
         uid = await user_id(runtime, user, create=False)
         service = runtime.memories
         if query:
+            # Only memories that match (shared words, or close enough in meaning): the recall commands' floor.
             targets = [h.memory for h in await service.search(uid, query, limit=limit)]
+            if not targets:
+                return {"forgotten": 0, "ids": [], "nothing_matched": query}
         else:
             targets = [await find_memory(runtime, uid, memory_id)]
-        if not targets:
-            raise NotFoundError("nothing matches")
         if not as_json:
             memory_table([memory_row(m) for m in targets], "to forget")
             if also := (await service.forget_preview(uid, [m.id for m in targets])).in_words():
@@ -92,5 +94,7 @@ def forget(
         print_json(result)
     elif result.get("cancelled"):
         console.print("cancelled; nothing was forgotten")
+    elif "nothing_matched" in result:
+        console.print(f"no memory matches {query!r}; nothing was forgotten", highlight=False)
     else:
         console.print(result["message"])

@@ -13,6 +13,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -71,6 +72,27 @@ def _turn_item(turn: Turn, thread: Thread) -> RecalledItem:
         created_at=turn.created_at,
         role=turn.role,
     )
+
+
+def _above_floor(items: Iterable[RecalledItem]) -> tuple[list[RecalledItem], list[RecalledItem]]:
+    """A tier's candidates split into those that may be used and those below the relevance floor."""
+    above: list[RecalledItem] = []
+    below: list[RecalledItem] = []
+    for item in items:
+        (below if item.below_floor else above).append(item)
+    return above, below
+
+
+def _would_fit(below: Sequence[RecalledItem], room: int, counter: TokenCounter) -> int:
+    """How many items below the floor (best first) the tier had room for: what the floor kept out."""
+    fitted = 0
+    for item in below:
+        cost = counter.text(item.line or item.text) + LABEL_TOKENS
+        if cost > room:
+            break
+        room -= cost
+        fitted += 1
+    return fitted
 
 
 class ContextManager:
@@ -137,20 +159,22 @@ class ContextManager:
         in_context = {message.id, *(t.message_id for t in window_turns)}
         # Recall embeds the message; only then do the other reads run, side by side (run beside the embedding,
         # they slow it down more than they save) and the document search finds the embedding cached.
-        recalled = []
+        recalled: list[RecalledItem] = []
+        recalled_below: list[RecalledItem] = []
         if long_term_off is None:
-            recalled = await self.long_term.recall(
+            candidates = await self.long_term.recall(
                 thread.user_id,
                 message.content,
                 now=now or datetime.now(UTC),
                 exclude=in_context,
                 limit=LONG_TERM_CANDIDATES,
             )
-            recalled = [r for r in recalled if not in_context.intersection(r.message_ids)]
-        pinned, excerpts = await asyncio.gather(
+            recalled, recalled_below = _above_floor(r for r in candidates if not in_context.intersection(r.message_ids))
+        pinned, found = await asyncio.gather(
             self.core.pinned(thread.user_id),
             self.documents.search(thread.user_id, thread.id, message.content, limit=DOCUMENT_CANDIDATES),
         )
+        excerpts, excerpts_below = _above_floor(found)
         timings["retrieve"] = (time.perf_counter() - clock) * 1000
 
         clock = time.perf_counter()
@@ -196,7 +220,7 @@ class ContextManager:
             margin=budget.margin,
             budget=budget.total,
             used=used,
-            tiers=self._tier_reports(plans, rendered, counter, new_text),
+            tiers=self._tier_reports(plans, rendered, counter, new_text, (recalled_below, excerpts_below)),
             truncated=truncation,
             long_term_off=long_term_off,
             timings_ms=timings,
@@ -209,8 +233,8 @@ class ContextManager:
     ) -> list[ReportItem]:
         """The long-term tier alone under ``budget`` tokens, each item counted on its own (for benchmarks)."""
         counter = TokenCounter(model)
-        recalled = await self.long_term.recall(user_id, query, now=now, exclude=(), limit=LONG_TERM_CANDIDATES)
-        plan = self._grouped_plan(recalled, counter, "")
+        found = await self.long_term.recall(user_id, query, now=now, exclude=(), limit=LONG_TERM_CANDIDATES)
+        plan = self._grouped_plan(_above_floor(found)[0], counter, "")
         plan.fill(budget)
         while True:
             texts = [self._render_item(number, c.item) for number, c in enumerate(plan.chosen, start=1)]
@@ -328,7 +352,12 @@ class ContextManager:
 
     # -- reporting -----------------------------------------------------------------------
     def _tier_reports(
-        self, plans: _Plans, rendered: dict[int, str], counter: TokenCounter, new_text: str
+        self,
+        plans: _Plans,
+        rendered: dict[int, str],
+        counter: TokenCounter,
+        new_text: str,
+        below_floor: tuple[list[RecalledItem], list[RecalledItem]],
     ) -> list[TierReport]:
         def item(candidate: Candidate, text: str | None = None) -> ReportItem:
             source = candidate.item
@@ -345,7 +374,9 @@ class ContextManager:
                 source=source.source,
             )
 
-        def tier(name: str, *tier_plans: TierPlan, fixed: list[ReportItem] | None = None) -> TierReport:
+        def tier(
+            name: str, *tier_plans: TierPlan, fixed: list[ReportItem] | None = None, below: Sequence[RecalledItem] = ()
+        ) -> TierReport:
             # Conversation turns are listed in the order the model reads them (oldest first).
             chosen = [
                 item(c, rendered[id(c)]) for p in tier_plans for c in (reversed(p.chosen) if p.contiguous else p.chosen)
@@ -357,6 +388,7 @@ class ContextManager:
                 used=sum(i.tokens for i in items),
                 items=items,
                 dropped=[item(c) for c in [c for p in tier_plans for c in p.dropped][:REPORTED_DROPPED]],
+                below_floor=_would_fit(below, sum(max(0, (p.share or 0) - p.chosen_cost) for p in tier_plans), counter),
             )
 
         prompt = ReportItem(
@@ -373,6 +405,6 @@ class ContextManager:
             tier("system", plans.core, fixed=[prompt]),
             TierReport(name="message", budget=message.tokens, used=message.tokens, items=[message]),
             tier("short_term", plans.summary, plans.turns),
-            tier("long_term", plans.long_term),
-            tier("documents", plans.documents),
+            tier("long_term", plans.long_term, below=below_floor[0]),
+            tier("documents", plans.documents, below=below_floor[1]),
         ]

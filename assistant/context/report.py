@@ -26,6 +26,9 @@ class TierReport(BaseModel):
     used: int
     items: list[ReportItem] = Field(default_factory=list)
     dropped: list[ReportItem] = Field(default_factory=list, description="Candidates left out for lack of budget.")
+    below_floor: int = Field(
+        0, description="Candidates left out as not relevant enough (below the relevance floor) that had room."
+    )
 
 
 class Truncation(BaseModel):

@@ -20,7 +20,8 @@ class LongTermSource(Protocol):
     async def recall(
         self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
     ) -> list[RecalledItem]:
-        """Memories relevant to ``query``, best first, leaving out items from the ``exclude``d messages."""
+        """Memories relevant to ``query``, best first, leaving out items from the ``exclude``d messages; then
+        candidates below the relevance floor, marked ``below_floor`` (only counted in the report)."""
         ...
 
     async def warm(self, user_id: uuid.UUID, query: str) -> None:
@@ -30,7 +31,8 @@ class LongTermSource(Protocol):
 
 class DocumentSource(Protocol):
     async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
-        """Chunks of the user's documents relevant to ``query``, best first."""
+        """Chunks of the user's documents relevant to ``query``, best first; then those below the relevance floor,
+        marked ``below_floor``."""
         ...
 
 

@@ -82,10 +82,36 @@ def register(server: FastMCP, scope: Scope) -> None:
         return {**memory_view(record), "created": record.created, "outcome": record.outcome}
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False))
-    async def forget(memory_id: str, user: str | None = None) -> dict[str, Any]:
-        """Forget one memory of the user for good (by its id from search_memory or list_memories), with the
-        conversation turns it records or was drawn from and everything else drawn from those turns."""
+    async def forget(
+        memory_id: str | None = None, query: str | None = None, confirm: bool = False, user: str | None = None
+    ) -> dict[str, Any]:
+        """Forget memories of the user for good: one by its id (from search_memory or list_memories), or those
+        that match a query (its words, or close in meaning), each with the conversation turns it records or was
+        drawn from and everything else drawn from those turns. With a query, nothing goes until confirm=true:
+        first call without it to see what would be forgotten (the user should see that list)."""
         caller = await scope.caller(user)
+        if (memory_id is None) == (query is None):
+            raise ToolError("give either memory_id or query")
+        if query is not None:
+            hits = await _checked(scope.rt.memories.search(caller.id, query, limit=100))
+            ids = [h.memory.id for h in hits]
+            if not hits or not confirm:
+                preview = await _checked(scope.rt.memories.forget_preview(caller.id, ids)) if ids else None
+                return {
+                    "forgotten": 0,
+                    "would_forget": [memory_view(h.memory) for h in hits],
+                    "also": preview.in_words() if preview else "",
+                    "query": query,
+                }
+            report = await _checked(scope.rt.memories.forget(caller.id, ids, reason="through MCP"))
+            return {
+                "forgotten": report.memories,
+                "ids": [str(i) for i in ids],
+                "query": query,
+                **report.as_dict(),
+                "message": report.in_words(),
+            }
+        assert memory_id is not None
         report = await _checked(scope.rt.memories.forget(caller.id, [_memory_id(memory_id)], reason="through MCP"))
         return {"forgotten": report.memories, "id": memory_id, **report.as_dict(), "message": report.in_words()}
 

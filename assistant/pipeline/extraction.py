@@ -145,7 +145,9 @@ class Extractor:
         return decisions
 
     async def _reconcile(self, user_id: uuid.UUID, fact: Fact, sources: list[uuid.UUID]) -> Decision:
-        hits = [h for h in await self.memories.search(user_id, fact.text, limit=20) if h.memory.kind == "semantic"]
+        # The nearest facts, matching or not: the model judges whether the new one repeats or contradicts them.
+        nearest = await self.memories.search(user_id, fact.text, limit=20, floor=False)
+        hits = [h for h in nearest if h.memory.kind == "semantic"]
         similar = hits[:SIMILAR]
         decision = Decision(action="add", text=fact.text, reason="nothing similar is stored")
         if similar:

@@ -97,9 +97,8 @@ async def _candidates(owner: User, target: str) -> list[MemoryRecord]:
         matched = [m for m in everything if str(m.id).startswith(prefix)]
         if matched:
             return matched
-    found = await memories.search(owner.id, target, limit=10)
-    # Only what the words match (or what is very close in meaning), not merely the nearest memories.
-    return [h.memory for h in found if h.text_rank is not None or (h.similarity or 0) >= 0.85][:10]
+    # Only what matches (shared words, or close enough in meaning), as /recall shows it: not merely the nearest.
+    return [h.memory for h in await memories.search(owner.id, target, limit=10)]
 
 
 async def forget(owner: User, target: str) -> None:

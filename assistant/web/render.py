@@ -130,8 +130,15 @@ def recalled(report: ContextReport) -> str:
         body += ["", "| score | memory | from |", "|---:|---|---|", *lines]
     else:
         body.append("\nNothing from long-term memory or documents was needed for this reply.")
+    below = sum(t.below_floor for t in report.tiers)
+    if below:
+        body += ["", f"*{floor_note(below)}.*"]
     body += ["", budget_table(report)]
     return "\n".join(body)
+
+
+def floor_note(count: int) -> str:
+    return f"{count} item{'' if count == 1 else 's'} below the relevance floor left out"
 
 
 def budget_table(report: ContextReport) -> str:
@@ -156,7 +163,7 @@ def context_report(report: ContextReport) -> str:
     if report.long_term_off:
         parts.append(f"🔕 Long-term memory was not used: {report.long_term_off} (pinned memories still are).")
     for tier in report.tiers:
-        if tier.name == "message" or not (tier.items or tier.dropped):
+        if tier.name == "message" or not (tier.items or tier.dropped or tier.below_floor):
             continue
         lines = [f"### {TIER_TITLES.get(tier.name, tier.name)}"]
         for item in tier.items:
@@ -164,6 +171,8 @@ def context_report(report: ContextReport) -> str:
             lines.append(f"- *{item.kind}*{score}, {item.tokens} tokens: {short(item.text, 200)}")
         for item in tier.dropped:
             lines.append(f"- ~~{short(item.text, 120)}~~ — {item.reason}")
+        if tier.below_floor:
+            lines.append(f"- {floor_note(tier.below_floor)} (not related enough to your message)")
         parts.append("\n".join(lines))
     if report.truncated:
         parts.append(

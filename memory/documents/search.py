@@ -30,7 +30,7 @@ WITH vec AS MATERIALIZED (
         WHERE %(text)s::text IS NOT NULL AND {_SCOPE} AND tsv @@ to_tsquery('simple', %(text)s)
         ORDER BY relevance DESC LIMIT %(depth)s) matched
 )
-SELECT {CHUNK_COLUMNS}, ranks.vector_rank, ranks.text_rank, ranks.distance
+SELECT {CHUNK_COLUMNS}, ranks.vector_rank, ranks.text_rank, c.embedding <=> %(vector)s AS distance
 FROM (
 {FUSED_RANKS}
 ) ranks
@@ -57,12 +57,8 @@ class DocumentSearch:
         thread_id: uuid.UUID | None = None,
         limit: int = 8,
         depth: int = 50,
-        min_similarity: float | None = None,
     ) -> list[DocumentHit]:
-        """Best first. Without ``thread_id`` every document of the user is searched.
-
-        ``min_similarity`` drops chunks that only the vector search found, at lower cosine similarity.
-        """
+        """Best first. Without ``thread_id`` every document of the user is searched."""
         if not query.strip():
             return []
         vector = (await self.embedder.queries([query]))[0]
@@ -81,8 +77,6 @@ class DocumentSearch:
         for row in rows:
             vector_rank, text_rank, distance = row.pop("vector_rank"), row.pop("text_rank"), row.pop("distance")
             similarity = None if distance is None else 1.0 - float(distance)
-            if min_similarity is not None and text_rank is None and (similarity or 0.0) < min_similarity:
-                continue
             score = 0.0
             if vector_rank is not None:
                 score += self.vector_weight / (RRF_K + vector_rank)

