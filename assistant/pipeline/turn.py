@@ -160,7 +160,12 @@ class TurnPipeline:
             total_ms = (time.perf_counter() - started) * 1000
             built.report.timings_ms["model"] = total_ms
             reply = await self.conversations.append_message(
-                thread, "assistant", event.text, model=event.model, usage=event.usage.as_dict(), latency_ms=total_ms
+                thread,
+                "assistant",
+                event.text,
+                model=event.model,
+                usage={**event.usage.as_dict(), "finish_reason": event.finish_reason},
+                latency_ms=total_ms,
             )
             await self._store_report(thread, reply, built)
         if self.summarizer is not None:

@@ -21,6 +21,7 @@ from chainlit.step import StepDict
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser, User
 
+from assistant.reply_notes import cap_note
 from assistant.runtime import Runtime
 from memory.conversations import Message, Thread
 from memory.conversations import User as StoredUser
@@ -54,9 +55,15 @@ def persisted(user: StoredUser) -> PersistedUser:
     )
 
 
+def cap_mark(message: Message) -> str:
+    """The visible mark of a reply that reached the answer length limit ("" for any other)."""
+    note = cap_note(message)
+    return f"\n\n*{note}*" if note else ""
+
+
 def message_step(message: Message, author: str) -> StepDict:
-    """One stored message as Chainlit shows it; a stopped reply carries a visible mark."""
-    output = message.content + (PARTIAL_MARK if message.status == "partial" else "")
+    """One stored message as Chainlit shows it; a stopped or cut-off reply carries a visible mark."""
+    output = message.content + (PARTIAL_MARK if message.status == "partial" else "") + cap_mark(message)
     when = iso(message.created_at)
     return {
         "id": str(message.id),

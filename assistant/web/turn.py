@@ -14,7 +14,7 @@ from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
 from assistant.web import render, session, state
-from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK
+from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK, cap_mark
 from memory.conversations import Message, Thread, User
 from memory.errors import AssistantError, InvalidInputError, ProviderError, describe
 
@@ -123,7 +123,7 @@ async def _stream(
                 streamed = True
                 await reply.stream_token(event.text)
             elif isinstance(event, TurnFinished):
-                reply.content = event.reply.content
+                reply.content = event.reply.content + cap_mark(event.reply)
                 await (reply.update() if streamed else reply.send())
                 from assistant.web import documents
 
