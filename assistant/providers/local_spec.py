@@ -17,13 +17,15 @@ ANSWER_CAP = 200
 # Where a reply must end even if the model does not emit end-of-turn: the chat template's markers, and the
 # model starting to write the user's next turn itself.
 STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\nUser:", "\nuser:"]
-# Repetition control, as llama.cpp's sampling defaults for every request: a mild repeat penalty over the last
-# tokens, and DRY ("don't repeat yourself"), which penalises continuing any sequence the reply already wrote.
-REPEAT_PENALTY = 1.1
+# Repetition control, as llama.cpp's sampling defaults for every request: DRY ("don't repeat yourself")
+# penalises continuing a sequence of more than DRY_ALLOWED_LENGTH tokens that is already in the context, which
+# ends the loops. A classic repeat penalty is left off: llama.cpp applies it to the prompt's tokens too, and at
+# 1.1 it pushed this model away from the words of the question, into French and Italian (docs/benchmarks.md).
+REPEAT_PENALTY = 1.0
 REPEAT_LAST_N = 64
 DRY_MULTIPLIER = 0.8
 DRY_BASE = 1.75
-DRY_ALLOWED_LENGTH = 2
+DRY_ALLOWED_LENGTH = 3
 
 
 def model_label(name: str) -> str:

@@ -80,11 +80,16 @@ def test_pdf_and_docx_attach_and_are_cited(
     assert len(_rows(database_url, "SELECT name FROM documents")) == 2
 
 
-def test_a_reply_cut_at_the_answer_limit_says_so_and_keeps_saying_it(
+def test_the_welcome_names_the_model_and_a_cut_off_reply_says_so(
     page: Page, make_app_server: Callable[..., AppServer]
 ) -> None:
     server = make_app_server(ASSISTANT_EMBEDDER="hash", ASSISTANT_ANSWER_TOKENS="40", ASSISTANT_FAKE_TOKEN_DELAY_S="0")
     _open(page, server.url)
+    # The welcome page says which model answers out of the box and how to name a real one.
+    page.get_by_role("button", name="Readme").click()
+    expect(page.get_by_text("a tiny offline model (SmolLM2-135M) answers", exact=False)).to_be_visible()
+    screenshot(page, "attach-00-welcome-names-the-model")
+    page.keyboard.press("Escape")
     _send(page, "short question")
     expect(page.get_by_text("Fake reply to: short question")).to_be_visible()
     _send(page, "please repeat " + "all these words " * 40)
