@@ -117,6 +117,6 @@ async def test_the_local_model_stops_by_itself_on_a_short_request() -> None:
         done = events[-1]
         assert isinstance(done, Completed)
         assert done.finish_reason == "stop", (text, elapsed)
-        assert (done.usage.completion_tokens or 0) < 40, text
+        assert (done.usage.completion_tokens or 0) < ANSWER_CAP // 2, text  # a few sentences at most
     finally:
         await model.aclose()
