@@ -155,7 +155,7 @@ class Runtime:
             shares=TierShares(
                 settings.share_core, settings.share_short_term, settings.share_long_term, settings.share_documents
             ),
-            answer_tokens=settings.answer_tokens,
+            answer_tokens=_answer_tokens(settings.answer_tokens, model),
             margin_tokens=settings.margin_tokens,
         )
         window = model_window(model.name, configured=settings.window_for(model.name), reported=model.context_window)
@@ -262,6 +262,11 @@ class Runtime:
         """A pipeline for one turn with the chat's choices: another model, another answer length or other budget
         shares, and a note added to the system prompt (the user's time zone and preferred answer length). The
         memory switches (off for all chats, temporary chat, private message) are obeyed by every pipeline."""
+        chosen = model or self.model
+        if answer_tokens is not None or model is not None:
+            answer_tokens = _answer_tokens(answer_tokens or self.settings.answer_tokens, chosen)
+            if answer_tokens == self.context.answer_tokens:
+                answer_tokens = None
         if model is None and answer_tokens is None and shares is None and not system_note:
             return self.pipeline
         context = self.context
@@ -273,7 +278,6 @@ class Runtime:
                 context.shares = shares.normalised()
             if system_note:
                 context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
-        chosen = model or self.model
         window = model_window(
             chosen.name, configured=self.settings.window_for(chosen.name), reported=chosen.context_window
         )
@@ -287,3 +291,8 @@ class Runtime:
             summarizer=self.pipeline.summarizer,
             background=self.background,
         )
+
+
+def _answer_tokens(requested: int, model: ChatModel) -> int:
+    """The answer length asked for, within the model's own cap (the tiny local model only repeats itself past it)."""
+    return min(requested, model.answer_cap) if model.answer_cap else requested

@@ -48,6 +48,46 @@ def bench_context(
     console.print(table)
 
 
+@bench_app.command("local")
+def bench_local(
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The offline default model on fixed prompts: tokens, time to first token, total time, stopped by itself.
+
+    The prompts go through the real turn pipeline, one conversation of a throwaway user.
+
+    Example: assistant bench local --json
+    """
+    from assistant.bench.local import run_local_bench
+
+    result = run(run_local_bench(settings()))
+    _write_out(out, result)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(
+        "prompt",
+        "tokens",
+        "first token s",
+        "total s",
+        "stopped by itself",
+        "reply",
+        title=(f"{result['model']}, answer limit {result['answer_tokens']} tokens, started in {result['start_s']} s"),
+    )
+    for row in result["prompts"]:
+        reply = " ".join(str(row["reply"]).split())
+        table.add_row(
+            row["prompt"],
+            str(row["tokens"]),
+            str(row["first_token_s"]),
+            str(row["total_s"]),
+            "yes" if row["stopped_by_itself"] else "no (cap)",
+            reply[:80] + ("…" if len(reply) > 80 else ""),
+        )
+    console.print(table)
+
+
 @bench_app.command("scale")
 def bench_scale(
     memories: list[int] = typer.Option([10000, 100000], "--memories", "-m", min=2, help="Sizes (repeatable)."),

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool) -> dict[str, object]:
     from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
+    from assistant.reply_notes import cap_note, hit_cap
 
     result: dict[str, object] = {}
+    note: str | None = None
     async for event in runtime.pipeline.run(thread, text):
         if isinstance(event, Notice):
             err_console.print(f"[yellow]note:[/yellow] {event.text}")
@@ -32,10 +34,14 @@ async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool
                 "reply": event.reply.content,
                 "message_id": str(event.reply.id),
                 "thread_id": str(thread.id),
+                "cut_off": hit_cap(event.reply),
                 "context": event.report.model_dump(mode="json"),
             }
+            note = cap_note(event.reply)
     if stream:
         sys.stdout.write("\n")
+    if note:
+        err_console.print(f"[yellow]note:[/yellow] {note}")
     return result
 
 

@@ -51,6 +51,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
     Example: assistant status --json
     """
     from assistant.embedded import manager
+    from assistant.providers.local_spec import model_label
     from assistant.runtime import prepare_stores
 
     config = settings()
@@ -74,7 +75,10 @@ def status(as_json: bool = JSON_OPTION) -> None:
         print_json(report)
         return
     table = Table(show_header=False, title="assistant status")
-    table.add_row("model", f"{config.model}" + (" (local, offline)" if report["model_is_local"] else " (remote)"))
+    shown = (
+        config.model if model_label(config.model) == config.model else f"{config.model}: {model_label(config.model)}"
+    )
+    table.add_row("model", shown + (" (local, offline)" if report["model_is_local"] else " (remote)"))
     table.add_row("embedder", config.embedder)
     table.add_row("fact extraction", ("on: " if extracting else "off: ") + why)
     for service in services:

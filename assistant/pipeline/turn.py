@@ -183,7 +183,7 @@ class TurnPipeline:
                 "assistant",
                 event.text,
                 model=event.model,
-                usage=event.usage.as_dict(),
+                usage={**event.usage.as_dict(), "finish_reason": event.finish_reason},
                 latency_ms=total_ms,
                 private=use.private,
                 remember=use.write,

@@ -42,11 +42,23 @@ class TextDelta:
 
 @dataclass(frozen=True)
 class Completed:
-    """The end of a stream: the whole reply and what it cost."""
+    """The end of a stream: the whole reply, what it cost, and why it ended.
+
+    ``finish_reason`` is the provider's: ``"stop"`` (the model ended it), ``"length"`` (it reached
+    ``max_tokens``), or None when the provider did not say.
+    """
 
     text: str
     model: str
     usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+    @property
+    def cut_at_cap(self) -> bool:
+        return self.finish_reason == LENGTH
+
+
+LENGTH = "length"
 
 
 StreamEvent = TextDelta | Completed
@@ -57,6 +69,8 @@ class ChatModel(abc.ABC):
 
     name: str
     context_window: int | None = None
+    # The most tokens an answer should take with this model (None: only the settings' answer length applies).
+    answer_cap: int | None = None
 
     @abc.abstractmethod
     def stream(self, messages: Sequence[ChatMessage], *, max_tokens: int) -> AsyncIterator[StreamEvent]:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from assistant.context.tokens import TokenCounter
-from assistant.providers.base import ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
+from assistant.providers.base import LENGTH, ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
 from memory.errors import ProviderError
 
 Script = Callable[[Sequence[ChatMessage]], str]
@@ -85,7 +85,8 @@ class FakeChatModel(ChatModel):
         if self._failures:
             failure = self._failures.pop(0)
             raise failure if isinstance(failure, ProviderError) else ProviderError(str(failure))
-        reply = self._limit(self._reply_for(received), max_tokens)
+        whole = self._reply_for(received)
+        reply = self._limit(whole, max_tokens)
         words = reply.split(" ")
         # Tokens come at a steady rate from the request on, as from a remote server: a late read here
         # does not slow the model down, so the event loop's lateness is not counted twice.
@@ -97,7 +98,8 @@ class FakeChatModel(ChatModel):
             yield TextDelta(word if index == 0 else " " + word)
         text = reply
         prompt_tokens = sum(len(m.content.split()) for m in received)
-        yield Completed(text, self.name, Usage(prompt_tokens, len(words), 0.0))
+        finish = LENGTH if len(reply) < len(whole) else "stop"
+        yield Completed(text, self.name, Usage(prompt_tokens, len(words), 0.0), finish)
 
     def _limit(self, reply: str, max_tokens: int) -> str:
         """Cut the reply at ``max_tokens`` tokens, as a real model stops at its limit."""

@@ -138,6 +138,7 @@ class LiteLLMChatModel(ChatModel):
     ) -> AsyncIterator[StreamEvent]:
         parts: list[str] = []
         chunks: list[Any] = []
+        finish_reason: str | None = None
         response = await self._completion(
             messages=payload, stream=True, stream_options={"include_usage": True}, **self._kwargs(model, max_tokens)
         )
@@ -145,11 +146,13 @@ class LiteLLMChatModel(ChatModel):
             chunks.append(chunk)
             choices = getattr(chunk, "choices", None) or []
             delta = choices[0].delta.content if choices and choices[0].delta else None
+            if choices and getattr(choices[0], "finish_reason", None):
+                finish_reason = str(choices[0].finish_reason)
             if delta:
                 parts.append(delta)
                 yield TextDelta(delta)
         text = "".join(parts)
-        yield Completed(text, model, self._usage(model, chunks, payload, text))
+        yield Completed(text, model, self._usage(model, chunks, payload, text), finish_reason)
 
     @staticmethod
     def _usage(model: str, chunks: list[Any], payload: list[dict[str, str]], text: str) -> Usage:

@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
+from assistant.providers import local_spec
 from assistant.providers.litellm_model import LiteLLMChatModel
 from assistant.providers.local_server import LocalModelServer
 from assistant.providers.offline_litellm import litellm
@@ -18,6 +20,8 @@ TOKENIZER_SLACK = 0.85
 
 class LocalChatModel(LiteLLMChatModel):
     """A LiteLLM model whose endpoint is a llama.cpp server this process owns."""
+
+    answer_cap = local_spec.ANSWER_CAP
 
     def __init__(self, server: LocalModelServer, *, timeout: float) -> None:
         info = server.info
@@ -47,6 +51,9 @@ class LocalChatModel(LiteLLMChatModel):
                     }
                 }
             )
+
+    def _kwargs(self, model: str, max_tokens: int) -> dict[str, Any]:
+        return super()._kwargs(model, max_tokens) | {"stop": local_spec.STOP}
 
     @classmethod
     async def start(cls, settings: Settings) -> LocalChatModel:

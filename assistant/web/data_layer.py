@@ -21,6 +21,7 @@ from chainlit.step import StepDict
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser, User
 
+from assistant.reply_notes import cap_note
 from assistant.runtime import Runtime
 from memory.conversations import Message, Thread
 from memory.conversations import User as StoredUser
@@ -61,15 +62,22 @@ def persisted(user: StoredUser) -> PersistedUser:
     )
 
 
+def cap_mark(message: Message) -> str:
+    """The visible mark of a reply that reached the answer length limit ("" for any other)."""
+    note = cap_note(message)
+    return f"\n\n*{note}*" if note else ""
+
+
 def reply_marks(message: Message, *, temporary: bool = False) -> str:
-    """The visible marks after a message: stopped, private, or a reply in a temporary chat."""
-    marks = PARTIAL_MARK if message.status == "partial" else ""
+    """The visible marks after a message: stopped, cut off at the length limit, private, or a reply in a
+    temporary chat."""
+    marks = (PARTIAL_MARK if message.status == "partial" else "") + cap_mark(message)
     marks += PRIVATE_MARK if message.private else ""
     return marks + (TEMPORARY_REPLY_MARK if temporary and message.role == "assistant" else "")
 
 
 def message_step(message: Message, author: str, *, temporary: bool = False) -> StepDict:
-    """One stored message as Chainlit shows it, with its marks (stopped, private, temporary chat)."""
+    """One stored message as Chainlit shows it, with its marks (stopped, cut off, private, temporary chat)."""
     output = message.content + reply_marks(message, temporary=temporary)
     when = iso(message.created_at)
     return {
