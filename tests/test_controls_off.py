@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from typer.testing import CliRunner
 
 from assistant.cli.main import app
+from assistant.mcp.context_block import context_block
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel, default_reply
@@ -103,6 +104,10 @@ async def test_long_term_memory_off_for_all_chats_recalls_nothing_writes_nothing
     assert said in _text(control) and pinned in control[0].content
 
     await runtime.conversations.set_preferences(owner.id, {"memory": False})
+    # Other tools asking for context over MCP get the pinned memories only, and are told why.
+    block = await context_block(runtime, owner.id, "what is my locker code?", 800)
+    assert said not in block["text"] and pinned in block["text"] and block["items"] == []
+    assert block["long_term_off"] == "long-term memory is off for all your chats"
     off = await runtime.conversations.create_thread(owner.id)
     received = await _say(runtime, off, "what is my locker code?")
     assert said not in _text(received)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assistant.context.tokens import TokenCounter
+from assistant.pipeline.memory_use import OFF_FOR_ALL
 from assistant.runtime import Runtime
 
 # The client's model is unknown: count with a common tokenizer (the benchmark's).
@@ -35,7 +36,9 @@ async def context_block(runtime: Runtime, user_id: uuid.UUID, query: str, max_to
         sections.append("\n".join([templates.core_heading, *pinned_lines]))
     items = []
     remaining = budget - used - counter.text(templates.long_term_heading) - 2
-    if remaining > 0 and query.strip():
+    # The user's "long-term memory off for all chats" holds for other tools too: pinned memories only.
+    long_term = (await runtime.conversations.preferences(user_id)).get("memory", True) is not False
+    if long_term and remaining > 0 and query.strip():
         items = await runtime.context.long_term_context(
             user_id, query, model=TOKENIZER_MODEL, budget=remaining, now=datetime.now(UTC)
         )
@@ -47,6 +50,7 @@ async def context_block(runtime: Runtime, user_id: uuid.UUID, query: str, max_to
         "tokens": counter.text(text) if text else 0,
         "budget": budget,
         "pinned": len(pinned_lines),
+        "long_term_off": None if long_term else OFF_FOR_ALL,
         "items": [
             {
                 "id": item.id,
