@@ -52,13 +52,13 @@ def test_killing_the_app_loses_no_message(page: Page, app_server: AppServer, dat
     app_server.kill(signal.SIGKILL)
     app_server.start()
     _open(page, app_server.url)
-    _send(page, "and this line too")
-    expect(page.get_by_text("Fake reply to: and this line too")).to_be_visible()
+    _send(page, "did you remember the line?")
+    expect(page.get_by_text("Fake reply to: did you remember the line?")).to_be_visible()
     # The reply is visible as it streams; it is stored when it is complete.
     deadline = time.monotonic() + 15
     while len(_stored(database_url)) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
     contents = [c for _, c, _ in _stored(database_url)]
-    assert contents[:3] == ["remember this line", "Fake reply to: remember this line", "and this line too"]
-    # The new conversation after the restart recalls the first one from long-term memory (they share "line").
-    assert contents[3].startswith("Fake reply to: and this line too") and "remember this line" in contents[3]
+    assert contents[:3] == ["remember this line", "Fake reply to: remember this line", "did you remember the line?"]
+    # The new conversation after the restart recalls the first one from long-term memory (it shares "remember" and "line").
+    assert contents[3].startswith("Fake reply to: did you remember the line?") and "remember this line" in contents[3]
