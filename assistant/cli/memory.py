@@ -168,7 +168,7 @@ def remember(text: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) ->
         return memory_row(remembered), remembered.outcome
 
     row, outcome = run(with_runtime(work))
-    print_json(row) if as_json else console.print(f"{outcome.capitalize()}: {row['id']}: {row['text']}")
+    print_json(row) if as_json else console.print(f"{outcome.capitalize()}: {row['id']}: {row['text']}", markup=False)
 
 
 @memory_app.command("edit")

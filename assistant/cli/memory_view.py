@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import console
@@ -37,7 +38,7 @@ def memory_table(rows: list[dict[str, Any]], title: str) -> None:
         text = (f"{row['speaker'] or row['role'] or ''}: " if row["kind"] == "episodic" else "") + row["text"]
         came_from = row["came_from"] + (", pinned" if row["pinned"] else "")
         current = "yes" if not row["valid_to"] else "no"
-        table.add_row(row["id"][:8], text[:200], came_from, row["said_at"][:10], current)
+        table.add_row(row["id"][:8], escape(text[:200]), came_from, row["said_at"][:10], current)
     console.print(table)
 
 
@@ -53,8 +54,8 @@ def event_table(rows: list[dict[str, Any]], title: str) -> None:
             row["created_at"][:19],
             action,
             (row["memory_id"] or "")[:8],
-            change[:120],
-            row["reason"] or "",
+            escape(change[:120]),
+            escape(row["reason"] or ""),
         )
     console.print(table)
 

@@ -7,6 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, print_json, run, write_output
@@ -87,7 +88,8 @@ def show(
         status = ("" if m["status"] in ("complete", "forgotten") else f" [{m['status']}]") + (
             " [private]" if m["private"] else ""
         )
-        table.add_row(m["id"][:8], m["created_at"][:16], m["speaker"] or m["role"], m["content"] + status)
+        # Escaped: a message's own brackets, and the marks, are text, not Rich markup.
+        table.add_row(m["id"][:8], m["created_at"][:16], m["speaker"] or m["role"], escape(m["content"] + status))
     console.print(table)
 
 
