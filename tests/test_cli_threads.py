@@ -67,3 +67,11 @@ def test_context_show_renders_tiers_and_items() -> None:
     assert no_report.exit_code == 1 and "no context report" in no_report.output
     both = runner.invoke(app, ["context", "show", "--user", "ann"])
     assert both.exit_code == 1 and "a message id or --last" in both.output
+
+
+def test_bracketed_text_is_printed_as_it_is_not_as_markup() -> None:
+    said = _chat("Call me [bold]Sam[/bold], not [private]", "names")
+    shown = _ok(["threads", "show", str(said["thread_id"])[:8], "--user", "ann"])
+    assert "[bold]Sam[/bold]" in shown and "[private]" in shown
+    assert "[bold]Sam[/bold]" in _ok(["memory", "remember", "I am [bold]Sam[/bold]", "--user", "ann"])
+    assert "[/bold]" in _ok(["memory", "list", "--user", "ann"])
