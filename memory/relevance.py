@@ -37,7 +37,7 @@ from memory.long_term.search import distinctive_words
 
 # A word held by more of a user's memories than this is common ("new", "good", "make"); calibrated on the
 # LoCoMo dev file (docs/benchmarks.md, "Relevance floor").
-DISTINCTIVE_SHARE = 0.005
+DISTINCTIVE_SHARE = 0.0075
 
 
 @dataclass(frozen=True)
