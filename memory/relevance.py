@@ -10,7 +10,12 @@ stopwords, compared without plain English endings). For an embedder's floor:
 - when nothing matches, nothing is used: the request is about something memory does not hold;
 - when something matches, a candidate holding one of the query's words is **related** and is used
   too, if it comes from the same conversation (or document) as a match, or if its similarity
-  reaches ``related_similarity``.
+  reaches ``related_similarity`` and some match is **distinctive**: it holds a word that few of the
+  user's memories hold (at most ``distinctive_share`` of them, by the statistics full-text search
+  already reads, memory/long_term/term_stats.py), or it matches on its meaning alone.
+
+A match made of common words only ("how **long** ... **new** York" against "my new job is a long
+commute") is kept, but it does not bring in what merely resembles the request elsewhere.
 
 Recall commands and forgetting by query take only what matches; the context also uses what is
 related. A turn that shares one common word with a request ("list" in "How do I reverse a list in
@@ -25,10 +30,14 @@ describes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from memory.long_term.search import distinctive_words
+
+# A word held by more of a user's memories than this is common ("new", "good", "make"); calibrated on the
+# LoCoMo dev file (docs/benchmarks.md, "Relevance floor").
+DISTINCTIVE_SHARE = 0.0075
 
 
 @dataclass(frozen=True)
@@ -39,15 +48,22 @@ class RelevanceFloor:
     # comes from the same conversation (or document) as a match, or reaches this similarity: answers sit in
     # turns that need not repeat the question's words (on LoCoMo, most evidence turns do not match).
     related_similarity: float = 0.78
+    # ... the latter only when some match holds a word that at most this share of the user's memories hold.
+    distinctive_share: float = DISTINCTIVE_SHARE
 
     def describe(self) -> str:
         return (
             f"matches: cosine similarity {self.similarity:.2f}, or {self.words} of the query's distinctive words; "
-            f"related: one of them, beside a match or at similarity {self.related_similarity:.2f}"
+            f"related: one of them, beside a match, or at similarity {self.related_similarity:.2f} beside a match "
+            f"holding a word rarer than {self.distinctive_share:.1%} of memories"
         )
 
-    def for_query(self, query: str) -> QueryFloor:
-        return QueryFloor(self, list(dict.fromkeys(stem(word) for word in distinctive_words(query))))
+    def for_query(self, query: str, shares: Mapping[str, float] | None = None) -> QueryFloor:
+        """``shares``: the share of the user's memories that hold each word (by ``word_shares``); without them,
+        every word counts as rare."""
+        words = list(dict.fromkeys(stem(word) for word in distinctive_words(query)))
+        shares = shares or {}
+        return QueryFloor(self, words, {w for w in words if shares.get(w, 0.0) <= self.distinctive_share})
 
 
 def stem(word: str) -> str:
@@ -60,16 +76,36 @@ def stem(word: str) -> str:
     return word
 
 
+def word_shares(term_share: Mapping[str, float]) -> dict[str, float]:
+    """The share of memories holding each word in any of its forms, from the share of each full-text lexeme
+    (``TermStats.term_share``): "camping" and "camped" add up under "camp" (at most 1)."""
+    shares: dict[str, float] = {}
+    for lexeme, share in term_share.items():
+        word = stem(lexeme)
+        shares[word] = min(1.0, shares.get(word, 0.0) + share)
+    return shares
+
+
 @dataclass(frozen=True)
 class QueryFloor:
     """The floor applied to one query's candidates."""
 
     floor: RelevanceFloor
     words: list[str]
+    rare: set[str] = field(default_factory=set)  # those of ``words`` held by few memories
+
+    def _held(self, text: str) -> set[str]:
+        return {stem(word) for word in re.findall(r"\w+", text.lower())}
 
     def shared(self, text: str) -> int:
-        held = {stem(word) for word in re.findall(r"\w+", text.lower())}
+        held = self._held(text)
         return sum(1 for word in self.words if word in held)
+
+    def distinctive(self, similarity: float | None, text: str) -> bool:
+        """Whether a match stands on a rare word or on its meaning alone (not on common words only)."""
+        if similarity is not None and similarity >= self.floor.similarity:
+            return True
+        return not self.rare.isdisjoint(self._held(text))
 
     def admits(self, similarity: float | None, text: str) -> bool:
         """Whether a candidate matches the query. ``text``: its words (for a memory, its speaker and text)."""
@@ -77,9 +113,14 @@ class QueryFloor:
             return True
         return bool(self.words) and self.shared(text) >= min(self.floor.words, len(self.words))
 
-    def related(self, similarity: float | None, text: str, beside_a_match: bool) -> bool:
-        """Whether a candidate is related enough to join candidates that match (never enough on its own)."""
-        if not beside_a_match and (similarity is None or similarity < self.floor.related_similarity):
+    def related(
+        self, similarity: float | None, text: str, beside_a_match: bool, distinctive_match: bool = True
+    ) -> bool:
+        """Whether a candidate is related enough to join candidates that match (never enough on its own).
+        ``distinctive_match``: whether some match stands on a rare word or its meaning (see ``distinctive``)."""
+        if not beside_a_match and (
+            not distinctive_match or similarity is None or similarity < self.floor.related_similarity
+        ):
             return False
         return bool(self.words) and self.shared(text) >= 1
 
@@ -90,8 +131,13 @@ class QueryFloor:
         if MATCHES not in levels:
             return levels
         matched_in = {group for level, (_, _, group) in zip(levels, candidates, strict=True) if level == MATCHES}
+        distinctive = any(
+            self.distinctive(similarity, text)
+            for level, (similarity, text, _) in zip(levels, candidates, strict=True)
+            if level == MATCHES
+        )
         return [
-            level or (RELATED if self.related(similarity, text, group in matched_in) else BELOW)
+            level or (RELATED if self.related(similarity, text, group in matched_in, distinctive) else BELOW)
             for level, (similarity, text, group) in zip(levels, candidates, strict=True)
         ]
 

