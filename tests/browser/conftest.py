@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from assistant.embedded.manager import Endpoints
 
@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+# Assertions wait as long as page actions do: on a loaded 2-core machine a reply can take more than 5 s.
+expect.set_options(timeout=30_000)
 
 
 def _free_port() -> int:
