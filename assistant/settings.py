@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
 
+    # Sessions, origins and rate limits (docs/reliability.md).
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Other origins the web app accepts requests from, e.g. ["https://chat.example.org"]; '
+        "its own origin always.",
+    )
+    rate_turns_per_minute: int = Field(30, ge=0, description="Turns one user may start per minute; 0: no limit.")
+    rate_turns_per_day: int = Field(2000, ge=0, description="Turns one user may start per day (UTC); 0: no limit.")
+    rate_tokens_per_day: int = Field(
+        0, ge=0, description="Model tokens (input + output) one user may use per day (UTC); 0: no limit."
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -60,7 +60,10 @@ class ProviderError(AssistantError):
 
 
 def describe(error: BaseException) -> str:
-    """One human line for any error; unknown errors are named as such."""
+    """One human line for any error; unknown errors are named as such. A password a driver or a URL put in the
+    text is hidden, whatever the error."""
+    from memory.db.pool import redact  # here, not at the top: the pool module imports this one
+
     if isinstance(error, AssistantError):
-        return str(error)
-    return f"unexpected error: {type(error).__name__}: {error}"
+        return redact(str(error))
+    return redact(f"unexpected error: {type(error).__name__}: {error}")

@@ -34,10 +34,13 @@ def _tool(name: str) -> str:
 
 
 def _run_tool(argv: list[str], what: str) -> None:
+    from memory.db.pool import redact
+
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise ServiceError(f"{what} failed: {lines[-1] if lines else f'exit status {result.returncode}'}")
+        # The tool is given the database URL; its last line must not show the URL's password.
+        raise ServiceError(f"{what} failed: {redact(lines[-1]) if lines else f'exit status {result.returncode}'}")
 
 
 def backup(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
@@ -25,9 +26,23 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach the address (a name is resolved, so "localhost" counts)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+
+
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default: ASSISTANT_HOST, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port to listen on (default: ASSISTANT_PORT, 8000)."),
+    allow_remote_without_login: bool = typer.Option(
+        False,
+        "--allow-remote-without-login",
+        help="Serve local mode (no login) on a non-loopback address anyway: anyone who reaches it is you.",
+    ),
 ) -> None:
     """Serve the chat in the browser.
 
@@ -39,18 +54,20 @@ def serve(
     config = settings()
     host = host or config.host
     port = port or config.port
+    if config.auth == "local" and not is_loopback(host):
+        if not allow_remote_without_login:
+            fail(
+                f"local mode has no login, so anyone who can reach {host}:{port} would read and change your memory; "
+                "set ASSISTANT_AUTH=password (and add users with `assistant users add`), serve on 127.0.0.1, "
+                "or pass --allow-remote-without-login if this network is yours alone"
+            )
+        print(f"warning: local mode has no login: anyone who can reach {host}:{port} is you", flush=True)
     if not _port_free(host, port):
         fail(f"port {port} on {host} is already in use; stop what uses it or pass --port / set ASSISTANT_PORT")
     run(prepare_stores(config))
     env = dict(os.environ, CHAINLIT_APP_ROOT=str(PROJECT_ROOT))
     # Signs login tokens; generated once and kept in the data directory, so logins survive restarts.
     env.setdefault("CHAINLIT_AUTH_SECRET", auth_secret(config.data_dir))
-    if config.auth == "local" and host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"warning: local mode has no login, so anyone who can reach {host}:{port} is you; "
-            "set ASSISTANT_AUTH=password to require a login",
-            flush=True,
-        )
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env.setdefault("HF_HUB_OFFLINE", "1")
     argv = [sys.executable, "-m", "chainlit", "run", str(APP), "--host", host, "--port", str(port), "--headless"]

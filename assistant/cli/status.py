@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.table import Table
@@ -27,8 +26,7 @@ def _hide_secrets(url: str) -> str:
     """A URL or libpq conninfo with its password hidden."""
     from memory.db.pool import redact
 
-    url = re.sub(r"(://[^:/@]*:)[^@/]+@", r"\1***@", redact(url))
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
+    return redact(url)
 
 
 async def _counts(database_url: str) -> dict[str, int]:

@@ -11,9 +11,12 @@ from psycopg_pool import AsyncConnectionPool
 from memory.errors import StoreError
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced, for messages and status output."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def redact(text: str) -> str:
+    """The text with every password in it hidden: in URLs (``scheme://user:secret@``, ``redis://:secret@``),
+    in ``?password=`` query parameters and in libpq ``password=`` keywords. For messages and status output,
+    so any text that may hold a URL (an error from a driver too) can pass through it."""
+    text = re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", text)  # up to the last @: a password may hold one
+    return re.sub(r"(\bpassword\s*=\s*)('[^']*'|[^\s&]+)", r"\1***", text, flags=re.IGNORECASE)
 
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:

@@ -30,5 +30,5 @@ async def open_redis(url: str) -> aioredis.Redis:
         await client.ping()
     except Exception as exc:
         await client.aclose()
-        raise StoreError(f"cannot connect to Redis at {redact(url)}: {exc}") from exc
+        raise StoreError(f"cannot connect to Redis at {redact(url)}: {redact(str(exc))}") from exc
     return client
