@@ -8,10 +8,11 @@ import chainlit as cl
 from starlette.datastructures import Headers
 
 from assistant.settings import Settings
-from assistant.web import state
+from assistant.web import origins, sessions, state
 from assistant.web.secret import ensure_auth_secret
+from assistant.web.sessions import ACCOUNT_KEY, LOCAL_USER
 
-LOCAL_USER = "local"
+__all__ = ["LOCAL_USER", "configure", "local_user", "password_user"]
 log = logging.getLogger("assistant.web.auth")
 
 
@@ -30,12 +31,16 @@ async def password_user(username: str, password: str) -> cl.User | None:
     user = await accounts.verify_password(username.strip(), password)
     if user is None:
         return None
-    return cl.User(identifier=user.name, display_name=user.display_name, metadata={"provider": "password"})
+    # The account's id goes into the signed token, so the token ends with the account (see sessions.py).
+    metadata = {"provider": "password", ACCOUNT_KEY: str(user.id)}
+    return cl.User(identifier=user.name, display_name=user.display_name, metadata=metadata)
 
 
 def configure(settings: Settings) -> str:
     """Register the login callback of the configured mode; returns the mode."""
     ensure_auth_secret(settings.data_dir)
+    sessions.install(settings.auth)
+    origins.install(settings.allowed_origins, local_mode=settings.auth == "local")
     if settings.auth == "password":
         cl.password_auth_callback(password_user)
     else:

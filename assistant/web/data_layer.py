@@ -116,6 +116,10 @@ class AssistantDataLayer(BaseDataLayer):
             return None
 
     async def create_user(self, user: User) -> PersistedUser | None:
+        """Local mode makes its one user on first visit; password accounts are made only by `assistant users
+        add`, so a token of a removed user never brings the account back (without a password)."""
+        if self.runtime.settings.auth == "password":
+            return await self.get_user(user.identifier)
         stored = await self.runtime.conversations.ensure_user(user.identifier, display_name=user.display_name)
         return persisted(stored)
 

@@ -49,7 +49,13 @@ async def user() -> User:
     """The signed-in user as stored (the local user without a login)."""
     signed_in = cl.user_session.get("user")
     name = getattr(signed_in, "identifier", None) or LOCAL_USER
-    return await state.runtime().conversations.ensure_user(name)
+    conversations = state.runtime().conversations
+    if state.runtime().settings.auth == "password":
+        try:  # never re-created here: a removed account's open tab stops working
+            return await conversations.get_user(name)
+        except NotFoundError as exc:
+            raise NotFoundError("this account no longer exists", hint="reload the page to sign in") from exc
+    return await conversations.ensure_user(name)
 
 
 def thread_id() -> uuid.UUID:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Annotated, Any
 from zoneinfo import available_timezones
 
 import chainlit as cl
 from chainlit.input_widget import Select, Slider, Switch, TextInput
+from pydantic import TypeAdapter, ValidationError
 
+from assistant.settings import Settings
 from assistant.web import session, state
 from assistant.web.data_layer import TEMPORARY_MARK
 from memory.conversations import User
@@ -67,9 +70,46 @@ async def show(owner: User) -> None:
     await cl.ChatSettings(widgets).send()
 
 
+@cache
+def _rule(setting: str) -> TypeAdapter[Any]:
+    """The pydantic rule of one setting (its type and bounds), so the panel accepts exactly what the settings do."""
+    field = Settings.model_fields[setting]
+    rule: Any = Annotated[field.annotation, *field.metadata]
+    return TypeAdapter(rule)
+
+
+def checked(values: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool], list[str]]:
+    """The panel's shares and switches as the settings' rules read them, and a sentence for each one they refuse."""
+    shares: dict[str, float] = {}
+    problems: list[str] = []
+    for key, label, setting in SHARES:
+        if f"share_{key}" not in values:
+            continue
+        raw = values[f"share_{key}"]
+        try:
+            shares[key] = float(_rule(setting).validate_python(raw))
+        except ValidationError:
+            problems.append(f"{label}: “{str(raw)[:40]}” is not a number from 0 to 1.")
+    switches: dict[str, bool] = {}
+    for key in ("memory", "thread_memory"):
+        if key in values:
+            try:
+                switches[key] = TypeAdapter(bool).validate_python(values[key])
+            except ValidationError:
+                problems.append(f"“{str(values[key])[:40]}” is not on or off.")
+    if shares and not problems and sum(shares.values()) <= 0:
+        problems.append("The budget shares cannot all be zero.")
+    return shares, switches, problems
+
+
 async def apply(owner: User, values: dict[str, Any]) -> None:
-    """Store the choices; say what changed and what could not be used."""
+    """Store the choices; say what changed and what could not be used. A share or switch the settings' rules
+    refuse changes nothing at all."""
     runtime = state.runtime()
+    shares, switches, problems = checked(values)
+    if problems:
+        await cl.Message(content="\n".join(["⚠️ Settings not saved; nothing was changed.", *problems])).send()
+        return
     prefs = await session.preferences(owner)
     notes: list[str] = []
     if values.get("model") in state.offered_models():
@@ -81,20 +121,16 @@ async def apply(owner: User, values: dict[str, Any]) -> None:
         notes.append(f"“{zone}” is not a time zone I know (try e.g. Europe/Paris); kept {prefs.timezone or 'UTC'}.")
     else:
         prefs.timezone = zone or None
-    if "memory" in values:
-        prefs.memory = bool(values["memory"])
-    shares = {key: float(values[f"share_{key}"]) for key, _, _ in SHARES if f"share_{key}" in values}
+    if "memory" in switches:
+        prefs.memory = switches["memory"]
     defaults = {key: float(getattr(runtime.settings, setting)) for key, _, setting in SHARES}
     if shares and all(abs(shares.get(k, v) - v) < 1e-9 for k, v in defaults.items()):
         prefs.shares = {}  # the configured shares, even if they change later
     elif shares:
-        if sum(shares.values()) <= 0:
-            notes.append("The budget shares cannot all be zero; kept the previous ones.")
-        else:
-            prefs.shares = shares
+        prefs.shares = shares
     await runtime.conversations.set_preferences(owner.id, prefs.as_dict())
-    if "thread_memory" in values:
-        temporary = not bool(values["thread_memory"])
+    if "thread_memory" in switches:
+        temporary = not switches["thread_memory"]
         cl.user_session.set("temporary", temporary)
         thread = await session.thread(owner)
         await runtime.conversations.update_thread_metadata(owner.id, thread.id, {"temporary": temporary})
@@ -105,5 +141,5 @@ async def apply(owner: User, values: dict[str, Any]) -> None:
     summary = f"⚙️ Settings saved. Model `{prefs.model or runtime.settings.model}`, {prefs.answer_length} answers, "
     summary += f"time zone {prefs.timezone or 'UTC'}, long-term memory {state_line}."
     await cl.Message(content="\n".join([summary, *notes])).send()
-    if temporary and "thread_memory" in values:
+    if temporary and "thread_memory" in switches:
         await cl.Message(content=TEMPORARY_MARK).send()
