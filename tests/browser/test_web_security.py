@@ -136,4 +136,3 @@ def test_allowed_origins_are_configurable(make_app_server: Callable[..., AppServ
     assert allowed.status_code == 200
     assert allowed.headers.get("access-control-allow-origin") == "https://chat.example.org"
     assert httpx.post(f"{server.url}/auth/header", headers={"Origin": EVIL}, timeout=30).status_code == 403
-

@@ -21,11 +21,19 @@ GOOD = {"share_core": 0.1, "share_short_term": 0.45, "share_long_term": 0.3, "sh
 
 @pytest.mark.parametrize(
     ("value", "why"),
-    [(-0.5, "negative"), ("abc", "not a number"), ("nan", "not a number"), ("inf", "infinite"), (3.7, "over 1"),
-     (None, "missing"), ([1], "a list"), ("1e400", "overflows")],  # fmt: skip
+    [
+        (-0.5, "negative"),
+        ("abc", "not a number"),
+        ("nan", "not a number"),
+        ("inf", "infinite"),
+        (3.7, "over 1"),
+        (None, "missing"),
+        ([1], "a list"),
+        ("1e400", "overflows"),
+    ],
 )
 def test_a_share_the_settings_refuse_changes_nothing(value: object, why: str) -> None:
-    shares, _, problems = checked(GOOD | {"share_long_term": value})
+    _, _, problems = checked(GOOD | {"share_long_term": value})
     assert len(problems) == 1, why
     assert "Budget share: long-term memory" in problems[0] and "from 0 to 1" in problems[0]
     assert "ValueError" not in problems[0] and "validation error" not in problems[0]
@@ -41,9 +49,16 @@ def test_good_shares_and_switches_pass() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["redis://:s3cret-pw@db.example:6379/0", "redis://default:s3cret-pw@db.example", "rediss://u:s3cret-pw@h:1?x=1",
-     "postgresql://ann:s3cret-pw@h/db", "redis://:s3cret-pw@with@at@h/0", "host=h password=s3cret-pw dbname=d",
-     "host=h password='s3cret-pw' dbname=d", "redis://h:6379/0?password=s3cret-pw&db=1"],  # fmt: skip
+    [
+        "redis://:s3cret-pw@db.example:6379/0",
+        "redis://default:s3cret-pw@db.example",
+        "rediss://u:s3cret-pw@h:1?x=1",
+        "postgresql://ann:s3cret-pw@h/db",
+        "redis://:s3cret-pw@with@at@h/0",
+        "host=h password=s3cret-pw dbname=d",
+        "host=h password='s3cret-pw' dbname=d",
+        "redis://h:6379/0?password=s3cret-pw&db=1",
+    ],
 )
 def test_no_password_survives_redaction(url: str) -> None:
     shown = redact(f"cannot reach {url}: refused")
