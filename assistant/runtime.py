@@ -44,6 +44,7 @@ from memory.long_term.store import MemoryStore
 from memory.long_term.tier import LongTermTier
 from memory.portability import Portability
 from memory.short_term.connection import KeySpace, open_redis
+from memory.short_term.rate_limit import Limits, RateLimiter
 from memory.short_term.summaries import SummaryStore
 from memory.short_term.window import ShortTermMemory
 
@@ -197,6 +198,7 @@ class Runtime:
             window=window,
             summarizer=summarizer,
             background=background,
+            limits=RateLimiter(redis, settings.redis_prefix, rate_limits(settings)),
         )
         return cls(
             settings,
@@ -290,7 +292,13 @@ class Runtime:
             window=window,
             summarizer=self.pipeline.summarizer,
             background=self.background,
+            limits=self.pipeline.limits,
         )
+
+
+def rate_limits(settings: Settings) -> Limits:
+    """Each user's limits on turns and tokens, from the settings (docs/reliability.md)."""
+    return Limits(settings.rate_turns_per_minute, settings.rate_turns_per_day, settings.rate_tokens_per_day)
 
 
 def _answer_tokens(requested: int, model: ChatModel) -> int:

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_MODEL = "local"
 FAKE_MODEL = "fake"
+# Benchmarks measure the pipeline, not the limiter: they run with the per-user limits off.
+NO_RATE_LIMITS = {"rate_turns_per_minute": 0, "rate_turns_per_day": 0, "rate_tokens_per_day": 0}
 
 
 def default_data_dir() -> Path:

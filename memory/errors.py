@@ -13,7 +13,8 @@ faces (Chainlit app, CLI, MCP server) turn them into human messages with
     │   └── SchemaError      the database cannot be migrated (e.g. no pgvector)
     ├── InvalidInputError    bad user input; nothing was changed
     ├── NotFoundError        a user, thread or message that does not exist
-    └── ProviderError        the chat model call failed
+    ├── ProviderError        the chat model call failed
+    └── RateLimitError       a user reached a rate limit (turns per minute or day, tokens per day)
 """
 
 from __future__ import annotations
@@ -67,3 +68,13 @@ def describe(error: BaseException) -> str:
     if isinstance(error, AssistantError):
         return redact(str(error))
     return redact(f"unexpected error: {type(error).__name__}: {error}")
+
+
+class RateLimitError(AssistantError):
+    """A user reached a rate limit; ``retry_after_s`` says when the next turn is allowed. The user's message
+    that was refused an answer stays stored (``message_id``), so a retry answers it without sending it again."""
+
+    def __init__(self, message: str, *, retry_after_s: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+        self.message_id: object | None = None

@@ -131,6 +131,9 @@ def settings(tmp_path: Path, database_url: str, services: manager.Endpoints, red
         redis_prefix=redis_prefix,
         model="fake",
         embedder="hash",
+        # Tests run hundreds of turns a minute for one user; the rate-limit tests turn the limits on.
+        rate_turns_per_minute=0,
+        rate_turns_per_day=0,
     )
 
 

@@ -11,7 +11,7 @@ from assistant.heap import settle_heap
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
-from assistant.settings import Settings
+from assistant.settings import NO_RATE_LIMITS, Settings
 
 SENTENCES = [
     "I moved to Lisbon last spring and I am still learning Portuguese.",
@@ -27,7 +27,9 @@ SENTENCES = [
 
 async def run_context_bench(settings: Settings, *, turns: int, window: int | None) -> dict[str, Any]:
     """Chat ``turns`` turns with the fake model in a throwaway user's thread; time each phase."""
-    config = settings.model_copy(update={"model": "fake", "max_input_tokens": window or settings.max_input_tokens})
+    config = settings.model_copy(
+        update={"model": "fake", "max_input_tokens": window or settings.max_input_tokens} | NO_RATE_LIMITS
+    )
     runtime = await Runtime.start(config, model=FakeChatModel(context_window=window or 8192))
     settle_heap()  # as the app does once started
     user = await runtime.conversations.ensure_user(f"bench-{uuid.uuid4().hex[:8]}")

@@ -28,7 +28,7 @@ from assistant.pipeline.turn import ReplyDelta, TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
-from assistant.settings import Settings
+from assistant.settings import NO_RATE_LIMITS, Settings
 from memory.errors import InvalidInputError, describe
 
 Progress = Callable[[str, int, int], None]
@@ -248,7 +248,7 @@ async def run_load_bench(
     """Run ``plan``; with ``find_max``, also ramp up to the most users keeping p95 added latency within target."""
     if plan.users < 1 or plan.turns < 1:
         raise InvalidInputError("--users and --turns must be at least 1")
-    config = settings.model_copy(update={"model": "fake", "memory_enabled": True})
+    config = settings.model_copy(update={"model": "fake", "memory_enabled": True} | NO_RATE_LIMITS)
     model = FakeChatModel(scripted_reply(plan.reply_tokens), token_delay_s=plan.token_delay_s)
     runtime = await Runtime.start(config, model=model)
     try:

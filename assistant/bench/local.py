@@ -14,7 +14,7 @@ from assistant.bench.stats import machine
 from assistant.pipeline.turn import ReplyDelta, TurnFinished
 from assistant.reply_notes import hit_cap
 from assistant.runtime import Runtime
-from assistant.settings import LOCAL_MODEL, Settings
+from assistant.settings import LOCAL_MODEL, NO_RATE_LIMITS, Settings
 
 # What a new user types in their first minutes; asked in this order in one conversation.
 PROMPTS = (
@@ -40,7 +40,7 @@ class PromptResult:
 async def run_local_bench(settings: Settings, prompts: tuple[str, ...] = PROMPTS) -> dict[str, Any]:
     """Chat the prompts in one thread of a throwaway user, with the local model and every memory tier on."""
     started = time.perf_counter()
-    runtime = await Runtime.start(settings.model_copy(update={"model": LOCAL_MODEL}))
+    runtime = await Runtime.start(settings.model_copy(update={"model": LOCAL_MODEL} | NO_RATE_LIMITS))
     load_s = time.perf_counter() - started
     user = await runtime.conversations.ensure_user(f"bench-{uuid.uuid4().hex[:8]}")
     results: list[PromptResult] = []

@@ -24,7 +24,8 @@ from assistant.providers.base import ChatModel, Completed, TextDelta
 from assistant.providers.litellm_model import ContextLengthError
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import InvalidInputError
+from memory.errors import InvalidInputError, RateLimitError
+from memory.short_term.rate_limit import RateLimiter
 
 MAX_MESSAGE_CHARS = 2_000_000
 tracer = trace.get_tracer("assistant.turn")
@@ -71,6 +72,7 @@ class TurnPipeline:
         window: int,
         summarizer: Summarizer | None = None,
         background: BackgroundWork | None = None,
+        limits: RateLimiter | None = None,
     ) -> None:
         self.conversations = conversations
         self.writer = writer
@@ -80,6 +82,7 @@ class TurnPipeline:
         self.window = window
         self.summarizer = summarizer
         self.background = background or BackgroundWork()
+        self.limits = limits
 
     async def run(
         self, thread: Thread, text: str, *, private: bool = False, window: int | None = None
@@ -102,6 +105,8 @@ class TurnPipeline:
                 )
                 await self.writer.message_stored(thread, user_message, remember=False)
             try:
+                # After the message is stored: a turn refused by a rate limit leaves it saved, unanswered.
+                await self._admit(thread, user_message)
                 built = await self._build(thread, user_message, window, use)
             finally:
                 # Embedding the stored turn waits until the question's own embedding and searches are done.
@@ -124,11 +129,22 @@ class TurnPipeline:
     async def answer(self, thread: Thread, message: Message, *, window: int | None = None) -> AsyncIterator[TurnEvent]:
         """Answer a user message that is already stored (a retry after a provider error): nothing is stored twice."""
         window = window or self.window
+        await self._admit(thread, message)
         use = await self.memory_use(thread, private=message.private)
         built = await self._build(thread, message, window, use)
         yield TurnStarted(message, built.report)
         async for event in self._reply(thread, message, built, window, use):
             yield event
+
+    async def _admit(self, thread: Thread, message: Message) -> None:
+        """The user's rate limits (memory/short_term/rate_limit.py); a refusal names the stored message."""
+        if self.limits is None:
+            return
+        try:
+            await self.limits.admit_turn(thread.user_id)
+        except RateLimitError as exc:
+            exc.message_id = message.id
+            raise
 
     async def _build(self, thread: Thread, message: Message, window: int, use: MemoryUse) -> BuiltContext:
         with tracer.start_as_current_span("context.assemble") as span:
@@ -154,6 +170,7 @@ class TurnPipeline:
                                 yield ReplyDelta(event.text)
                             elif isinstance(event, Completed):
                                 reply = await self._finish(thread, event, built, started, use)
+                                await self._spend(thread, event, built)
                                 if use.write:
                                     await self.writer.exchange_stored(thread, user_message, reply)
                                 yield TurnFinished(user_message, reply, built.report)
@@ -192,6 +209,13 @@ class TurnPipeline:
         if self.summarizer is not None and use.summarize:
             self.background.spawn(f"summary:{thread.id}", self.summarizer.maybe_summarize(thread))
         return reply
+
+    async def _spend(self, thread: Thread, event: Completed, built: BuiltContext) -> None:
+        """Count the reply's tokens against the user's daily budget (ours where the provider gave none)."""
+        if self.limits is not None:
+            usage = event.usage
+            tokens = (usage.prompt_tokens or built.report.used) + (usage.completion_tokens or 0)
+            await self.limits.spend_tokens(thread.user_id, tokens)
 
     async def _store_partial(self, thread: Thread, text: str, built: BuiltContext, use: MemoryUse) -> None:
         reply = await self.conversations.append_message(

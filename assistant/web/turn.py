@@ -16,7 +16,7 @@ from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeli
 from assistant.web import render, session, state
 from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK, reply_marks
 from memory.conversations import Message, Thread, User
-from memory.errors import AssistantError, InvalidInputError, ProviderError, describe
+from memory.errors import AssistantError, InvalidInputError, ProviderError, RateLimitError, describe
 
 log = logging.getLogger("assistant.web.turn")
 NOTICE_ACTIONS = {"add": "📌 Remembered", "update": "✏️ Updated memory", "invalidate": "🗃️ No longer current"}
@@ -141,10 +141,18 @@ async def _stream(
         await cl.Message(
             content=f"⚠️ The model could not answer: {describe(exc)}", author=ASSISTANT_NAME, actions=actions
         ).send()
+    except RateLimitError as exc:
+        # The message is stored; Retry answers it once the limit allows (it is not sent again).
+        retry = [] if exc.message_id is None else [_retry_action(str(exc.message_id))]
+        await cl.Message(content=f"⏳ {describe(exc)}", author=ASSISTANT_NAME, actions=retry).send()
     except InvalidInputError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
+
+
+def _retry_action(message_id: str) -> cl.Action:
+    return cl.Action(name="retry_reply", payload={"message": message_id}, label="Retry", icon="refresh-cw")
 
 
 @cl.action_callback("retry_reply")
