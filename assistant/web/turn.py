@@ -144,7 +144,7 @@ async def _stream(
     except RateLimitError as exc:
         # The message is stored; Retry answers it once the limit allows (it is not sent again).
         retry = [] if exc.message_id is None else [_retry_action(str(exc.message_id))]
-        await cl.Message(content=f"⏳ {describe(exc)}", author=ASSISTANT_NAME, actions=retry).send()
+        await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME, actions=retry).send()
     except InvalidInputError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}", author=ASSISTANT_NAME).send()
     except AssistantError as exc:

@@ -11,10 +11,11 @@ import httpx
 import jwt
 import psycopg
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from assistant.web.secret import auth_secret
 from tests.browser.conftest import AppServer, screenshot
+from tests.browser.test_web import _open, _send
 
 pytestmark = pytest.mark.browser
 EVIL = "http://evil.example"
@@ -136,3 +137,27 @@ def test_allowed_origins_are_configurable(make_app_server: Callable[..., AppServ
     assert allowed.status_code == 200
     assert allowed.headers.get("access-control-allow-origin") == "https://chat.example.org"
     assert httpx.post(f"{server.url}/auth/header", headers={"Origin": EVIL}, timeout=30).status_code == 403
+
+
+def test_a_rate_limited_message_is_kept_and_the_chat_says_when_to_retry(
+    page: Page, make_app_server: Callable[..., AppServer], database_url: str
+) -> None:
+    server = make_app_server(ASSISTANT_RATE_TURNS_PER_DAY="1", ASSISTANT_EMBEDDER="hash")
+    _open(page, server.url)
+    _send(page, "first question")
+    expect(page.get_by_text("Fake reply to: first question")).to_be_visible()
+    _send(page, "second question")
+    try:
+        expect(page.get_by_text("you have sent 1 message today", exact=False)).to_be_visible()
+        expect(page.get_by_text("your message is saved", exact=False)).to_be_visible()
+        expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    finally:
+        screenshot(page, "security-02-rate-limited")
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT thread_id, role, content FROM messages ORDER BY created_at").fetchall()
+    assert len({r[0] for r in rows}) == 1
+    assert [tuple(r[1:]) for r in rows] == [
+        ("user", "first question"),
+        ("assistant", "Fake reply to: first question"),
+        ("user", "second question"),
+    ]
