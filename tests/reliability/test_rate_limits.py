@@ -157,3 +157,20 @@ def test_the_cli_says_when_to_retry() -> None:
     with psycopg.connect(os.environ["ASSISTANT_DATABASE_URL"]) as conn:
         contents = [r[0] for r in conn.execute("SELECT content FROM messages ORDER BY created_at").fetchall()]
     assert contents[-1] == "second"
+
+
+async def test_the_next_turn_after_a_refusal_sees_the_unanswered_message(make_runtime: MakeRuntime) -> None:
+    model = FakeChatModel()
+    runtime = make_runtime(model, rate_turns_per_minute=1)
+    clock = Clock(NOON)
+    assert runtime.pipeline.limits is not None
+    runtime.pipeline.limits.clock = clock
+    ann = await runtime.conversations.ensure_user("ann")
+    thread = await runtime.conversations.create_thread(ann.id)
+    _ = [event async for event in runtime.pipeline.run(thread, "first")]
+    with pytest.raises(RateLimitError):
+        _ = [event async for event in runtime.pipeline.run(thread, "the refused one")]
+    clock.now += 60
+    _ = [event async for event in runtime.pipeline.run(thread, "the next one")]
+    sent = [m.content for m in model.received[-1] if m.role == "user"]
+    assert sent[-2:] == ["the refused one", "the next one"]
