@@ -8,9 +8,9 @@ import chainlit as cl
 from starlette.datastructures import Headers
 
 from assistant.settings import Settings
-from assistant.web import origins, sessions, state
+from assistant.web import logins, origins, state
+from assistant.web.logins import ACCOUNT_KEY, LOCAL_USER
 from assistant.web.secret import ensure_auth_secret
-from assistant.web.sessions import ACCOUNT_KEY, LOCAL_USER
 
 __all__ = ["LOCAL_USER", "configure", "local_user", "password_user"]
 log = logging.getLogger("assistant.web.auth")
@@ -31,7 +31,7 @@ async def password_user(username: str, password: str) -> cl.User | None:
     user = await accounts.verify_password(username.strip(), password)
     if user is None:
         return None
-    # The account's id goes into the signed token, so the token ends with the account (see sessions.py).
+    # The account's id goes into the signed token, so the token ends with the account (see logins.py).
     metadata = {"provider": "password", ACCOUNT_KEY: str(user.id)}
     return cl.User(identifier=user.name, display_name=user.display_name, metadata=metadata)
 
@@ -39,7 +39,7 @@ async def password_user(username: str, password: str) -> cl.User | None:
 def configure(settings: Settings) -> str:
     """Register the login callback of the configured mode; returns the mode."""
     ensure_auth_secret(settings.data_dir)
-    sessions.install(settings.auth)
+    logins.install(settings.auth)
     origins.install(settings.allowed_origins, local_mode=settings.auth == "local")
     if settings.auth == "password":
         cl.password_auth_callback(password_user)

@@ -22,7 +22,7 @@ from memory.errors import AssistantError, NotFoundError
 
 ACCOUNT_KEY = "account"  # the user id a password login was issued for, in the token's user metadata
 LOCAL_USER = "local"
-log = logging.getLogger("assistant.web.sessions")
+log = logging.getLogger("assistant.web.logins")
 
 
 async def still_valid(claimed: User, mode: str) -> bool:
