@@ -33,6 +33,9 @@ class Preferences:
     @classmethod
     def of(cls, data: dict[str, Any]) -> Preferences:
         known = {k: data[k] for k in ("model", "answer_length", "timezone", "memory", "shares") if k in data}
+        if "shares" in known:  # stored before the panel checked them: a share out of 0..1 is dropped
+            shares = known["shares"] if isinstance(known["shares"], dict) else {}
+            known["shares"] = {k: float(v) for k, v in shares.items() if isinstance(v, int | float) and 0 <= v <= 1}
         return cls(**known)
 
     def as_dict(self) -> dict[str, Any]:

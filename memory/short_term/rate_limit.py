@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from memory.errors import RateLimitError
+from memory.errors import RateLimitError, StoreError
 
 log = logging.getLogger("memory.rate_limit")
 MINUTE = 60
@@ -97,7 +97,7 @@ class RateLimiter:
                     args=[limits.turns_per_minute, limits.turns_per_day, limits.tokens_per_day, 2 * MINUTE, 2 * DAY],
                 )
             )
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, StoreError) as exc:
             log.warning("rate limits not checked (Redis: %s); the turn goes ahead", exc)
             return
         if reached:
@@ -113,7 +113,7 @@ class RateLimiter:
                 pipe.incrby(key, tokens)
                 pipe.expire(key, 2 * DAY)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, StoreError) as exc:
             log.warning("tokens not counted (Redis: %s)", exc)
 
     async def usage(self, user_id: uuid.UUID) -> dict[str, int]:

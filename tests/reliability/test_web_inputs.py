@@ -99,3 +99,11 @@ def test_serve_keeps_local_mode_on_this_machine(tmp_path: Path) -> None:
     assert refused.returncode != 0
     assert "--allow-remote-without-login" in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_shares_stored_before_the_checks_are_not_used() -> None:
+    from assistant.web.session import Preferences
+
+    prefs = Preferences.of({"shares": {"core": -2.0, "short_term": 0.5, "long_term": float("nan"), "documents": "x"}})
+    assert prefs.shares == {"short_term": 0.5}
+    assert Preferences.of({"shares": "junk"}).shares == {}
