@@ -144,6 +144,7 @@ class Runtime:
             max_bytes=int(settings.max_document_mb * 1024 * 1024),
             chunk_tokens=settings.document_chunk_tokens,
             overlap_tokens=settings.document_overlap_tokens,
+            at_rest=memories.at_rest,
         )
         context = ContextManager(
             short_term,
@@ -240,6 +241,7 @@ class Runtime:
         await self.episodic.flush()
         if self.extractor is not None and self._worker is None:
             await self.extractor.work(stop_when_empty=True)
+        await self.memories.at_rest.settle()  # forgotten text leaving Postgres's files
 
     async def close(self) -> None:
         if self._worker is not None:
