@@ -135,6 +135,7 @@ class Runtime:
         )
         reports = ContextReportStore(pool)
         memories = MemoryService(pool, embedder, short_term, HybridSearch(pool, embedder))
+        memories.at_rest.rewrite_always = settings.forget_rewrites_tables
         episodic = EpisodicWriter(pool, memories.store, embedder)
         long_term = LongTermTier(memories)
         documents = DocumentService(

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
 
+    # Forgetting and data at rest (docs/reliability.md): rewrite the touched tables after every forgetting,
+    # not only after forgetting everything or removing a user, so no freed page keeps a forgotten byte.
+    forget_rewrites_tables: bool = Field(
+        False,
+        description="After every forgetting, rewrite the touched tables (VACUUM FULL; blocks them for seconds "
+        "per 10,000 memories); off: only after forgetting everything or removing a user.",
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -9,8 +9,8 @@ until the segment holding it is removed. So, after each forgetting, in the backg
    ANALYZE)`` when a whole user's data went (forget all, a user erased): a plain VACUUM frees the dead
    tuples' space but the page keeps their bytes until new rows overwrite them; FULL writes the table
    and its indexes into new files and drops the old ones.
-2. ``VACUUM pg_catalog.pg_statistic``: the statistics rows ANALYZE replaced are dead tuples holding
-   the old sampled values.
+2. ``VACUUM pg_catalog.pg_statistic`` (FULL when tables were rewritten): the statistics rows ANALYZE
+   replaced are dead tuples holding the old sampled values.
 3. ``pg_switch_wal()`` then ``CHECKPOINT``: the segment that held the text is closed, the pages are on
    disk as vacuumed, and every segment before the checkpoint is no longer needed; the embedded server
    (``assistant/embedded/postgres.py``) removes such segments rather than recycling them.
@@ -69,12 +69,13 @@ class AtRest:
         self._task: asyncio.Task[None] | None = None
         self._warned: set[str] = set()
         self.last: Scrubbed | None = None
+        self.rewrite_always = False  # rewrite after every forgetting, not only after a whole user's
 
     def schedule(self, tables: Iterable[str], *, full: bool = False) -> None:
         """Queue these tables for the next pass (``full``: rewrite them) and start one if none is running."""
         chosen = set(tables)
         self._tables |= chosen
-        if full:
+        if full or self.rewrite_always:
             self._full |= chosen
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain(), name="forget-at-rest")
@@ -105,7 +106,10 @@ class AtRest:
             for table in done.tables:
                 options = sql.SQL("FULL, ANALYZE" if table in rewrite else "ANALYZE")
                 await conn.execute(sql.SQL("VACUUM ({}) {}").format(options, sql.Identifier(table)))
-            await self._privileged(conn, "VACUUM pg_catalog.pg_statistic", "vacuum the planner's statistics", done)
+            # Its dead rows are the statistics ANALYZE replaced: rewritten too when the tables are (they are
+            # few), else their freed space keeps the sampled values like any other page.
+            statistics = "VACUUM (FULL) pg_catalog.pg_statistic" if done.full else "VACUUM pg_catalog.pg_statistic"
+            await self._privileged(conn, statistics, "vacuum the planner's statistics", done)
             done.vacuum_s = time.perf_counter() - started
             started = time.perf_counter()
             await self._privileged(conn, "SELECT pg_switch_wal()", "switch to a new WAL segment", done)
