@@ -34,6 +34,7 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger("memory.at_rest")
+REWRITE_LOCK_WAIT = "5s"
 
 # Every table that holds a user's text; a user's erasure reaches all of them (by cascade).
 USER_TABLES = (
@@ -104,8 +105,11 @@ class AtRest:
                 await conn.set_autocommit(True)  # VACUUM refuses to run in a transaction
             started = time.perf_counter()
             for table in done.tables:
-                options = sql.SQL("FULL, ANALYZE" if table in rewrite else "ANALYZE")
-                await conn.execute(sql.SQL("VACUUM ({}) {}").format(options, sql.Identifier(table)))
+                if table in rewrite and not await self._rewrite(conn, table):
+                    done.full.remove(table)
+                    done.skipped.append(f"rewrite {table}")
+                if table not in done.full:
+                    await conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
             # Its dead rows are the statistics ANALYZE replaced: rewritten too when the tables are (they are
             # few), else their freed space keeps the sampled values like any other page.
             statistics = "VACUUM (FULL) pg_catalog.pg_statistic" if done.full else "VACUUM pg_catalog.pg_statistic"
@@ -116,6 +120,19 @@ class AtRest:
             await self._privileged(conn, "CHECKPOINT", "checkpoint (needs superuser or pg_checkpoint)", done)
             done.wal_s = time.perf_counter() - started
         return done
+
+    async def _rewrite(self, conn: AsyncConnection, table: str) -> bool:
+        """``VACUUM (FULL, ANALYZE)`` the table, unless another session holds it for longer than
+        ``REWRITE_LOCK_WAIT``: a rewrite waiting in the lock queue would stall every query behind it."""
+        await conn.execute(f"SET lock_timeout = '{REWRITE_LOCK_WAIT}'")
+        try:
+            await conn.execute(sql.SQL("VACUUM (FULL, ANALYZE) {}").format(sql.Identifier(table)))
+            return True
+        except psycopg.errors.LockNotAvailable:
+            log.warning("after forgetting, %s was busy; vacuumed instead of rewritten", table)
+            return False
+        finally:
+            await conn.execute("RESET lock_timeout")
 
     async def _privileged(self, conn: AsyncConnection, query: str, what: str, done: Scrubbed) -> None:
         """Run a step an external server's role may not be allowed; say so once per process."""
