@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 from typer.testing import CliRunner
@@ -64,17 +65,24 @@ def _plant(tmp_path: Path, user: str, marker: str) -> str:
     return str(memory["id"])
 
 
-def _settle_redis(data: Path) -> None:
-    """Wait until Redis's rewrite of its files (started by the forgetting) is finished."""
+def _settle(data: Path) -> None:
+    """Wait until Redis's rewrite of its files (started by the forgetting) is finished, and have Postgres
+    write every page it holds in memory: the scan then sees what would reach the disk sooner or later."""
+    with psycopg.connect(EmbeddedPostgres(ServicePaths(data)).url(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
     client = redis.Redis(unix_socket_path=str(ServicePaths(data).redis_socket))
     try:
-        deadline = time.monotonic() + 30
+        deadline, idle = time.monotonic() + 30, 0
         while time.monotonic() < deadline:
             info = client.info("persistence")
             busy = info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"] or info["rdb_bgsave_in_progress"]
             if not busy:
-                return
-            time.sleep(0.05)
+                idle += 1
+                if idle == 3:  # a BGSAVE scheduled behind the rewrite starts on the server's next tick (100 ms)
+                    return
+            else:
+                idle = 0
+            time.sleep(0.1)
         raise AssertionError("Redis did not finish rewriting its files in 30 s")
     finally:
         client.close()
@@ -109,11 +117,15 @@ def test_forgetting_everything_and_removing_the_user_leaves_no_byte_in_any_file(
     gone, kept = _marker("gone"), _marker("kept")
     _plant(tmp_path, "ann", gone)
     _plant(tmp_path, "bob", kept)
-    assert _hits(data_dir, gone), "the marker should be on disk before forgetting (the scan would find it)"
+    deadline = time.monotonic() + 5  # Redis appends to its file every second
+    while not any(p.startswith("redis/") for p in _hits(data_dir, gone)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    before = _hits(data_dir, gone)  # the scan finds the marker where it is: WAL, Redis's file
+    assert any(p.startswith("postgres/pg_wal/") for p in before) and any(p.startswith("redis/") for p in before)
 
     _cli("memory", "forget", "--all", "--conversations", "--documents", "--user", "ann", "--yes")
     _cli("users", "rm", "ann", "--yes")
-    _settle_redis(data_dir)
+    _settle(data_dir)
 
     assert _hits(data_dir, gone) == {}
     assert any(p.startswith("postgres/base/") for p in _hits(data_dir, kept)), "another user's data stays"
@@ -133,12 +145,12 @@ def test_forgetting_one_memory_while_the_rest_stays(
     assert _hits(data_dir, first) and _hits(data_dir, second)
 
     assert _cli("memory", "forget", str(one["id"]), "--user", "ann", "--yes")["forgotten"] == 1
-    _settle_redis(data_dir)
+    _settle(data_dir)
     assert all(p.startswith("postgres/base/") for p in _hits(data_dir, first)), _hits(data_dir, first)
 
     monkeypatch.setenv("ASSISTANT_FORGET_REWRITES_TABLES", "true")
     assert _cli("memory", "forget", str(two["id"]), "--user", "ann", "--yes")["forgotten"] == 1
-    _settle_redis(data_dir)
+    _settle(data_dir)
     assert _hits(data_dir, first) == {} and _hits(data_dir, second) == {}
     assert any(p.startswith("postgres/base/") for p in _hits(data_dir, kept))
     assert any(kept in m["text"] for m in _cli("memory", "list", "--user", "ann")["items"])
