@@ -55,7 +55,7 @@ async def test_a_role_without_privileges_gets_what_it_may_and_one_warning_per_st
     try:
         params = conninfo_to_dict(database_url)
         params["user"] = role
-        pool = await open_pool(make_conninfo(**params), max_size=1)
+        pool = await open_pool(make_conninfo("", **params), max_size=1)
         try:
             async with pool.connection() as conn:
                 await conn.execute("CREATE TABLE notes (v text)")
