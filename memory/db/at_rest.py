@@ -6,9 +6,10 @@ statistics rows until ``pg_statistic`` is vacuumed), and its insertion stays in 
 until the segment holding it is removed. So, after each forgetting, in the background of the process:
 
 1. ``VACUUM (ANALYZE)`` each touched table (its TOAST table and indexes with it), or ``VACUUM (FULL,
-   ANALYZE)`` when a whole user's data went (forget all, a user erased): a plain VACUUM frees the dead
-   tuples' space but the page keeps their bytes until new rows overwrite them; FULL writes the table
-   and its indexes into new files and drops the old ones.
+   ANALYZE)`` when a whole user's data went (forget all, a user erased) or ``rewrite_always`` is set: a
+   plain VACUUM frees the dead tuples' space but the page keeps their bytes until new rows overwrite
+   them (and a text index keeps a word's key); FULL writes the table and its indexes into new files and
+   drops the old ones. A table another session holds is vacuumed instead (``REWRITE_LOCK_WAIT``).
 2. ``VACUUM pg_catalog.pg_statistic`` (FULL when tables were rewritten): the statistics rows ANALYZE
    replaced are dead tuples holding the old sampled values.
 3. ``pg_switch_wal()`` then ``CHECKPOINT``: the segment that held the text is closed, the pages are on
