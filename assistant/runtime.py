@@ -145,8 +145,8 @@ class Runtime:
             max_bytes=int(settings.max_document_mb * 1024 * 1024),
             chunk_tokens=settings.document_chunk_tokens,
             overlap_tokens=settings.document_overlap_tokens,
-            at_rest=memories.at_rest,
         )
+        documents.at_rest = memories.at_rest
         context = ContextManager(
             short_term,
             long_term,

@@ -59,10 +59,10 @@ class DocumentService:
         chunk_tokens: int = 400,
         overlap_tokens: int = 60,
         embed_batch: int = 32,
-        at_rest: AtRest | None = None,
     ) -> None:
         self.pool = pool
-        self.at_rest = at_rest  # removed documents leave Postgres's files too (memory/db/at_rest.py)
+        # Set by the runtime: removed documents leave Postgres's files too (memory/db/at_rest.py).
+        self.at_rest: AtRest | None = None
         self.embedder = embedder
         self.store = DocumentStore(pool)
         self.searcher = DocumentSearch(pool, embedder)
