@@ -136,6 +136,7 @@ class Runtime:
         )
         reports = ContextReportStore(pool)
         memories = MemoryService(pool, embedder, short_term, HybridSearch(pool, embedder))
+        memories.at_rest.rewrite_always = settings.forget_rewrites_tables
         episodic = EpisodicWriter(pool, memories.store, embedder)
         long_term = LongTermTier(memories)
         documents = DocumentService(
@@ -146,6 +147,7 @@ class Runtime:
             chunk_tokens=settings.document_chunk_tokens,
             overlap_tokens=settings.document_overlap_tokens,
         )
+        documents.at_rest = memories.at_rest
         context = ContextManager(
             short_term,
             long_term,
@@ -242,6 +244,7 @@ class Runtime:
         await self.episodic.flush()
         if self.extractor is not None and self._worker is None:
             await self.extractor.work(stop_when_empty=True)
+        await self.memories.at_rest.settle()  # forgotten text leaving Postgres's files
 
     async def close(self) -> None:
         if self._worker is not None:

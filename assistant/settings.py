@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         0, ge=0, description="Model tokens (input + output) one user may use per day (UTC); 0: no limit."
     )
 
+    # Forgetting and data at rest (docs/reliability.md): rewrite the touched tables after every forgetting,
+    # not only after forgetting everything or removing a user, so no freed page keeps a forgotten byte.
+    forget_rewrites_tables: bool = Field(
+        False,
+        description="After every forgetting, rewrite the touched tables (VACUUM FULL; blocks them for seconds "
+        "per 10,000 memories); off: only after forgetting everything or removing a user.",
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

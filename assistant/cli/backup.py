@@ -17,6 +17,7 @@ import typer
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run, settings
 from assistant.cli.scope import YES_OPTION, confirm
+from assistant.private_files import OWNER_ONLY_UMASK, private_file
 from memory.errors import ServiceError, describe
 
 
@@ -36,7 +37,7 @@ def _tool(name: str) -> str:
 def _run_tool(argv: list[str], what: str) -> None:
     from memory.db.pool import redact
 
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, umask=OWNER_ONLY_UMASK)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         # The tool is given the database URL; its last line must not show the URL's password.
@@ -60,6 +61,7 @@ def backup(
     endpoints = run(prepare_stores(settings()))
     partial = file.with_name(file.name + ".partial")
     try:
+        private_file(partial)  # a backup holds password hashes and every conversation: owner-only
         run(asyncio.to_thread(_run_tool, [_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={partial}",
                                           f"--dbname={endpoints.database_url}"], "pg_dump"))  # fmt: skip
         partial.replace(file)

@@ -355,6 +355,41 @@ def bench_startup(
     )
 
 
+@bench_app.command("forget")
+def bench_forget(
+    memories: int = typer.Option(10_000, "--memories", "-m", min=1, help="Memories of the user whose data stays."),
+    messages: int = typer.Option(20_000, "--messages", min=0, help="Messages of that user."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What forgetting costs: the request, and the pass that takes the text out of Postgres's files after it.
+
+    Times forgetting one memory (the tables are vacuumed) and forgetting everything of another user (the
+    tables are rewritten), with a user holding --memories and --messages; the benchmark users are erased after.
+
+    Example: assistant bench forget --memories 10000 --messages 20000
+    """
+    from assistant.bench.forget import run_forget_bench
+
+    result = run(
+        _with_progress(
+            "forget",
+            lambda progress: run_forget_bench(settings(), memories=memories, messages=messages, progress=progress),
+        )
+    )
+    _write_out(out, result)
+    if as_json:
+        print_json(result)
+        return
+    sizes = ", ".join(f"{name} {mb} MB" for name, mb in result["table_mb"].items())
+    table = Table("forgetting", "request ms", "pass s", "vacuum s", "WAL s", title=f"{memories:,} memories ({sizes})")
+    for name in ("forget_one", "forget_everything"):
+        row = result[name]
+        table.add_row(name.replace("_", " "), f"{row['request_ms']:.0f}", f"{row['pass_s']:.2f}",
+                      f"{row['vacuum_s']:.2f}", f"{row['wal_s']:.2f}")  # fmt: skip
+    console.print(table)
+
+
 @bench_app.command("locomo")
 def bench_locomo(
     data: Path = typer.Argument(

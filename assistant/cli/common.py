@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from assistant.private_files import write_private
 from memory.errors import AssistantError, describe
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def write_output(file: str, text: str) -> bool:
         sys.stdout.write(text)
         return False
     try:
-        Path(file).write_text(text, encoding="utf-8")
+        write_private(Path(file), text.encode("utf-8"))  # an export holds the user's conversations: 0600
     except OSError as exc:
         fail(f"cannot write {file}: {exc.strerror}")
     return True

@@ -16,6 +16,7 @@ from assistant.cli.services import db_app, services_app
 from assistant.cli.status import status
 from assistant.cli.threads import threads_app
 from assistant.cli.users import users_app
+from assistant.private_files import restrict_umask
 
 app = typer.Typer(
     name="assistant",
@@ -40,6 +41,7 @@ app.command("mcp")(mcp)
 
 
 def main() -> None:
+    restrict_umask()  # what the commands and the servers they start write is owner-only
     app()
 
 

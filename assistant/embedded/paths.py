@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from assistant.private_files import private_dir, private_file, tighten
 from memory.errors import ConfigError, ServiceError
 
 # sun_path is 108 bytes on Linux; leave room for Postgres' ".s.PGSQL.5432.lock".
@@ -57,10 +58,11 @@ class ServicePaths:
         return self.runtime / "redis.pid"
 
     def prepare(self) -> None:
-        """Create the directories, with one clear error when that is not possible."""
+        """Create the directories owner-only (assistant/private_files.py), with one clear error when that
+        is not possible; folders and logs an older version left open are closed."""
         for path in (self.data_dir, self.logs, self.runtime):
             try:
-                path.mkdir(parents=True, exist_ok=True)
+                private_dir(path)
             except OSError as exc:
                 raise ConfigError(
                     f"cannot create {path}: {exc.strerror}",
@@ -71,12 +73,13 @@ class ServicePaths:
                 f"data directory {self.data_dir} is not writable",
                 hint="set ASSISTANT_DATA_DIR to a writable directory",
             )
+        tighten(self.logs)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialise starts and stops between processes (app, CLI, tests)."""
         self.prepare()
-        with open(self.runtime / "services.lock", "a+") as handle:
+        with open(private_file(self.runtime / "services.lock"), "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

@@ -3,12 +3,19 @@
 It listens on a unix socket only (no TCP port to collide with), keeps its data in
 the data directory and is left running when the process that started it exits,
 so the app and every CLI command share it. Postgres refuses to run as root, so
-under root it runs as a dedicated system user.
+under root it runs as a dedicated system user: it owns its data and socket folders
+(0700), and reaches them through the data directory, which is given to that user's
+group with search permission only (0710); a folder above the data directory gets
+search permission for others only where that user could not pass it otherwise.
+
+The write-ahead log is kept no longer than crash recovery needs (``WAL_RETENTION``),
+so text that forgetting removed leaves ``pg_wal`` with the segment that held it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import pwd
 import shutil
@@ -24,12 +31,25 @@ import psycopg
 
 from assistant.embedded.paths import ServicePaths, read_pid, require_binary
 from assistant.embedded.status import ServiceStatus
+from assistant.private_files import OWNER_ONLY_UMASK, private_dir, private_file
 from memory.errors import ServiceError
 
 DATABASE = "assistant"
 SUPERUSER = "postgres"
 SYSTEM_USER = "assistant-pg"
 START_TIMEOUT_S = 60
+# No WAL kept past the last checkpoint: a segment no longer needed is deleted, not renamed for reuse (a
+# recycled segment keeps old records until they are overwritten), none is kept for replicas or an
+# archive, and few exist at once. memory/db/at_rest.py checkpoints after a forgetting to reach this.
+WAL_RETENTION = {
+    "wal_recycle": "off",
+    "wal_keep_size": "0",
+    "min_wal_size": "32MB",
+    "max_wal_size": "128MB",
+    "archive_mode": "off",
+}
+
+log = logging.getLogger("assistant.embedded")
 
 
 def binaries_dir() -> Path:
@@ -77,12 +97,31 @@ def _system_user() -> _RunAs | None:
     return _RunAs(entry.pw_uid, entry.pw_gid)
 
 
-def _allow_traverse(path: Path) -> None:
-    """Give others search (x) permission on every ancestor, so the Postgres user reaches ``path``."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH)
+def _can_pass(folder: Path, run_as: _RunAs) -> bool:
+    """Whether ``run_as`` may search ``folder`` by its mode bits (root passes everything)."""
+    info = folder.stat()
+    if info.st_uid == run_as.uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == run_as.gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def _open_path_to(path: Path, run_as: _RunAs) -> list[Path]:
+    """Give others search (x, never read) permission on ``path`` and its ancestors, only on those the
+    Postgres user cannot pass yet; returns them."""
+    opened = []
+    for folder in [path, *path.parents]:
+        if not _can_pass(folder, run_as):
+            folder.chmod(stat.S_IMODE(folder.stat().st_mode) | stat.S_IXOTH)
+            opened.append(folder)
+    return opened
+
+
+def _share_with_group(folder: Path, run_as: _RunAs) -> None:
+    """Our folder on the way to Postgres's own: its group becomes Postgres's, with search permission only."""
+    os.chown(folder, -1, run_as.gid)
+    folder.chmod(0o710)
 
 
 class EmbeddedPostgres:
@@ -116,6 +155,12 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start the server if it is not running; return its URL."""
         if self.pid() is not None:
+            if differences := self.retention_differences():
+                log.warning(
+                    "the running Postgres keeps WAL longer than configured (%s); restart it with "
+                    "`assistant services down` and `up` so forgotten text leaves its log",
+                    ", ".join(f"{k}={v}" for k, v in differences.items()),
+                )
             return self.url()
         bindir = binaries_dir()
         require_binary(bindir / "postgres", "Postgres")
@@ -126,8 +171,8 @@ class EmbeddedPostgres:
             self._initdb(bindir, run_as)
         options = (
             f"-c listen_addresses='' -k {self.socket_dir} -c max_connections=300 "
-            f"-c shared_buffers={shared_buffers_mb()}MB"
-        )
+            f"-c shared_buffers={shared_buffers_mb()}MB "
+        ) + " ".join(f"-c {name}={value}" for name, value in WAL_RETENTION.items())
         self._run(
             [
                 str(bindir / "pg_ctl"),
@@ -147,6 +192,16 @@ class EmbeddedPostgres:
         )
         self._ensure_database()
         return self.url()
+
+    def retention_differences(self) -> dict[str, str]:
+        """The WAL settings of the running server that differ from ``WAL_RETENTION`` (empty: as configured);
+        a server started by an older version keeps its settings until it restarts."""
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", (list(WAL_RETENTION),)
+            ).fetchall()
+        wanted = {name: value.lower() for name, value in WAL_RETENTION.items()}
+        return {name: value for name, value in rows if value.lower() != wanted[name]}
 
     def stop(self) -> bool:
         """Stop the server; False when it was not running."""
@@ -174,13 +229,18 @@ class EmbeddedPostgres:
         if self.pgdata.exists() and not (self.pgdata / "PG_VERSION").exists():
             shutil.rmtree(self.pgdata)  # our own half-finished initdb; nothing to keep
         for path in (self.pgdata, self.socket_dir):
-            path.mkdir(parents=True, exist_ok=True)
-            path.chmod(0o700)
-        self.log_file.touch(exist_ok=True)
+            private_dir(path)
+        private_file(self.log_file)
         if run_as is not None:
-            _allow_traverse(self.pgdata.parent)
-            _allow_traverse(self.socket_dir.parent)
-            _allow_traverse(bindir)
+            for ours in {self.pgdata.parent, self.log_file.parent, self.socket_dir.parent}:
+                _share_with_group(ours, run_as)
+            opened = {
+                *_open_path_to(self.pgdata.parent.parent, run_as),
+                *_open_path_to(self.socket_dir.parent.parent, run_as),
+                *_open_path_to(bindir, run_as),
+            }
+            if opened:
+                log.info("gave search permission (o+x) to %s so Postgres's user reaches its data", sorted(opened))
             for path in (self.pgdata, self.socket_dir, self.log_file):
                 os.chown(path, run_as.uid, run_as.gid)
 
@@ -210,6 +270,7 @@ class EmbeddedPostgres:
                 text=True,
                 cwd="/",
                 timeout=START_TIMEOUT_S + 30,
+                umask=OWNER_ONLY_UMASK,
                 user=run_as.uid if run_as else None,
                 group=run_as.gid if run_as else None,
                 extra_groups=[] if run_as else None,

