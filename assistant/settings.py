@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
 
+    # Provider streams: how long to wait for the first piece of a reply, and between pieces, before giving up.
+    first_token_timeout: float = Field(
+        30.0, gt=0, description="Seconds a remote model may take to send the first piece of its reply."
+    )
+    idle_timeout: float = Field(15.0, gt=0, description="Seconds a reply's stream may go silent between pieces.")
+    local_first_token_timeout: float = Field(
+        180.0, gt=0, description="Seconds the local model may take to read the context and start its reply."
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

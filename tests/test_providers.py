@@ -21,6 +21,23 @@ def _rate_limited(retry_after: str | None) -> Exception:
     return llm_errors.RateLimitError(message="slow down", llm_provider="openai", model="gpt-4o-mini", response=response)
 
 
+class Finished:
+    """LiteLLM's mock stream, ended as a provider ends one: saying it finished (the mock never says so, and an
+    unsaid end counts as a broken stream)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.received_finish_reason: str | None = None
+
+    async def _chunks(self) -> Any:
+        async for chunk in self.stream:
+            yield chunk
+        self.received_finish_reason = "stop"
+
+    def __aiter__(self) -> Any:
+        return self._chunks()
+
+
 class Scripted:
     """Calls LiteLLM with a mock response, after raising the given errors first."""
 
@@ -34,7 +51,7 @@ class Scripted:
         self.times.append(time.monotonic())
         if self.errors:
             raise self.errors.pop(0)
-        return await litellm.acompletion(mock_response=f"answer from {kwargs['model']}", **kwargs)
+        return Finished(await litellm.acompletion(mock_response=f"answer from {kwargs['model']}", **kwargs))
 
 
 async def _collect(model: LiteLLMChatModel) -> list[object]:

@@ -23,7 +23,9 @@ class LocalChatModel(LiteLLMChatModel):
 
     answer_cap = local_spec.ANSWER_CAP
 
-    def __init__(self, server: LocalModelServer, *, timeout: float) -> None:
+    def __init__(
+        self, server: LocalModelServer, *, timeout: float, first_token_timeout: float = 180.0, idle_timeout: float = 15.0
+    ) -> None:
         info = server.info
         assert info is not None, "start the server first"
         super().__init__(
@@ -31,6 +33,8 @@ class LocalChatModel(LiteLLMChatModel):
             api_base=info.api_base,
             api_key="local",
             timeout=timeout,
+            first_token_timeout=first_token_timeout,
+            idle_timeout=idle_timeout,
             num_retries=0,
             # LiteLLM counts this model's tokens with cl100k, which undercounts SmolLM2's tokenizer by
             # up to ~12%; budgeting against a smaller window keeps real requests inside n_ctx.
@@ -64,7 +68,12 @@ class LocalChatModel(LiteLLMChatModel):
             settings.local_model_path, context_window=settings.local_context_window, threads=settings.local_threads
         )
         await asyncio.to_thread(server.start)
-        return cls(server, timeout=settings.request_timeout)
+        return cls(
+            server,
+            timeout=settings.request_timeout,
+            first_token_timeout=settings.local_first_token_timeout,
+            idle_timeout=settings.idle_timeout,
+        )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.server.stop)

@@ -31,6 +31,7 @@ class Turn:
     speaker: str | None
     created_at: datetime
     forgotten: bool = False  # its text was forgotten: kept for the count, never shown to the model
+    partial: bool = False  # a reply that was stopped or broke off: shown to the model marked as unfinished
 
     @classmethod
     def of(cls, message: Message) -> Turn:
@@ -42,6 +43,7 @@ class Turn:
             message.speaker,
             message.created_at,
             message.status == "forgotten",
+            message.status == "partial",
         )
 
     def to_json(self) -> str:
@@ -59,6 +61,7 @@ class Turn:
             data["speaker"],
             datetime.fromisoformat(data["created_at"]),
             bool(data.get("forgotten", False)),
+            bool(data.get("partial", False)),
         )
 
 
