@@ -7,7 +7,6 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -21,8 +20,8 @@ from assistant.providers.local_spec import ANSWER_CAP, DRY_MULTIPLIER, LABEL, RE
 from assistant.reply_notes import cap_note
 from assistant.runtime import Runtime
 from assistant.web.data_layer import message_step
-from tests.reliability import provider_stub
 from memory.conversations import Message
+from tests.reliability import provider_stub
 
 MakeRuntime = Callable[..., Runtime]
 LONG = "please repeat " + "all these words " * 60

@@ -56,7 +56,9 @@ def provider_error(model: str, exc: Exception, *, api_base: str | None = None) -
         code = f" (HTTP {status})" if isinstance(status, int) else ""
         return ProviderError(f"{model}: the provider had an error{code}: {_plain(detail)}", hint="retry later")
     if isinstance(exc, llm_errors.APIConnectionError):
-        return ProviderError(f"{model}: cannot reach the provider: {_plain(detail)}", hint="check the network or api_base")
+        return ProviderError(
+            f"{model}: cannot reach the provider: {_plain(detail)}", hint="check the network or api_base"
+        )
     return ProviderError(f"{model}: {type(exc).__name__}: {detail}")
 
 
@@ -313,7 +315,7 @@ def _said_finish(response: Any, seen: str | None) -> str | None:
     """The finish reason the provider itself sent. LiteLLM's stream wrapper adds a final chunk saying "stop" even
     when the provider never said it, so its own record of what arrived is asked first."""
     if hasattr(response, "received_finish_reason"):
-        said = getattr(response, "received_finish_reason", None) or getattr(response, "intermittent_finish_reason", None)
+        said = response.received_finish_reason or getattr(response, "intermittent_finish_reason", None)
         return str(said) if said else None
     return seen
 

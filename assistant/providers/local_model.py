@@ -24,7 +24,12 @@ class LocalChatModel(LiteLLMChatModel):
     answer_cap = local_spec.ANSWER_CAP
 
     def __init__(
-        self, server: LocalModelServer, *, timeout: float, first_token_timeout: float = 180.0, idle_timeout: float = 15.0
+        self,
+        server: LocalModelServer,
+        *,
+        timeout: float,
+        first_token_timeout: float = 180.0,
+        idle_timeout: float = 15.0,
     ) -> None:
         info = server.info
         assert info is not None, "start the server first"
