@@ -178,3 +178,5 @@ def test_the_cli_shows_a_partial_reply_as_incomplete(
         as_json = runner.invoke(app, ["chat", "question two", "--user", "ann", "--json"])
     result = json.loads(as_json.stdout)
     assert (result["reply"], result["status"], result["incomplete"]) == ("the start", "partial", "stalled")
+    listing = runner.invoke(app, ["threads", "show", result["thread_id"], "--user", "ann"])
+    assert "the start [partial: stalled]" in " ".join(listing.stdout.split())
