@@ -88,8 +88,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds a remote model may take to send the first piece of its reply."
     )
     idle_timeout: float = Field(15.0, gt=0, description="Seconds a reply's stream may go silent between pieces.")
-    local_first_token_timeout: float = Field(
-        180.0, gt=0, description="Seconds the local model may take to read the context and start its reply."
+    local_stream_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds the local model may go without sending, before its first token (it reads the whole "
+        "context first) or between tokens (another request's reading can pause it); it shares the machine's cores.",
     )
 
     @field_validator("data_dir", mode="after")

@@ -152,6 +152,9 @@ class LiteLLMChatModel(ChatModel):
     a timed-out attempt is not retried (a provider that hangs once tends to hang again).
     """
 
+    # The settings behind first_token_timeout and idle_timeout, named in hints.
+    timeout_settings = ("ASSISTANT_FIRST_TOKEN_TIMEOUT", "ASSISTANT_IDLE_TIMEOUT")
+
     def __init__(
         self,
         model: str,
@@ -289,7 +292,7 @@ class LiteLLMChatModel(ChatModel):
     def _silent(self, model: str) -> ProviderError:
         return ProviderError(
             f"{model}: the provider sent nothing within {self.first_token_timeout:g} s",
-            hint="retry later, or raise ASSISTANT_FIRST_TOKEN_TIMEOUT",
+            hint=f"retry later, or raise {self.timeout_settings[0]}",
         )
 
     @staticmethod

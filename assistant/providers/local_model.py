@@ -22,14 +22,15 @@ class LocalChatModel(LiteLLMChatModel):
     """A LiteLLM model whose endpoint is a llama.cpp server this process owns."""
 
     answer_cap = local_spec.ANSWER_CAP
+    timeout_settings = ("ASSISTANT_LOCAL_STREAM_TIMEOUT", "ASSISTANT_LOCAL_STREAM_TIMEOUT")
 
     def __init__(
         self,
         server: LocalModelServer,
         *,
         timeout: float,
-        first_token_timeout: float = 180.0,
-        idle_timeout: float = 15.0,
+        first_token_timeout: float = 600.0,
+        idle_timeout: float = 600.0,
     ) -> None:
         info = server.info
         assert info is not None, "start the server first"
@@ -76,8 +77,8 @@ class LocalChatModel(LiteLLMChatModel):
         return cls(
             server,
             timeout=settings.request_timeout,
-            first_token_timeout=settings.local_first_token_timeout,
-            idle_timeout=settings.idle_timeout,
+            first_token_timeout=settings.local_stream_timeout,
+            idle_timeout=settings.local_stream_timeout,
         )
 
     async def aclose(self) -> None:
