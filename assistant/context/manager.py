@@ -61,15 +61,11 @@ def render_document(number: int, item: RecalledItem) -> str:
     return f'<document n="{number}" source="{source}">\n{text}\n</document>'
 
 
-# After a reply that was stopped or broke off, so the model does not take it for a finished answer.
-UNFINISHED_TURN = "\n\n[This reply was interrupted before it was finished.]"
-
-
 def _turn_item(turn: Turn, thread: Thread) -> RecalledItem:
     return RecalledItem(
         id=str(turn.message_id),
         kind="turn",
-        text=turn.content + UNFINISHED_TURN if turn.partial else turn.content,
+        text=turn.for_model,
         reason="recent turn in this thread",
         thread_id=thread.id,
         message_ids=(turn.message_id,),

@@ -18,7 +18,6 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.cli.main import app
-from assistant.context.manager import UNFINISHED_TURN
 from assistant.pipeline.turn import ReplyDelta, TurnFinished
 from assistant.providers.factory import build_chat_model
 from assistant.reply_notes import incomplete_reason, reply_note
@@ -26,6 +25,7 @@ from assistant.runtime import Runtime
 from assistant.settings import Settings
 from assistant.web.data_layer import message_step
 from memory.errors import ProviderError
+from memory.short_term.window import UNFINISHED
 from tests.reliability import provider_stub as stub_
 from tests.reliability.provider_stub import Step
 
@@ -129,7 +129,7 @@ async def test_a_provider_fault_is_stored_shown_and_never_fed_back_as_finished(
         elif case.status == "partial":
             assert sent == [
                 ("user", "question one"),
-                ("assistant", case.step.text + UNFINISHED_TURN),
+                ("assistant", case.step.text + UNFINISHED),
                 ("user", "question two"),
             ]
         else:
