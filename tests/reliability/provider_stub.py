@@ -149,9 +149,7 @@ def running(*steps: Step) -> Iterator[ProviderStub]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        stub.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        stub.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
         holder["runner"] = runner
 
     def serve() -> None:

@@ -184,7 +184,7 @@ async def test_a_refused_connection_is_named_in_plain_words(make_runtime: MakeRu
 def test_a_hanging_provider_fails_in_seconds_by_default() -> None:
     """Defaults: a remote provider that sends nothing fails after one 30 s wait (a timed-out attempt is not
     retried), not 3 x 120 s; a stream that goes quiet fails after 15 s."""
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)
     assert defaults.first_token_timeout == 30.0 and defaults.idle_timeout == 15.0
     assert defaults.first_token_timeout + defaults.idle_timeout < 60
 

@@ -116,7 +116,7 @@ async def test_an_extraction_job_run_twice_stores_its_facts_once(make_runtime: M
     # and the model is not asked again.
     await extractor.enqueue(thread, first.user_message, first.reply)
     old_form = {"user_id": str(user.id), "thread_id": str(thread.id), "attempts": 0}
-    old_form["messages"] = [str(first.user_message.id), str(first.reply.id)]  # type: ignore[assignment]
+    old_form["messages"] = [str(first.user_message.id), str(first.reply.id)]
     await runtime.redis.lpush(extractor.queue, json.dumps(old_form))
     assert await extractor.work(stop_when_empty=True) == 2
     assert await runtime.memories.list_memories(user.id, kinds=("semantic",), include_history=True) == [lisbon]
