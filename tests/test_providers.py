@@ -96,6 +96,10 @@ async def test_provider_errors_are_one_clear_line() -> None:
     auth = llm_errors.AuthenticationError(message="bad key", llm_provider="openai", model="gpt-4o-mini")
     with pytest.raises(ProviderError, match="rejected the API key"):
         await _collect(LiteLLMChatModel("openai/gpt-4o-mini", num_retries=0, completion=Scripted(auth)))
+    bad = llm_errors.BadRequestError(message="no such parameter", llm_provider="openai", model="gpt-4o-mini")
+    with pytest.raises(ProviderError) as raised:
+        await _collect(LiteLLMChatModel("openai/gpt-4o-mini", num_retries=0, completion=Scripted(bad)))
+    assert "refused the request (HTTP 400)" in str(raised.value) and "Error" not in str(raised.value)
     too_long = llm_errors.ContextWindowExceededError(message="too long", model="gpt-4o-mini", llm_provider="openai")
     with pytest.raises(ContextLengthError):
         await _collect(LiteLLMChatModel("openai/gpt-4o-mini", completion=Scripted(too_long)))

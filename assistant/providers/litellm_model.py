@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -48,7 +49,7 @@ def provider_error(model: str, exc: Exception, *, api_base: str | None = None) -
     if isinstance(exc, llm_errors.Timeout):
         return ProviderError(f"{model}: the provider did not answer in time", hint="retry, or raise the timeout")
     if isinstance(exc, llm_errors.NotFoundError):
-        return ProviderError(f"{model}: unknown model: {detail}", hint="check ASSISTANT_MODEL")
+        return ProviderError(f"{model}: unknown model: {_plain(detail)}", hint="check ASSISTANT_MODEL")
     status = getattr(exc, "status_code", None)
     if isinstance(exc, (llm_errors.InternalServerError, llm_errors.ServiceUnavailableError)) or (
         isinstance(status, int) and status >= 500
@@ -59,12 +60,18 @@ def provider_error(model: str, exc: Exception, *, api_base: str | None = None) -
         return ProviderError(
             f"{model}: cannot reach the provider: {_plain(detail)}", hint="check the network or api_base"
         )
-    return ProviderError(f"{model}: {type(exc).__name__}: {detail}")
+    if isinstance(status, int):
+        return ProviderError(f"{model}: the provider refused the request (HTTP {status}): {_plain(detail)}")
+    return ProviderError(f"{model}: the provider call failed: {_plain(detail)}")
+
+
+_CLASS_NAMES = re.compile(r"^(?:[\w.]*(?:Error|Exception)\s*[:-]\s*)+")
 
 
 def _plain(detail: str) -> str:
     """LiteLLM's message without the class names it stacks in front ("litellm.X: X: OpenAIException - ...")."""
-    return detail.rsplit(" - ", 1)[-1].strip() if " - " in detail else detail
+    detail = detail.rsplit(" - ", 1)[-1].strip() if " - " in detail else detail
+    return _CLASS_NAMES.sub("", detail) or detail
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
