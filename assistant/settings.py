@@ -105,6 +105,18 @@ class Settings(BaseSettings):
         "per 10,000 memories); off: only after forgetting everything or removing a user.",
     )
 
+    # Provider streams: how long to wait for the first piece of a reply, and between pieces, before giving up.
+    first_token_timeout: float = Field(
+        30.0, gt=0, description="Seconds a remote model may take to send the first piece of its reply."
+    )
+    idle_timeout: float = Field(15.0, gt=0, description="Seconds a reply's stream may go silent between pieces.")
+    local_stream_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds the local model may go without sending, before its first token (it reads the whole "
+        "context first) or between tokens (another request's reading can pause it); it shares the machine's cores.",
+    )
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

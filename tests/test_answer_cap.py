@@ -7,7 +7,6 @@ import json
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,11 +17,11 @@ from assistant.providers.base import ChatMessage, Completed, TextDelta
 from assistant.providers.fake import FakeChatModel
 from assistant.providers.litellm_model import LiteLLMChatModel
 from assistant.providers.local_spec import ANSWER_CAP, DRY_MULTIPLIER, LABEL, REPEAT_PENALTY, STOP, model_label
-from assistant.providers.offline_litellm import litellm
 from assistant.reply_notes import cap_note
 from assistant.runtime import Runtime
 from assistant.web.data_layer import message_step
 from memory.conversations import Message
+from tests.reliability import provider_stub
 
 MakeRuntime = Callable[..., Runtime]
 LONG = "please repeat " + "all these words " * 60
@@ -49,14 +48,14 @@ async def test_a_reply_cut_at_the_limit_is_stored_as_such_and_shown_with_a_note(
     assert message_step(whole, "ann")["output"] == whole.content
 
 
-async def test_the_providers_finish_reason_comes_through_litellm() -> None:
-    async def completion(**kwargs: Any) -> Any:
-        return await litellm.acompletion(mock_response="a whole answer", **kwargs)
-
-    model = LiteLLMChatModel("openai/gpt-4o-mini", completion=completion)
-    events = [e async for e in model.stream([ChatMessage("user", "hi")], max_tokens=20)]
-    done = events[-1]
-    assert isinstance(done, Completed) and done.finish_reason == "stop" and not done.cut_at_cap
+async def test_the_providers_finish_reason_comes_through_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-stub")
+    for said, cut in (("stop", False), ("length", True)):
+        with provider_stub.running(provider_stub.reply("a whole answer", finish_reason=said)) as stub:
+            model = LiteLLMChatModel("openai/gpt-4o-mini", api_base=stub.url)
+            events = [e async for e in model.stream([ChatMessage("user", "hi")], max_tokens=20)]
+        done = events[-1]
+        assert isinstance(done, Completed) and done.finish_reason == said and done.cut_at_cap is cut
 
 
 async def test_a_models_own_answer_cap_bounds_every_answer_length(make_runtime: MakeRuntime) -> None:

@@ -73,7 +73,8 @@ def test_chat_one_shot_prints_the_reply_and_its_context_as_json() -> None:
     first = runner.invoke(app, ["chat", "--user", "ann", "--thread", "trip", "We leave on May 3rd.", "--json"])
     assert first.exit_code == 0, first.output
     data = json.loads(first.stdout)
-    assert set(data) == {"reply", "message_id", "thread_id", "cut_off", "context"}
+    assert set(data) == {"reply", "message_id", "thread_id", "cut_off", "status", "incomplete", "context"}
+    assert (data["status"], data["incomplete"]) == ("complete", None)
     assert data["cut_off"] is False
     assert data["reply"] == "Fake reply to: We leave on May 3rd."
     second = runner.invoke(

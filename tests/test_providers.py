@@ -21,6 +21,23 @@ def _rate_limited(retry_after: str | None) -> Exception:
     return llm_errors.RateLimitError(message="slow down", llm_provider="openai", model="gpt-4o-mini", response=response)
 
 
+class Finished:
+    """LiteLLM's mock stream, ended as a provider ends one: saying it finished (the mock never says so, and an
+    unsaid end counts as a broken stream)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.received_finish_reason: str | None = None
+
+    async def _chunks(self) -> Any:
+        async for chunk in self.stream:
+            yield chunk
+        self.received_finish_reason = "stop"
+
+    def __aiter__(self) -> Any:
+        return self._chunks()
+
+
 class Scripted:
     """Calls LiteLLM with a mock response, after raising the given errors first."""
 
@@ -34,7 +51,7 @@ class Scripted:
         self.times.append(time.monotonic())
         if self.errors:
             raise self.errors.pop(0)
-        return await litellm.acompletion(mock_response=f"answer from {kwargs['model']}", **kwargs)
+        return Finished(await litellm.acompletion(mock_response=f"answer from {kwargs['model']}", **kwargs))
 
 
 async def _collect(model: LiteLLMChatModel) -> list[object]:
@@ -79,6 +96,10 @@ async def test_provider_errors_are_one_clear_line() -> None:
     auth = llm_errors.AuthenticationError(message="bad key", llm_provider="openai", model="gpt-4o-mini")
     with pytest.raises(ProviderError, match="rejected the API key"):
         await _collect(LiteLLMChatModel("openai/gpt-4o-mini", num_retries=0, completion=Scripted(auth)))
+    bad = llm_errors.BadRequestError(message="no such parameter", llm_provider="openai", model="gpt-4o-mini")
+    with pytest.raises(ProviderError) as raised:
+        await _collect(LiteLLMChatModel("openai/gpt-4o-mini", num_retries=0, completion=Scripted(bad)))
+    assert "refused the request (HTTP 400)" in str(raised.value) and "Error" not in str(raised.value)
     too_long = llm_errors.ContextWindowExceededError(message="too long", model="gpt-4o-mini", llm_provider="openai")
     with pytest.raises(ContextLengthError):
         await _collect(LiteLLMChatModel("openai/gpt-4o-mini", completion=Scripted(too_long)))

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool) -> dict[str, object]:
     from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
-    from assistant.reply_notes import cap_note, hit_cap
+    from assistant.reply_notes import hit_cap, incomplete_reason, reply_note
 
     result: dict[str, object] = {}
     note: str | None = None
@@ -35,9 +35,11 @@ async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool
                 "message_id": str(event.reply.id),
                 "thread_id": str(thread.id),
                 "cut_off": hit_cap(event.reply),
+                "status": event.reply.status,
+                "incomplete": incomplete_reason(event.reply),
                 "context": event.report.model_dump(mode="json"),
             }
-            note = cap_note(event.reply)
+            note = reply_note(event.reply)
     if stream:
         sys.stdout.write("\n")
     if note:

@@ -85,7 +85,9 @@ def show(
     thread = data["thread"]
     table = Table("id", "when", "who", "message", title=f"{thread['title'] or 'conversation'} ({thread['id']})")
     for m in data["messages"]:
-        status = ("" if m["status"] in ("complete", "forgotten") else f" [{m['status']}]") + (
+        why = (m["usage"] or {}).get("incomplete") if m["status"] == "partial" else None  # stopped, cut, stalled
+        mark = f"{m['status']}: {why}" if why else m["status"]
+        status = ("" if m["status"] in ("complete", "forgotten") else f" [{mark}]") + (
             " [private]" if m["private"] else ""
         )
         # Escaped: a message's own brackets, and the marks, are text, not Rich markup.

@@ -65,7 +65,7 @@ def _turn_item(turn: Turn, thread: Thread) -> RecalledItem:
     return RecalledItem(
         id=str(turn.message_id),
         kind="turn",
-        text=turn.content,
+        text=turn.for_model,
         reason="recent turn in this thread",
         thread_id=thread.id,
         message_ids=(turn.message_id,),

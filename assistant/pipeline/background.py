@@ -7,7 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from memory.errors import describe
+from memory.errors import AssistantError, describe
 
 log = logging.getLogger("assistant.background")
 
@@ -28,8 +28,10 @@ class BackgroundWork:
             await work
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # background work must never take the app down; it is retried next turn
+        except AssistantError as exc:  # background work must never take the app down; it is retried next turn
             log.warning("background %s failed: %s", name, describe(exc))
+        except Exception:  # a bug: logged with its traceback, so it is seen rather than taken for a passing fault
+            log.exception("background %s hit a bug", name)
 
     async def drain(self) -> None:
         """Wait for everything spawned so far (and what it spawns)."""

@@ -1,8 +1,11 @@
 """Semantic memory: facts the model extracts from each exchange, reconciled with what is already known.
 
 Jobs wait in a Redis list and a worker in the app process takes them, off the reply
-path; a failed job is retried, then parked. The model's answers are validated
-with pydantic; a model that cannot produce them (the tiny local default) is not asked.
+path. A job that failed for a reason that may pass (the provider, a store) is retried,
+then parked; one that failed from a bug is logged and parked at once. Each job's
+idempotency key is the reply it reads: a job queued or run twice stores its facts once.
+The model's answers are validated with pydantic; a model that cannot produce them (the
+tiny local default) is not asked.
 """
 
 from __future__ import annotations
@@ -14,18 +17,23 @@ import re
 import uuid
 from typing import Literal
 
+import psycopg
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from assistant.providers.base import ChatMessage, ChatModel
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import ProviderError
+from memory.errors import ProviderError, StoreError
+from memory.long_term.extraction_runs import ExtractionRuns
 from memory.long_term.forgetting import Forgotten
 from memory.long_term.service import MemoryService
 
 log = logging.getLogger("assistant.extraction")
 MAX_ATTEMPTS = 3
 SIMILAR = 5
+# Failures worth another attempt later: the provider, or a store that is restarting. Anything else is a bug.
+TRANSIENT: tuple[type[Exception], ...] = (ProviderError, StoreError, psycopg.OperationalError, RedisConnectionError)
 
 
 class Fact(BaseModel):
@@ -86,12 +94,14 @@ class Extractor:
         self.parked = queue_key + ":failed"
         self.extract_prompt = extract_prompt
         self.reconcile_prompt = reconcile_prompt
+        self.runs = ExtractionRuns(memories.pool)
 
     async def enqueue(self, thread: Thread, user_message: Message, reply: Message) -> None:
         job = {
             "user_id": str(thread.user_id),
             "thread_id": str(thread.id),
             "messages": [str(user_message.id), str(reply.id)],
+            "key": str(reply.id),
             "attempts": 0,
         }
         await self.redis.lpush(self.queue, json.dumps(job))
@@ -111,11 +121,15 @@ class Extractor:
             try:
                 await self.process(job)
                 done += 1
-            except Exception as exc:
+            except TRANSIENT as exc:
                 job["attempts"] += 1
                 target = self.queue if job["attempts"] < MAX_ATTEMPTS else self.parked
                 log.warning("extraction failed (attempt %d): %s", job["attempts"], exc)
                 await self.redis.lpush(target, json.dumps(job))
+            except Exception as exc:
+                # A bug: another attempt would fail the same way. Parked with the error, for a person to look at.
+                log.exception("extraction job %s hit a bug; parked", job.get("key"))
+                await self.redis.lpush(self.parked, json.dumps(job | {"error": f"{type(exc).__name__}: {exc}"}))
             finally:
                 await self.redis.lrem(self.processing, 1, str(raw))
 
@@ -125,8 +139,12 @@ class Extractor:
             pass
 
     async def process(self, job: dict[str, object]) -> list[Decision]:
+        """Extract and reconcile one exchange's facts; a job already done (its key recorded) does nothing."""
         user_id = uuid.UUID(str(job["user_id"]))
         ids = [uuid.UUID(str(i)) for i in job["messages"]]  # type: ignore[attr-defined]
+        key = uuid.UUID(str(job.get("key") or ids[-1]))
+        if await self.runs.done(user_id, key):
+            return []
         messages = await self.conversations.messages_by_id(user_id, ids)
         if not messages or any(m.status == "forgotten" for m in messages):
             return []  # gone, or forgotten since the job was queued
@@ -142,6 +160,9 @@ class Extractor:
         decisions = []
         for fact in extraction.facts:
             decisions.append(await self._reconcile(user_id, fact, ids))
+        # Recorded after the writes: a crash before this re-runs the job, and a repeated "add" then finds its
+        # memory already stored (MemoryService.remember) instead of adding a copy.
+        await self.runs.record(user_id, key)
         return decisions
 
     async def _reconcile(self, user_id: uuid.UUID, fact: Fact, sources: list[uuid.UUID]) -> Decision:

@@ -113,7 +113,7 @@ class Summarizer:
     @staticmethod
     def _line(message: Turn) -> str:
         who = message.speaker or message.role
-        return f"{who}: {message.content}"
+        return f"{who}: {message.for_model}"
 
     def _request(self, current: Summary | None, fold: list[Turn]) -> list[ChatMessage]:
         previous = current.content if current else "(none yet)"

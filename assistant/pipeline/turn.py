@@ -20,11 +20,11 @@ from assistant.pipeline.background import BackgroundWork
 from assistant.pipeline.memory_use import MemoryUse
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
-from assistant.providers.base import ChatModel, Completed, TextDelta
+from assistant.providers.base import INCOMPLETE, ChatModel, Completed, Incomplete, StreamIncomplete, TextDelta
 from assistant.providers.litellm_model import ContextLengthError
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import InvalidInputError, RateLimitError
+from memory.errors import InvalidInputError, ProviderError, RateLimitError
 from memory.short_term.rate_limit import RateLimiter
 
 MAX_MESSAGE_CHARS = 2_000_000
@@ -176,13 +176,21 @@ class TurnPipeline:
                                 yield TurnFinished(user_message, reply, built.report)
                     return
                 except ContextLengthError:
-                    # The provider counts differently than we do: re-budget once with a smaller window.
                     if retried or parts:
                         raise
                     retried = True
                     window = max(1024, int(built.report.used * 0.8) + built.report.reserve)
                     log.info("context too long for %s; retrying with a %d-token window", self.model.name, window)
                     built = await self._build(thread, user_message, window, use)
+                except ProviderError as exc:
+                    if not parts:
+                        raise
+                    # The stream broke, stalled or ended unsaid after some text: keep that text as a partial reply.
+                    reason = exc.reason if isinstance(exc, StreamIncomplete) else "cut"
+                    log.info("partial reply (%s): %s", reason, exc)
+                    reply = await self._store_partial(thread, "".join(parts), built, use, reason=reason)
+                    yield TurnFinished(user_message, reply, built.report)
+                    return
         except (asyncio.CancelledError, GeneratorExit):
             if parts:
                 # Shielded so the partial reply is stored even though this task is being cancelled.
@@ -217,11 +225,21 @@ class TurnPipeline:
             tokens = (usage.prompt_tokens or built.report.used) + (usage.completion_tokens or 0)
             await self.limits.spend_tokens(thread.user_id, tokens)
 
-    async def _store_partial(self, thread: Thread, text: str, built: BuiltContext, use: MemoryUse) -> None:
+    async def _store_partial(
+        self, thread: Thread, text: str, built: BuiltContext, use: MemoryUse, *, reason: Incomplete = "stopped"
+    ) -> Message:
         reply = await self.conversations.append_message(
-            thread, "assistant", text, status="partial", model=self.model.name, private=use.private, remember=use.write
+            thread,
+            "assistant",
+            text,
+            status="partial",
+            model=self.model.name,
+            usage={"finish_reason": None, INCOMPLETE: reason},
+            private=use.private,
+            remember=use.write,
         )
         await self._store_report(thread, reply, built, use)
+        return reply
 
     async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext, use: MemoryUse) -> None:
         await asyncio.gather(

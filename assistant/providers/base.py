@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from memory.errors import ProviderError
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -59,6 +61,19 @@ class Completed:
 
 
 LENGTH = "length"
+
+# Why a stored reply is partial: the user stopped it, or the provider's stream broke off, stalled, or ended
+# without the provider saying it had finished.
+Incomplete = Literal["stopped", "cut", "stalled", "unfinished"]
+INCOMPLETE = "incomplete"  # the key of that reason in a stored reply's ``usage``
+
+
+class StreamIncomplete(ProviderError):
+    """The provider's stream ended, broke or stalled after some text, before the provider said it had finished."""
+
+    def __init__(self, message: str, *, reason: Incomplete, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason: Incomplete = reason
 
 
 StreamEvent = TextDelta | Completed

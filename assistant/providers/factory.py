@@ -41,6 +41,8 @@ async def build_chat_model(settings: Settings) -> ChatModel:
         settings.model,
         api_base=settings.api_base,
         timeout=settings.request_timeout,
+        first_token_timeout=settings.first_token_timeout,
+        idle_timeout=settings.idle_timeout,
         num_retries=settings.max_retries,
         fallbacks=settings.fallback_models,
         context_window=settings.window_for(settings.model),

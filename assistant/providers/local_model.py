@@ -22,8 +22,16 @@ class LocalChatModel(LiteLLMChatModel):
     """A LiteLLM model whose endpoint is a llama.cpp server this process owns."""
 
     answer_cap = local_spec.ANSWER_CAP
+    timeout_settings = ("ASSISTANT_LOCAL_STREAM_TIMEOUT", "ASSISTANT_LOCAL_STREAM_TIMEOUT")
 
-    def __init__(self, server: LocalModelServer, *, timeout: float) -> None:
+    def __init__(
+        self,
+        server: LocalModelServer,
+        *,
+        timeout: float,
+        first_token_timeout: float = 600.0,
+        idle_timeout: float = 600.0,
+    ) -> None:
         info = server.info
         assert info is not None, "start the server first"
         super().__init__(
@@ -31,6 +39,8 @@ class LocalChatModel(LiteLLMChatModel):
             api_base=info.api_base,
             api_key="local",
             timeout=timeout,
+            first_token_timeout=first_token_timeout,
+            idle_timeout=idle_timeout,
             num_retries=0,
             # LiteLLM counts this model's tokens with cl100k, which undercounts SmolLM2's tokenizer by
             # up to ~12%; budgeting against a smaller window keeps real requests inside n_ctx.
@@ -64,7 +74,12 @@ class LocalChatModel(LiteLLMChatModel):
             settings.local_model_path, context_window=settings.local_context_window, threads=settings.local_threads
         )
         await asyncio.to_thread(server.start)
-        return cls(server, timeout=settings.request_timeout)
+        return cls(
+            server,
+            timeout=settings.request_timeout,
+            first_token_timeout=settings.local_stream_timeout,
+            idle_timeout=settings.local_stream_timeout,
+        )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.server.stop)

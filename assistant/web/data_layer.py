@@ -21,7 +21,7 @@ from chainlit.step import StepDict
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser, User
 
-from assistant.reply_notes import cap_note
+from assistant.reply_notes import cap_note, partial_note
 from assistant.runtime import Runtime
 from memory.conversations import Message, Thread
 from memory.conversations import User as StoredUser
@@ -30,7 +30,7 @@ from memory.errors import AssistantError, NotFoundError
 log = logging.getLogger("assistant.web.data")
 
 ASSISTANT_NAME = "Assistant"
-PARTIAL_MARK = "\n\n*⏹ Stopped: this reply is incomplete.*"
+PARTIAL_MARK = "\n\n*⏹ Stopped: this reply is incomplete.*"  # shown live; a stored reply says why (reply_notes)
 PRIVATE_MARK = "\n\n*🔒 Private: kept in this chat only, never remembered or recalled.*"
 TEMPORARY_REPLY_MARK = "\n\n*🕶️ Temporary chat: nothing here is recalled or remembered.*"
 TEMPORARY_MARK = (
@@ -71,7 +71,8 @@ def cap_mark(message: Message) -> str:
 def reply_marks(message: Message, *, temporary: bool = False) -> str:
     """The visible marks after a message: stopped, cut off at the length limit, private, or a reply in a
     temporary chat."""
-    marks = (PARTIAL_MARK if message.status == "partial" else "") + cap_mark(message)
+    partial = partial_note(message)
+    marks = (f"\n\n*{partial}*" if partial else "") + cap_mark(message)
     marks += PRIVATE_MARK if message.private else ""
     return marks + (TEMPORARY_REPLY_MARK if temporary and message.role == "assistant" else "")
 

@@ -121,6 +121,8 @@ async def _stream(
             elif isinstance(event, TurnFinished):
                 # The same marks as when the thread is opened again (data_layer.message_step).
                 reply.content = event.reply.content + reply_marks(event.reply, temporary=temporary)
+                if event.reply.status == "partial":  # the provider's stream broke off: offer to answer again
+                    reply.actions = [_retry_action(str(event.user_message.id))]
                 await (reply.update() if streamed else reply.send())
                 from assistant.web import documents
 
@@ -134,10 +136,7 @@ async def _stream(
         if streamed:
             reply.content += PARTIAL_MARK
             await reply.update()
-        actions = []
-        if user_message is not None:
-            payload = {"message": str(user_message.id)}
-            actions.append(cl.Action(name="retry_reply", payload=payload, label="Retry", icon="refresh-cw"))
+        actions = [_retry_action(str(user_message.id))] if user_message is not None else []
         await cl.Message(
             content=f"⚠️ The model could not answer: {describe(exc)}", author=ASSISTANT_NAME, actions=actions
         ).send()

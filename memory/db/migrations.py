@@ -41,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "memory_origin"),
     Migration(10, "private_messages"),
     Migration(11, "forgotten_turns"),
+    Migration(13, "extraction_runs"),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -191,13 +191,13 @@ class MemoryService:
     ) -> MemoryRecord:
         """A new version replaces the memory; the old one is closed (``valid_to``) and kept."""
         old = await self.store.get(user_id, memory_id)
-        if not old.current:
-            raise InvalidInputError(f"memory {memory_id} is no longer current; edit its newest version")
+        self._check_edit(old, memory_id, text)
         text = _clean(text)
-        if text_key(text) == text_key(old.text):
-            raise InvalidInputError("the memory already says that; nothing was changed")
         vectors = await self.embedder.passages([text])
         async with self.pool.connection() as conn, conn.transaction():
+            # Read again under a row lock: an edit that raced this one has closed it, and this one must not fork it.
+            old = await self._locked(conn, user_id, memory_id)
+            self._check_edit(old, memory_id, text)
             closed = await self.store.update(user_id, memory_id, conn=conn, valid_to=datetime.now(UTC))
             version = NewMemory(
                 user_id=user_id,
@@ -216,54 +216,86 @@ class MemoryService:
             )
         return new
 
+    @staticmethod
+    def _check_edit(old: MemoryRecord, memory_id: uuid.UUID, text: str) -> None:
+        if not old.current:
+            raise InvalidInputError(f"memory {memory_id} is no longer current; edit its newest version")
+        if text_key(_clean(text)) == text_key(old.text):
+            raise InvalidInputError("the memory already says that; nothing was changed")
+
+    async def _locked(self, conn: AsyncConnection, user_id: uuid.UUID, memory_id: uuid.UUID) -> MemoryRecord:
+        await conn.execute("SELECT 1 FROM memories WHERE id = %s AND user_id = %s FOR UPDATE", (memory_id, user_id))
+        return await self.store.get(user_id, memory_id, conn=conn)
+
     async def invalidate(self, user_id: uuid.UUID, memory_id: uuid.UUID, *, reason: str) -> MemoryRecord:
         """A contradicted fact stops being current but stays in history."""
-        old = await self.store.get(user_id, memory_id)
-        closed = await self.store.update(user_id, memory_id, valid_to=datetime.now(UTC))
-        await self.store.record_event(
-            user_id, memory_id, "invalidate", before=old.audit_view(), after=closed.audit_view(), reason=reason
-        )
+        async with self.pool.connection() as conn, conn.transaction():
+            old = await self.store.get(user_id, memory_id, conn=conn)
+            closed = await self.store.update(user_id, memory_id, conn=conn, valid_to=datetime.now(UTC))
+            await self.store.record_event(
+                user_id,
+                memory_id,
+                "invalidate",
+                before=old.audit_view(),
+                after=closed.audit_view(),
+                reason=reason,
+                conn=conn,
+            )
         return closed
 
     async def set_pinned(self, user_id: uuid.UUID, memory_id: uuid.UUID, pinned: bool) -> MemoryRecord:
-        old = await self.store.get(user_id, memory_id)
-        new = await self.store.update(user_id, memory_id, pinned=pinned)
-        await self.store.record_event(
-            user_id, memory_id, "pin" if pinned else "unpin", before=old.audit_view(), after=new.audit_view()
-        )
+        async with self.pool.connection() as conn, conn.transaction():
+            old = await self.store.get(user_id, memory_id, conn=conn)
+            new = await self.store.update(user_id, memory_id, conn=conn, pinned=pinned)
+            await self.store.record_event(
+                user_id,
+                memory_id,
+                "pin" if pinned else "unpin",
+                before=old.audit_view(),
+                after=new.audit_view(),
+                conn=conn,
+            )
         return new
 
     async def undo(self, user_id: uuid.UUID, event_id: uuid.UUID) -> MemoryEvent:
-        event = await self.store.event(user_id, event_id)
-        if event.undone_at is not None:
-            raise InvalidInputError(f"event {event_id} was already undone")
-        if event.memory_id is None or event.action == "forget":
-            raise InvalidInputError("forgetting is final and cannot be undone")
+        """Reverse one change; the reversal, the event's "undone" mark and the "undo" event commit together (the
+        event is locked, so two undos of it at once reverse it once)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            event = await self.store.event(user_id, event_id, conn=conn, lock=True)
+            if event.undone_at is not None:
+                raise InvalidInputError(f"event {event_id} was already undone")
+            if event.memory_id is None or event.action == "forget":
+                raise InvalidInputError("forgetting is final and cannot be undone")
+            await self._reverse(conn, user_id, event)
+            await self.store.mark_undone(event.id, conn=conn)
+            await self.store.record_event(user_id, event.memory_id, "undo", reason=f"undid event {event.id}", conn=conn)
+        return event
+
+    async def _reverse(self, conn: AsyncConnection, user_id: uuid.UUID, event: MemoryEvent) -> None:
+        assert event.memory_id is not None
         if event.action == "add":
-            await self.store.delete(user_id, [event.memory_id])
+            await self.store.delete(user_id, [event.memory_id], conn=conn)
         elif event.action == "update":
-            new = await self.store.get(user_id, event.memory_id)
+            new = await self.store.get(user_id, event.memory_id, conn=conn)
             if new.previous_id is not None:
-                await self.store.update(user_id, new.previous_id, valid_to=None)
-            await self.store.delete(user_id, [new.id])
+                await self.store.update(user_id, new.previous_id, conn=conn, valid_to=None)
+            await self.store.delete(user_id, [new.id], conn=conn)
         elif event.action == "invalidate":
-            await self.store.update(user_id, event.memory_id, valid_to=None)
+            await self.store.update(user_id, event.memory_id, conn=conn, valid_to=None)
         elif event.action == "restate":
             before = event.before or {}
             await self.store.update(
                 user_id,
                 event.memory_id,
+                conn=conn,
                 pinned=bool(before.get("pinned")),
                 importance=float(before.get("importance", 0.5)),
                 source_message_ids=[uuid.UUID(str(s)) for s in before.get("sources", [])],
             )
         elif event.action in ("pin", "unpin"):
-            await self.store.update(user_id, event.memory_id, pinned=event.action == "unpin")
+            await self.store.update(user_id, event.memory_id, conn=conn, pinned=event.action == "unpin")
         else:
             raise InvalidInputError(f"events of type {event.action!r} cannot be undone")
-        await self.store.mark_undone(event.id)
-        await self.store.record_event(user_id, event.memory_id, "undo", reason=f"undid event {event.id}")
-        return event
 
     # -- reading ---------------------------------------------------------------------------
     async def search(

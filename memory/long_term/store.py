@@ -169,8 +169,10 @@ class MemoryStore:
             raise NotFoundError(f"no memory {memory_id}")
         return row
 
-    async def delete(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> int:
-        async with self.pool.connection() as conn:
+    async def delete(
+        self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID], *, conn: AsyncConnection | None = None
+    ) -> int:
+        async with self._using(conn) as conn:
             cur = await conn.execute(
                 "DELETE FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memory_ids))
             )
@@ -263,18 +265,23 @@ class MemoryStore:
             )
             return await cur.fetchall()
 
-    async def event(self, user_id: uuid.UUID, event_id: uuid.UUID) -> MemoryEvent:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(MemoryEvent)) as cur:
+    async def event(
+        self, user_id: uuid.UUID, event_id: uuid.UUID, *, conn: AsyncConnection | None = None, lock: bool = False
+    ) -> MemoryEvent:
+        """One audit event; ``lock`` holds it (FOR UPDATE) until the caller's transaction ends."""
+        async with self._using(conn) as conn, conn.cursor(row_factory=class_row(MemoryEvent)) as cur:
             await cur.execute(
-                f"SELECT {EVENT_COLUMNS} FROM memory_events WHERE id = %s AND user_id = %s", (event_id, user_id)
+                f"SELECT {EVENT_COLUMNS} FROM memory_events WHERE id = %s AND user_id = %s"
+                + (" FOR UPDATE" if lock else ""),
+                (event_id, user_id),
             )
             row = await cur.fetchone()
         if row is None:
             raise NotFoundError(f"no memory event {event_id}")
         return row
 
-    async def mark_undone(self, event_id: uuid.UUID) -> None:
-        async with self.pool.connection() as conn:
+    async def mark_undone(self, event_id: uuid.UUID, *, conn: AsyncConnection | None = None) -> None:
+        async with self._using(conn) as conn:
             await conn.execute("UPDATE memory_events SET undone_at = now() WHERE id = %s", (event_id,))
 
     async def scrub_events(self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID]) -> None:

@@ -21,6 +21,9 @@ from memory.conversations import ConversationStore, Message, Thread
 from memory.short_term.connection import KeySpace
 from memory.short_term.summaries import Summary, SummaryStore
 
+# After a reply that was stopped or broke off, so no model takes it for a finished answer.
+UNFINISHED = "\n\n[This reply was interrupted before it was finished.]"
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -31,6 +34,12 @@ class Turn:
     speaker: str | None
     created_at: datetime
     forgotten: bool = False  # its text was forgotten: kept for the count, never shown to the model
+    partial: bool = False  # a reply that was stopped or broke off: shown to the model marked as unfinished
+
+    @property
+    def for_model(self) -> str:
+        """The text as a model reads it: a partial reply says it was not finished."""
+        return self.content + UNFINISHED if self.partial else self.content
 
     @classmethod
     def of(cls, message: Message) -> Turn:
@@ -42,6 +51,7 @@ class Turn:
             message.speaker,
             message.created_at,
             message.status == "forgotten",
+            message.status == "partial",
         )
 
     def to_json(self) -> str:
@@ -59,6 +69,7 @@ class Turn:
             data["speaker"],
             datetime.fromisoformat(data["created_at"]),
             bool(data.get("forgotten", False)),
+            bool(data.get("partial", False)),
         )
 
 
