@@ -197,6 +197,7 @@ class Runtime:
             window=window,
             summarizer=summarizer,
             background=background,
+            max_message_chars=settings.max_message_chars,
         )
         return cls(
             settings,
@@ -225,7 +226,7 @@ class Runtime:
     @property
     def portability(self) -> Portability:
         """Export a user's data to the open JSONL format and import it (docs/export-format.md)."""
-        return Portability(self.pool, self.memories.embedder)
+        return Portability(self.pool, self.memories.embedder, max_message_chars=self.settings.max_message_chars)
 
     def start_workers(self) -> None:
         """Run the app's background work in this process (one-shot commands drain instead): the fact-extraction
@@ -290,6 +291,7 @@ class Runtime:
             window=window,
             summarizer=self.pipeline.summarizer,
             background=self.background,
+            max_message_chars=self.settings.max_message_chars,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -67,6 +68,10 @@ async def _chat(
                 print_json(result)
             return
         err_console.print(f"chatting as {user.name} in thread {thread_name or thread.id}; Ctrl-D to leave")
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            # A line that is not UTF-8 reaches the input boundary (as surrogates), which refuses that line with a
+            # message; the session goes on. Replacing the bytes would send text the user never typed.
+            sys.stdin.reconfigure(errors="surrogateescape")
         while True:
             try:
                 text = await asyncio.to_thread(input, "you> ")

@@ -22,11 +22,10 @@ from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.providers.base import ChatModel, Completed, TextDelta
 from assistant.providers.litellm_model import ContextLengthError
+from memory import text_input
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import InvalidInputError
 
-MAX_MESSAGE_CHARS = 2_000_000
 tracer = trace.get_tracer("assistant.turn")
 log = logging.getLogger("assistant.turn")
 
@@ -71,6 +70,7 @@ class TurnPipeline:
         window: int,
         summarizer: Summarizer | None = None,
         background: BackgroundWork | None = None,
+        max_message_chars: int = text_input.MAX_MESSAGE_CHARS,
     ) -> None:
         self.conversations = conversations
         self.writer = writer
@@ -80,16 +80,14 @@ class TurnPipeline:
         self.window = window
         self.summarizer = summarizer
         self.background = background or BackgroundWork()
+        self.max_message_chars = max_message_chars
 
     async def run(
         self, thread: Thread, text: str, *, private: bool = False, window: int | None = None
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn. A cancelled turn keeps its partial reply, marked ``partial``. A ``private`` message and
         its reply are stored, marked, and reach no memory tier (see ``memory_use``)."""
-        if not text.strip():
-            raise InvalidInputError("the message is empty")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise InvalidInputError(f"the message is longer than {MAX_MESSAGE_CHARS:,} characters")
+        text = text_input.message(text, max_chars=self.max_message_chars)  # the one input boundary
         window = window or self.window
         with tracer.start_as_current_span("turn") as span:
             span.set_attribute("assistant.thread_id", str(thread.id))
