@@ -122,34 +122,39 @@ def document_name(value: object) -> str:
     base = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp")).strip()
     if base in ("", ".", ".."):
         raise InvalidInputError("a document needs a file name (a name without folders)")
-    return base[:MAX_DOCUMENT_NAME_CHARS]
+    if len(base) > MAX_DOCUMENT_NAME_CHARS:  # cut the stem: the extension says how to read the file
+        suffix = PurePosixPath(base).suffix[:16]
+        base = base[: MAX_DOCUMENT_NAME_CHARS - len(suffix)] + suffix
+    return base
 
 
-def json_value(value: Any, what: str, *, depth: int = 0) -> Any:
-    """JSON data from outside (import metadata, usage, audit snapshots), checked and cleaned: valid strings
-    without NUL, finite numbers, integers Postgres can hold, at most ``MAX_JSON_DEPTH`` levels deep."""
+def json_value(value: Any, what: str, *, path: str = "", depth: int = 0) -> Any:
+    """JSON data from outside (an import line, its metadata), checked and cleaned: valid strings without NUL,
+    finite numbers, integers Postgres can hold, at most ``MAX_JSON_DEPTH`` levels deep. Errors name the field."""
+    where = f"{what}: {path}" if path else what
     if depth > MAX_JSON_DEPTH:
-        raise InvalidInputError(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+        raise InvalidInputError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(value, str):
-        return check_unicode(value, what).replace("\x00", "")
+        return check_unicode(value, where).replace("\x00", "")
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         if abs(value) >= 10**18:
-            raise InvalidInputError(f"{what} holds a number too large to store ({len(str(abs(value)))} digits)")
+            raise InvalidInputError(f"{where} holds a number too large to store ({len(str(abs(value)))} digits)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidInputError(f"{what} holds a number that is not finite")
+            raise InvalidInputError(f"{where} holds a number that is not finite")
         return value
     if isinstance(value, Mapping):
-        return {
-            json_value(k, f"{what} (a key)", depth=depth + 1): json_value(v, what, depth=depth + 1)
-            for k, v in value.items()
-        }
+        cleaned = {}
+        for key, item in value.items():
+            key = json_value(key, what, path=f"{path} (a key)", depth=depth + 1)
+            cleaned[key] = json_value(item, what, path=f"{path}.{key}" if path else str(key), depth=depth + 1)
+        return cleaned
     if isinstance(value, list | tuple):
-        return [json_value(v, what, depth=depth + 1) for v in value]
-    raise InvalidInputError(f"{what} holds a {type(value).__name__}, which is not JSON")
+        return [json_value(v, what, path=f"{path}[{i}]", depth=depth + 1) for i, v in enumerate(value)]
+    raise InvalidInputError(f"{where} holds a {type(value).__name__}, which is not JSON")
 
 
 def shown(value: str) -> str:
