@@ -102,6 +102,7 @@ async def test_chat_messages_through_the_pipeline(make_runtime: MakeRuntime, poo
             assert finished.user_message.content == case.expected, case.id
             if len(str(case.expected)) < 10_000:  # long ones are cut to the window, with a note
                 assert model.received[-1][-1].content == case.expected, case.id
+            await runtime.drain()  # its memories are written before the next case counts rows
         else:
             with pytest.raises(InvalidInputError) as caught:
                 async for _ in runtime.pipeline.run(thread, case.value):  # type: ignore[arg-type]
@@ -142,14 +143,15 @@ async def test_memories_and_queries_through_the_service_and_mcp(
             TRIED["mcp"] = TRIED.get("mcp", 0) + 1
     for case in by_face("query"):
         for tool in ("search_memory", "get_context"):
-            if case.accepted:
+            # get_context takes an empty query (pinned memories only) and calls the query "the query".
+            empty = isinstance(case.value, str) and not case.value.strip()
+            if case.accepted or (tool == "get_context" and empty):
                 await server.call_tool(tool, {"query": case.value})
-            elif case.value.strip() if isinstance(case.value, str) and tool == "get_context" else True:
+            else:
                 with pytest.raises(ToolError) as tool_error:
                     await server.call_tool(tool, {"query": case.value})
-                assert case.refused.split(";")[0].replace("search query", "") in str(tool_error.value) or (
-                    "the limit is" in str(tool_error.value) or "not valid UTF-8" in str(tool_error.value)
-                ), (case.id, str(tool_error.value))
+                expected = str(case.refused) if tool == "search_memory" else str(case.refused).replace("search ", "")
+                assert expected in str(tool_error.value), (case.id, str(tool_error.value))
             TRIED["mcp"] = TRIED.get("mcp", 0) + 1
     for bad in ({"query": 5}, {"query": None}, {"text": ["x"]}, {}):
         with pytest.raises(ToolError):
