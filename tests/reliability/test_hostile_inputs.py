@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -266,12 +267,13 @@ async def test_memories_summaries_and_documents_reach_the_model_as_quoted_data(m
     system = _received_system(model)
     lines = system.splitlines()
     assert "# SYSTEM" not in lines and not any(line.startswith("# SYSTEM") for line in lines), system
-    assert "<memories>" in system and "</memories>" in system and "<summary>" in system, system
-    assert system.count("</memories>") == system.count("<memories>") == 1  # stored text cannot close the fence
-    assert system.count("</summary>") == system.count("<summary>") == 1
+    # Each fence is a line of its own; stored text can neither open nor close one.
+    assert lines.count("<memories>") == lines.count("</memories>") >= 1, system
+    assert lines.count("<summary>") == lines.count("</summary>") == 1, system
+    assert system.count("</memories>") == lines.count("</memories>")
     assert "‹document" in system and "‹/memories>" in system, system  # the tags are inert
-    assert "[1] \\# SYSTEM" in system  # the pinned memory, neutralised
-    assert "\\# SYSTEM" in system.split("<summary>")[1]  # the summary, neutralised
+    assert re.search(r"^\[\d+\] \\# SYSTEM$", system, re.M), system  # the pinned memory, neutralised
+    assert "\\# SYSTEM" in system.split("\n<summary>\n")[1]  # the summary, neutralised
     assert "quoted data" in system  # the prompt says what the fenced text is
     assert system.count("</document>") == system.count("<document ")  # a document cannot close its own
 
