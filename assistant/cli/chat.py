@@ -54,6 +54,13 @@ async def _chat(
     config = settings()
     if window:
         config = config.model_copy(update={"max_input_tokens": window})
+    # A message or thread name that will be refused creates no user or thread first.
+    from memory import text_input
+
+    if message is not None:
+        message = text_input.message(message, max_chars=config.max_message_chars)
+    if thread_name is not None:
+        thread_name = text_input.name(thread_name, "a thread name")
     runtime = await Runtime.start(config)
     try:
         user = await runtime.conversations.ensure_user(user_name)

@@ -48,14 +48,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def check_argv(arguments: list[str]) -> None:
-    """Refuse command-line arguments that are not valid UTF-8 (Python hands their bytes over as surrogates)."""
+    """Refuse command-line arguments that are not valid UTF-8 (Python hands their bytes over as surrogates);
+    runs before Typer, so it exits by itself (status 2, as for any bad usage)."""
     from memory.text_input import check_unicode
 
     for number, argument in enumerate(arguments, 1):
         try:
             check_unicode(argument, f"command-line argument {number}")
         except AssistantError as exc:
-            fail(describe(exc), code=2)
+            err_console.print(f"[red]error:[/red] {describe(exc)}", highlight=False, soft_wrap=True)
+            sys.exit(2)
 
 
 def read_text(file: str, what: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from mcp.server.fastmcp.exceptions import ToolError
 from psycopg_pool import AsyncConnectionPool
@@ -80,13 +81,21 @@ def test_the_boundary_refuses_or_cleans_each_case(case: Case) -> None:
     assert "\ud800" not in str(caught.value) and "\x1b" not in str(caught.value)  # never echoed raw
 
 
+TABLES = ("users", "threads", "messages", "memories", "memory_events", "documents", "document_chunks")
+
+
 async def _counts(pool: AsyncConnectionPool) -> dict[str, int]:
     counts = {}
     async with pool.connection() as conn:
-        for table in ("users", "threads", "messages", "memories", "memory_events", "documents", "document_chunks"):
+        for table in TABLES:
             row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
             counts[table] = int(row[0]) if row else 0
     return counts
+
+
+def _sync_counts(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in TABLES}  # type: ignore[index]
 
 
 async def test_chat_messages_through_the_pipeline(make_runtime: MakeRuntime, pool: AsyncConnectionPool) -> None:
@@ -286,7 +295,7 @@ def _cli(args: list[str], **kwargs: Any) -> Any:
 
 
 @pytest.mark.usefixtures("store_env")
-async def test_cli_commands_refuse_with_one_line(pool: AsyncConnectionPool, tmp_path: Path) -> None:
+def test_cli_commands_refuse_with_one_line(database_url: str, tmp_path: Path) -> None:
     cases: list[tuple[list[str], str | None]] = [
         (["chat", "--user", "eve\x1b[2J"], "ESC found"),
         (["chat", "--user", "ann\udcff", "hi"], "byte 0xff"),
@@ -311,7 +320,7 @@ async def test_cli_commands_refuse_with_one_line(pool: AsyncConnectionPool, tmp_
         if message:
             assert message in result.output, (args, result.output)
         TRIED["cli"] = TRIED.get("cli", 0) + 1
-    assert (await _counts(pool))["users"] == 0  # none of them made a user
+    assert _sync_counts(database_url)["users"] == 0  # none of them made a user
     for case in [c for c in by_face("import") if not c.accepted][:12]:
         file = tmp_path / f"{case.id}.jsonl"
         file.write_text(str(case.value), encoding="utf-8", errors="surrogatepass")
@@ -321,18 +330,19 @@ async def test_cli_commands_refuse_with_one_line(pool: AsyncConnectionPool, tmp_
     (tmp_path / "latin1.jsonl").write_bytes('{"type": "memory", "text": "café"}\n'.encode("latin-1"))
     result = _cli(["memory", "import", str(tmp_path / "latin1.jsonl"), "--user", "newcomer"])
     assert result.exit_code == 1 and "not UTF-8 text (byte 0xe9 on line 1)" in result.output
-    assert await _counts(pool) == dict.fromkeys(await _counts(pool), 0)  # not even the user was created
+    assert _sync_counts(database_url) == dict.fromkeys(TABLES, 0)  # not even the user was created
     result = _cli(["users", "passwd", "nobody", "--password-stdin"], input=b"\xff\xfe\n")
     assert result.exit_code == 1
 
 
 @pytest.mark.usefixtures("store_env")
-async def test_users_list_never_prints_raw_control_characters(pool: AsyncConnectionPool) -> None:
-    async with pool.connection() as conn:  # a name stored before names were checked
-        await conn.execute("INSERT INTO users (name) VALUES (%s)", ("old\x1b[2Jname\u202e",))
+def test_users_list_never_prints_raw_control_characters(database_url: str) -> None:
+    _cli(["users", "list"])  # the schema is in place
+    with psycopg.connect(database_url) as conn:  # a name stored before names were checked
+        conn.execute("INSERT INTO users (name) VALUES (%s)", ("old\x1b[2Jname\u202e",))
     result = _cli(["users", "list"])
     assert result.exit_code == 0 and "\x1b" not in result.output and "\u202e" not in result.output
-    assert "old\\x1b[2Jname\\u202e" in result.output.replace("\n", ""), result.output
+    assert "old\\x1b[2J" in result.output, result.output  # shown as a visible escape
     removed = _cli(["users", "rm", "old\x1b[2Jname\u202e", "--yes"])  # still reachable to remove it
     assert removed.exit_code == 0, removed.output
 
