@@ -32,6 +32,10 @@ class Case:
         return self.refused is None
 
     @property
+    def message(self) -> str:
+        return self.refused or ""
+
+    @property
     def expected(self) -> object:
         return self.value if self.cleaned is SAME else self.cleaned
 
