@@ -293,7 +293,7 @@ class ConversationStore:
     async def rename_thread(
         self, user_id: uuid.UUID, thread_id: uuid.UUID, title: str, *, only_if_untitled: bool = False
     ) -> None:
-        title = " ".join(_clean(title).split())[:200]
+        title = " ".join(text_input.free_text(title, "a thread title", max_chars=None, allow_empty=True).split())[:200]
         if not title:
             raise InvalidInputError("a thread title needs some text")
         condition = " AND title IS NULL" if only_if_untitled else ""
