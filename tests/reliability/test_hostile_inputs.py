@@ -429,3 +429,70 @@ def test_embedding_input_is_cut_to_what_the_model_reads() -> None:
 def test_zz_report_inputs_tried() -> None:
     total = len(ALL) + sum(TRIED.values())
     print(f"\nhostile inputs tried: {total} (corpus {len(ALL)}; per face {TRIED})")
+
+
+@pytest.mark.usefixtures("store_env")
+def test_mcp_stdio_with_raw_hostile_json() -> None:
+    """JSON-RPC lines written by hand (no SDK client to clean them): escapes of lone surrogates, raw bytes that
+    are not UTF-8, a huge number, deep nesting. Each call gets an error answer; the server never prints a
+    traceback and answers the next call."""
+
+    def request(number: int, method: str, params: dict[str, Any]) -> bytes:
+        return json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}).encode() + b"\n"
+
+    def call(number: int, arguments: str) -> bytes:
+        body = '{"name": "remember", "arguments": ' + arguments + "}"
+        return f'{{"jsonrpc": "2.0", "id": {number}, "method": "tools/call", "params": {body}}}\n'.encode()
+
+    lines = [
+        request(
+            1,
+            "initialize",
+            {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        ),
+        b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n',
+        call(2, '{"text": "\\ud800 lone"}'),
+        call(3, b'{"text": "caf'.decode() + '\\u0000e"}'),
+        b'{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "remember", "arguments": {"text": "caf\xe9"}}}\n',
+        call(5, '{"text": 1' + "0" * 30 + "}"),
+        call(6, '{"text": ' + "[" * 5000 + "]" * 5000 + "}"),
+        call(7, '{"text": "' + "m" * 5000 + '"}'),
+        call(8, '{"text": "still answering"}'),
+    ]
+    server = subprocess.Popen(
+        [ASSISTANT, "mcp", "--user", "ann"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
+    )
+    assert server.stdin is not None and server.stdout is not None
+    answers: dict[int, Any] = {}
+    try:
+        server.stdin.write(b"".join(lines))
+        server.stdin.flush()
+        while not {3, 5, 7, 8} <= answers.keys():  # the calls that reach a tool are all answered
+            line = server.stdout.readline()
+            assert line, "the server stopped"
+            message = json.loads(line)
+            if "id" in message:
+                answers[message["id"]] = message["result"]
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
+    err = server.stderr.read().decode("utf-8", "replace") if server.stderr else ""
+    assert "Traceback" not in err, err
+
+    def text(number: int) -> str:
+        return str(answers[number]["content"][0]["text"])
+
+    # The SDK's JSON reader refuses a lone-surrogate escape as invalid JSON before any tool runs (it logs the
+    # parse error and answers nothing); if it ever passes one on, the boundary refuses it.
+    assert 2 not in answers or (answers[2]["isError"] and "not valid UTF-8" in text(2))
+    assert not answers[3]["isError"], text(3)  # NUL removed
+    assert 4 not in answers or answers[4]["isError"] or "\ufffd" in text(4)  # bytes the SDK replaced, or refused
+    assert answers[5]["isError"] and "valid string" in text(5)
+    assert 6 not in answers or answers[6]["isError"]  # nested too deeply for the SDK's reader, or not a string
+    assert answers[7]["isError"] and "at most 4,000" in text(7)
+    assert not answers[8]["isError"], text(8)
+    TRIED["process"] = TRIED.get("process", 0) + 7
