@@ -426,11 +426,6 @@ def test_embedding_input_is_cut_to_what_the_model_reads() -> None:
     assert fit_tokens("short", 512, count, sure_chars=500, max_token_chars=32) == "short"
 
 
-def test_zz_report_inputs_tried() -> None:
-    total = len(ALL) + sum(TRIED.values())
-    print(f"\nhostile inputs tried: {total} (corpus {len(ALL)}; per face {TRIED})")
-
-
 @pytest.mark.usefixtures("store_env")
 def test_mcp_stdio_with_raw_hostile_json() -> None:
     """JSON-RPC lines written by hand (no SDK client to clean them): escapes of lone surrogates, raw bytes that
@@ -496,3 +491,8 @@ def test_mcp_stdio_with_raw_hostile_json() -> None:
     assert answers[7]["isError"] and "at most 4,000" in text(7)
     assert not answers[8]["isError"], text(8)
     TRIED["process"] = TRIED.get("process", 0) + 7
+
+
+def test_zz_report_inputs_tried() -> None:
+    total = len(ALL) + sum(TRIED.values())
+    print(f"\nhostile inputs tried: {total} (corpus {len(ALL)}; per face {TRIED})")
