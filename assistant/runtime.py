@@ -201,6 +201,7 @@ class Runtime:
             summarizer=summarizer,
             background=background,
             limits=RateLimiter(redis, settings.redis_prefix, rate_limits(settings)),
+            max_message_chars=settings.max_message_chars,
         )
         return cls(
             settings,
@@ -229,7 +230,7 @@ class Runtime:
     @property
     def portability(self) -> Portability:
         """Export a user's data to the open JSONL format and import it (docs/export-format.md)."""
-        return Portability(self.pool, self.memories.embedder)
+        return Portability(self.pool, self.memories.embedder, max_message_chars=self.settings.max_message_chars)
 
     def start_workers(self) -> None:
         """Run the app's background work in this process (one-shot commands drain instead): the fact-extraction
@@ -296,6 +297,7 @@ class Runtime:
             summarizer=self.pipeline.summarizer,
             background=self.background,
             limits=self.pipeline.limits,
+            max_message_chars=self.settings.max_message_chars,
         )
 
 

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
 
     prompts_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "prompts")
 
+    # Hostile input (docs/reliability.md): the longest chat message, on every face.
+    max_message_chars: int = Field(
+        100_000, ge=1000, le=2_000_000, description="Longest chat message, in characters (every face)."
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"

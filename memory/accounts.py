@@ -22,6 +22,7 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict
 
+from memory import text_input
 from memory.conversations import User
 from memory.errors import InvalidInputError, NotFoundError
 
@@ -67,6 +68,8 @@ def _dummy_hash() -> str:
 
 
 def _check_password(password: str) -> str:
+    if isinstance(password, str):
+        text_input.check_unicode(password, "the password")
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
         raise InvalidInputError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
@@ -92,9 +95,9 @@ class AccountStore:
     # -- users -----------------------------------------------------------------------------
     async def add(self, name: str, password: str | None = None, *, display_name: str | None = None) -> User:
         """A new user; an existing name is an error (nothing changes)."""
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInputError("a user name must have 1 to 200 characters")
+        name = text_input.name(name)
+        if display_name is not None:
+            display_name = text_input.name(display_name, "a display name")
         hashed = await asyncio.to_thread(_hasher().hash, _check_password(password)) if password is not None else None
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
             await cur.execute(
@@ -104,10 +107,11 @@ class AccountStore:
             )
             row = await cur.fetchone()
         if row is None:
-            raise InvalidInputError(f"a user named {name!r} already exists")
+            raise InvalidInputError(f"a user named {text_input.shown(name)!r} already exists")
         return row
 
     async def get(self, name: str) -> User:
+        name = text_input.lookup_name(name)
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
             await cur.execute(f"SELECT {_USER_COLS} FROM users u WHERE u.name = %s", (name,))
             row = await cur.fetchone()
@@ -152,6 +156,11 @@ class AccountStore:
         """The user if the password is theirs, else ``None`` (same cost for unknown names; never raises)."""
         if not isinstance(name, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD_CHARS:
             return None
+        try:
+            name = text_input.lookup_name(name)
+            text_input.check_unicode(password, "the password")
+        except InvalidInputError:
+            return None
         async with self.pool.connection() as conn:
             row = await (
                 await conn.execute(f"SELECT {_USER_COLS}, u.password_hash FROM users u WHERE u.name = %s", (name,))
@@ -169,11 +178,12 @@ class AccountStore:
     async def issue_token(self, user_id: uuid.UUID, label: str = "") -> str:
         """A new token for the user; returned once, only its hash is kept."""
         await self.get_by_id(user_id)
+        label = text_input.free_text(label, "a token label", max_chars=None, allow_empty=True).strip()[:200]
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         async with self.pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO api_tokens (user_id, label, token_hash) VALUES (%s, %s, %s)",
-                (user_id, label.strip()[:200], token_hash(token)),
+                (user_id, label, token_hash(token)),
             )
         return token
 

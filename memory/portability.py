@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 
+from memory import text_input
 from memory.embeddings import Embedder
 from memory.errors import InvalidInputError
 from memory.long_term.duplicates import text_key
@@ -58,6 +59,7 @@ class ImportReport:
     events: int = 0
     documents: int = 0
     skipped: int = 0
+    dropped_references: int = 0  # ids the file points at that are neither in it nor the user's: left out
 
 
 @dataclass
@@ -69,8 +71,11 @@ class _Parsed:
     documents: list[DocumentLine] = field(default_factory=list)
 
 
-def parse_lines(lines: Iterable[str | Mapping[str, Any]]) -> _Parsed:
-    """Validate every line; the first bad one is an ``InvalidInputError`` naming its line number."""
+def parse_lines(
+    lines: Iterable[str | Mapping[str, Any]], *, max_message_chars: int = text_input.MAX_MESSAGE_CHARS
+) -> _Parsed:
+    """Validate every line through the input boundary (the limits every face applies); the first bad one is an
+    ``InvalidInputError`` naming its line number."""
     parsed = _Parsed()
     buckets: dict[str, list[Any]] = {
         "thread": parsed.threads,
@@ -87,25 +92,36 @@ def parse_lines(lines: Iterable[str | Mapping[str, Any]]) -> _Parsed:
                 raw = json.loads(raw)
             if not isinstance(raw, Mapping):
                 raise InvalidInputError(f"line {number}: not a JSON object")
+            raw = text_input.json_value(raw, f"line {number}")  # valid strings without NUL, storable numbers
             kind = raw.get("type")
             if kind not in LINE_TYPES:
                 raise InvalidInputError(
-                    f"line {number}: unknown type {kind!r} (expected one of {', '.join(LINE_TYPES)})"
+                    f"line {number}: unknown type {text_input.shown(str(kind))!r} "
+                    f"(expected one of {', '.join(LINE_TYPES)})"
                 )
-            buckets[str(kind)].append(LINE_TYPES[str(kind)].model_validate(raw))
+            context = {"max_message_chars": max_message_chars}
+            buckets[str(kind)].append(LINE_TYPES[str(kind)].model_validate(raw, context=context))
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"line {number}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InvalidInputError(f"line {number}: the JSON is nested too deeply") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise InvalidInputError(f"line {number}: {where}: {first['msg']}") from None
+            why = str(first["msg"]).removeprefix("Value error, ")
+            raise InvalidInputError(f"line {number}: {where}: {why}") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise InvalidInputError(f"line {number}: not usable JSON ({exc})".splitlines()[0]) from None
     return parsed
 
 
 class Portability:
-    def __init__(self, pool: AsyncConnectionPool, embedder: Embedder) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, embedder: Embedder, *, max_message_chars: int = text_input.MAX_MESSAGE_CHARS
+    ) -> None:
         self.pool = pool
         self.embedder = embedder
+        self.max_message_chars = max_message_chars
 
     # -- export ----------------------------------------------------------------------------
     async def lines(self, user_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
@@ -149,7 +165,16 @@ class Portability:
         self, user_id: uuid.UUID, lines: Iterable[str | Mapping[str, Any]], *, progress: Progress | None = None
     ) -> ImportReport:
         """Import an export into this user (all or nothing); returns what was added."""
-        data = parse_lines(lines)
+        return await self.import_parsed(user_id, self.parse(lines), progress=progress)
+
+    def parse(self, lines: Iterable[str | Mapping[str, Any]]) -> _Parsed:
+        """The file checked through the input boundary with this app's limits (before anything is written)."""
+        return parse_lines(lines, max_message_chars=self.max_message_chars)
+
+    async def import_parsed(
+        self, user_id: uuid.UUID, data: _Parsed, *, progress: Progress | None = None
+    ) -> ImportReport:
+        """Import a parsed file into this user (all or nothing); returns what was added."""
         report = ImportReport()
         async with self.pool.connection() as conn:
             ids = await _IdMap.build(conn, user_id, data)
@@ -166,9 +191,10 @@ class Portability:
                     report.memories = await _memories(conn, user_id, new_memories, vectors, ids)
                     report.events = await _events(conn, user_id, data.events, ids)
                     report.documents = await import_documents(conn, user_id, data.documents, ids, self.embedder)
-            except errors.IntegrityError as exc:
+            except (errors.IntegrityError, errors.DataError) as exc:
                 raise InvalidInputError(f"the file conflicts with stored data: {exc.diag.message_primary}") from None
         report.skipped = len(data.memories) - len(new_memories)
+        report.dropped_references = len(ids.dropped)
         return report
 
     async def import_jsonl(self, user_id: uuid.UUID, text: str, *, progress: Progress | None = None) -> ImportReport:
@@ -194,6 +220,7 @@ class _IdMap:
         self.fresh: dict[uuid.UUID, uuid.UUID] = {}
         self.own: dict[str, set[uuid.UUID]] = {t: set() for t in self.TABLES}
         self.known: set[uuid.UUID] = set()
+        self.dropped: set[uuid.UUID] = set()
 
     @classmethod
     async def build(cls, conn: AsyncConnection, user_id: uuid.UUID, data: _Parsed) -> _IdMap:
@@ -226,8 +253,10 @@ class _IdMap:
         threads |= {d.thread_id for d in data.documents}
         refs = {
             "threads": threads,
-            "messages": {m.message_id for m in data.memories},
-            "memories": {m.previous_id for m in data.memories},
+            "messages": {m.message_id for m in data.memories}
+            | {s for m in data.memories for s in m.sources}
+            | {e.message_id for e in data.events},
+            "memories": {m.previous_id for m in data.memories} | {e.memory_id for e in data.events},
         }
         for table, wanted in refs.items():
             missing = [i for i in wanted if i is not None and self.map(i) not in self.known]
@@ -245,8 +274,33 @@ class _IdMap:
     memory = map
 
     def ref(self, old: uuid.UUID | None) -> uuid.UUID | None:
-        """A reference to a row in the file or already stored for the user; otherwise none."""
-        return None if old is None or self.map(old) not in self.known else self.map(old)
+        """A reference to a row in the file or already stored for the user; otherwise none (and counted): a file
+        never makes a row point at another user's rows, or at rows that do not exist."""
+        if old is None:
+            return None
+        if self.map(old) not in self.known:
+            self.dropped.add(old)
+            return None
+        return self.map(old)
+
+    def refs(self, olds: Iterable[Any]) -> list[uuid.UUID]:
+        kept = []
+        for old in olds:
+            try:
+                ref = self.ref(uuid.UUID(str(old)))
+            except ValueError:
+                continue
+            if ref is not None:
+                kept.append(ref)
+        return kept
+
+    def snapshot(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An audit snapshot whose ``sources`` (restored by undo) keep only references the user may hold."""
+        if not data:
+            return None
+        if isinstance(data.get("sources"), list):
+            return {**data, "sources": [str(s) for s in self.refs(data["sources"])]}
+        return data
 
 
 async def _without_repeats(
@@ -322,7 +376,7 @@ async def _memories(
         said_at = m.said_at or m.created_at
         rows.append(
             (ids.map(m.id), user_id, m.kind, m.pinned, m.text, m.speaker, m.role, ids.ref(m.thread_id),
-             ids.ref(m.message_id), [ids.map(s) for s in m.sources], said_at, m.valid_from or said_at, m.valid_to,
+             ids.ref(m.message_id), ids.refs(m.sources), said_at, m.valid_from or said_at, m.valid_to,
              m.importance, vector, m.created_at, m.updated_at or m.created_at, m.origin or "imported")
         )  # fmt: skip
     async with conn.cursor() as cur:
@@ -346,9 +400,9 @@ async def _memories(
 
 async def _events(conn: AsyncConnection, user_id: uuid.UUID, events: list[EventLine], ids: _IdMap) -> int:
     rows = [
-        (ids.map(e.id), user_id, ids.map(e.memory_id) if e.memory_id else None, e.action,
-         Jsonb(e.before) if e.before else None, Jsonb(e.after) if e.after else None, e.reason,
-         ids.map(e.message_id) if e.message_id else None, e.undone_at, e.created_at)
+        (ids.map(e.id), user_id, ids.ref(e.memory_id), e.action,
+         Jsonb(ids.snapshot(e.before)) if e.before else None, Jsonb(ids.snapshot(e.after)) if e.after else None,
+         e.reason, ids.ref(e.message_id), e.undone_at, e.created_at)
         for e in events
     ]  # fmt: skip
     async with conn.cursor() as cur:

@@ -43,6 +43,7 @@ def test_forget_shows_what_goes_and_asks_first() -> None:
 
 
 def test_memory_errors_are_one_line() -> None:
+    _ok(["users", "add", "ann"])  # a refused `memory remember` creates no user, so make one
     for args, message in (
         (["memory", "forget", "--user", "ann"], "exactly one of"),
         (["memory", "search", "anything", "--user", "nobody"], "no user named 'nobody'"),

@@ -126,7 +126,7 @@ async def test_a_message_larger_than_the_window_is_cut_with_a_note(make_runtime:
     model = FakeChatModel(["ok"])
     runtime = make_runtime(model, max_input_tokens=1024)
     thread = await _thread(runtime)
-    paste = "lorem ipsum dolor sit amet " * 40_000  # about a megabyte
+    paste = "lorem ipsum dolor sit amet " * 3_500  # under the 100,000-character limit, far over the window
     events = await _turn(runtime, thread, paste)
     notices = [e for e in events if isinstance(e, Notice)]
     assert len(notices) == 1 and "too long" in notices[0].text

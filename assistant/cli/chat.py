@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -55,6 +56,13 @@ async def _chat(
     config = settings()
     if window:
         config = config.model_copy(update={"max_input_tokens": window})
+    # A message or thread name that will be refused creates no user or thread first.
+    from memory import text_input
+
+    if message is not None:
+        message = text_input.message(message, max_chars=config.max_message_chars)
+    if thread_name is not None:
+        thread_name = text_input.name(thread_name, "a thread name")
     runtime = await Runtime.start(config)
     try:
         user = await runtime.conversations.ensure_user(user_name)
@@ -69,6 +77,10 @@ async def _chat(
                 print_json(result)
             return
         err_console.print(f"chatting as {user.name} in thread {thread_name or thread.id}; Ctrl-D to leave")
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            # A line that is not UTF-8 reaches the input boundary (as surrogates), which refuses that line with a
+            # message; the session goes on. Replacing the bytes would send text the user never typed.
+            sys.stdin.reconfigure(errors="surrogateescape")
         while True:
             try:
                 text = await asyncio.to_thread(input, "you> ")

@@ -48,6 +48,32 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def check_argv(arguments: list[str]) -> None:
+    """Refuse command-line arguments that are not valid UTF-8 (Python hands their bytes over as surrogates);
+    runs before Typer, so it exits by itself (status 2, as for any bad usage)."""
+    from memory.text_input import check_unicode
+
+    for number, argument in enumerate(arguments, 1):
+        try:
+            check_unicode(argument, f"command-line argument {number}")
+        except AssistantError as exc:
+            err_console.print(f"[red]error:[/red] {describe(exc)}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+
+def read_text(file: str, what: str) -> str:
+    """A file, or standard input for ``-``, as UTF-8 text; an unreadable or non-UTF-8 one exits with one line."""
+    from memory.text_input import decode
+
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        return decode(data, what)
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    except AssistantError as exc:
+        fail(describe(exc))
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from assistant.cli.backup import backup, restore
 from assistant.cli.bench import bench_app
 from assistant.cli.chat import chat
+from assistant.cli.common import check_argv
 from assistant.cli.context import context_app
 from assistant.cli.docs import docs_app
 from assistant.cli.mcp import mcp
@@ -42,6 +45,7 @@ app.command("mcp")(mcp)
 
 def main() -> None:
     restrict_umask()  # what the commands and the servers they start write is owner-only
+    check_argv(sys.argv[1:])
     app()
 
 

@@ -12,6 +12,7 @@ from assistant.cli.memory_forget import forget
 from assistant.cli.memory_io import export, import_file, reembed
 from assistant.cli.memory_view import event_row, event_table, find_event, find_memory, memory_row, memory_table
 from assistant.cli.scope import AS_OF_OPTION, LIMIT_OPTION, USER_OPTION, parse_when, user_id, with_runtime
+from memory.text_input import memory_text
 
 if TYPE_CHECKING:
     from memory.long_term.records import MemoryKind
@@ -163,6 +164,7 @@ def remember(text: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) ->
     """
 
     async def work(runtime: Runtime) -> tuple[dict[str, Any], str]:
+        memory_text(text)  # a text that will be refused creates no user first
         uid = await user_id(runtime, user, create=True)
         remembered = await runtime.memories.remember(uid, text, reason="stated with the CLI", origin="cli")
         return memory_row(remembered), remembered.outcome

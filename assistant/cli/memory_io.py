@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import Progress
 
-from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings, write_output
+from assistant.cli.common import (
+    JSON_OPTION,
+    console,
+    err_console,
+    print_json,
+    read_text,
+    run,
+    settings,
+    write_output,
+)
 from assistant.cli.scope import USER_OPTION, YES_OPTION, user_id, with_runtime
 from memory.errors import InvalidInputError
 
@@ -50,19 +57,18 @@ def import_file(
 
     Example: assistant memory import ann.jsonl --user ann
     """
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}")
+    text = read_text(file, file)
 
     async def work(runtime: Runtime) -> dict[str, Any]:
         if not text.strip():
             raise InvalidInputError(f"{file} is empty")
+        # The whole file is checked before anything is written, the user included.
+        parsed = runtime.portability.parse(text.splitlines())
         uid = await user_id(runtime, user, create=True)
         with Progress(console=err_console, disable=as_json, transient=True) as bar:
             task = bar.add_task("embedding memories", total=None)
-            report = await runtime.portability.import_jsonl(
-                uid, text, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            report = await runtime.portability.import_parsed(
+                uid, parsed, progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
         return dict(vars(report))
 
@@ -75,6 +81,11 @@ def import_file(
             f"{result['memories']} memories, {result['events']} events, {result['documents']} documents"
             + (f" ({result['skipped']} memories were already there)" if result["skipped"] else "")
         )
+        if result["dropped_references"]:
+            err_console.print(
+                f"[yellow]note:[/yellow] {result['dropped_references']} reference(s) to rows that are neither in the "
+                "file nor this user's were left out"
+            )
 
 
 def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:

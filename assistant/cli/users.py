@@ -20,10 +20,16 @@ STDIN_OPTION = typer.Option(False, "--password-stdin", help="Read the password f
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        line = sys.stdin.readline()
-        if not line:
+        from memory.errors import AssistantError, describe
+        from memory.text_input import decode
+
+        raw = sys.stdin.buffer.readline()
+        if not raw:
             fail("no password on stdin")
-        return line.rstrip("\r\n")
+        try:
+            return decode(raw, "the password on stdin").rstrip("\r\n")
+        except AssistantError as exc:
+            fail(describe(exc))
     from memory.accounts import MIN_PASSWORD_CHARS
 
     password: str = typer.prompt(
@@ -54,7 +60,7 @@ def add(
     if as_json:
         print_json(row)
         return
-    console.print(f"added user {row['name']} ({row['id']})")
+    console.print(f"added user {row['name']} ({row['id']})", markup=False)
     if not row["has_password"]:
         console.print(f"no password yet: set one with `assistant users passwd {row['name']}` to log in to the web chat")
 
@@ -85,10 +91,14 @@ def list_users(as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(rows)
         return
+    from rich.markup import escape
+
+    from memory.text_input import shown
+
     table = Table("name", "id", "password", "tokens", "threads", "memories", "created", title="users")
     for r in rows:
         table.add_row(
-            r["name"],
+            escape(shown(r["name"])),  # a name stored before names were checked may hold control characters
             r["id"][:8],
             "yes" if r["has_password"] else "no",
             str(r["tokens"]),

@@ -10,7 +10,6 @@ the model's tokenizer and trimmed, lowest priority first, until they fit.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 
 from assistant.context.budget import Budget, TierShares
 from assistant.context.packing import LABEL_TOKENS, MESSAGE_TOKENS, Candidate, GroupedPlan, TierPlan
+from assistant.context.quoting import FENCES, fence, neutralise, render_document
 from assistant.context.report import ContextReport, ReportItem, TierReport, Truncation
 from assistant.context.sources import CoreMemorySource, DocumentSource, LongTermSource
 from assistant.context.templates import ContextTemplates
@@ -49,16 +49,6 @@ class _Plans:
 
     def by_priority_lowest_first(self) -> list[TierPlan]:
         return [self.documents, self.long_term, self.turns, self.summary, self.core]
-
-
-_DOCUMENT_TAG = re.compile(r"<(/?)(document\b)", re.IGNORECASE)
-
-
-def render_document(number: int, item: RecalledItem) -> str:
-    """A document excerpt between delimiters its own text cannot close or open (it is data, not instructions)."""
-    source = (item.source or "document").replace('"', "'").replace("<", "‹").replace(">", "›").replace("\n", " ")
-    text = _DOCUMENT_TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}", item.text)
-    return f'<document n="{number}" source="{source}">\n{text}\n</document>'
 
 
 def _turn_item(turn: Turn, thread: Thread) -> RecalledItem:
@@ -180,6 +170,8 @@ class ContextManager:
         clock = time.perf_counter()
         new_text, truncation = self._fit_message(message.content, counter, budget)
         base = counter.messages([ChatMessage("system", self.system_prompt), ChatMessage("user", new_text)])
+        if pinned or state.summary or recalled:
+            base += counter.text(self.templates.data_note) + 2  # said once before the fenced sections
         summary_items = []
         if state.summary:
             summary_items = [
@@ -259,8 +251,13 @@ class ContextManager:
     def _plan(self, name: str, items: list[RecalledItem], counter: TokenCounter, heading: str) -> TierPlan:
         # Priced as rendered with a two-digit label; the final count catches any difference.
         candidates = [Candidate(item, counter.text(self._render_item(99, item)) + LABEL_TOKENS) for item in items]
-        heading_cost = counter.text(heading) + 2 if candidates else 0
+        heading_cost = self._heading_cost(name, heading, counter) if candidates else 0
         return TierPlan(name, candidates, heading_cost=heading_cost)
+
+    @staticmethod
+    def _heading_cost(name: str, heading: str, counter: TokenCounter) -> int:
+        """A section's heading and, for stored text, its delimiters."""
+        return counter.text(heading) + 2 + (counter.text(fence(FENCES[name], "")) if name in FENCES else 0)
 
     def _grouped_plan(self, items: list[RecalledItem], counter: TokenCounter, heading: str) -> GroupedPlan:
         # Turns that share a group are priced line by line while packing, and only as far as the walk goes.
@@ -270,7 +267,7 @@ class ContextManager:
             )
             for item in items
         ]
-        heading_cost = counter.text(heading) + 2 if candidates and heading else 0
+        heading_cost = self._heading_cost("long_term", heading, counter) if candidates and heading else 0
         return GroupedPlan(
             "long_term", candidates, counter.text, lambda item: self._render_item(99, item), heading_cost=heading_cost
         )
@@ -318,6 +315,7 @@ class ContextManager:
         rendered: dict[int, str] = {}
         # Document excerpts are [1]..[k], the numbers answers cite as sources; other items follow on.
         number, excerpt = len(plans.documents.chosen), 0
+        noted = False
         for plan, heading in (
             (plans.core, self.templates.core_heading),
             (plans.summary, self.templates.summary_heading),
@@ -334,8 +332,16 @@ class ContextManager:
                 number += 1
                 rendered[id(candidate)] = self._render_item(number, candidate.item)
                 lines.append(rendered[id(candidate)])
-            if lines:
+            if not lines:
+                continue
+            tag = FENCES.get(plan.name)
+            if tag is None:
                 sections.append(heading + "\n" + "\n".join(lines))
+                continue
+            if not noted:  # once, before the first section of stored text
+                sections.append(self.templates.data_note)
+                noted = True
+            sections.append(heading + "\n" + fence(tag, "\n".join(lines)))
         messages = [ChatMessage("system", "\n\n".join(sections))]
         for candidate in reversed(plans.turns.chosen):
             role: Role = "assistant" if candidate.item.role == "assistant" else "user"
@@ -348,7 +354,7 @@ class ContextManager:
     def _render_item(number: int, item: RecalledItem) -> str:
         if item.kind == "document":
             return render_document(number, item)
-        return f"[{number}] {item.text}"
+        return f"[{number}] {neutralise(item.text)}"
 
     # -- reporting -----------------------------------------------------------------------
     def _tier_reports(

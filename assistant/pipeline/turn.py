@@ -22,12 +22,12 @@ from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.providers.base import INCOMPLETE, ChatModel, Completed, Incomplete, StreamIncomplete, TextDelta
 from assistant.providers.litellm_model import ContextLengthError
+from memory import text_input
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import InvalidInputError, ProviderError, RateLimitError
+from memory.errors import ProviderError, RateLimitError
 from memory.short_term.rate_limit import RateLimiter
 
-MAX_MESSAGE_CHARS = 2_000_000
 tracer = trace.get_tracer("assistant.turn")
 log = logging.getLogger("assistant.turn")
 
@@ -73,6 +73,7 @@ class TurnPipeline:
         summarizer: Summarizer | None = None,
         background: BackgroundWork | None = None,
         limits: RateLimiter | None = None,
+        max_message_chars: int = text_input.MAX_MESSAGE_CHARS,
     ) -> None:
         self.conversations = conversations
         self.writer = writer
@@ -83,16 +84,14 @@ class TurnPipeline:
         self.summarizer = summarizer
         self.background = background or BackgroundWork()
         self.limits = limits
+        self.max_message_chars = max_message_chars
 
     async def run(
         self, thread: Thread, text: str, *, private: bool = False, window: int | None = None
     ) -> AsyncIterator[TurnEvent]:
         """Stream one turn. A cancelled turn keeps its partial reply, marked ``partial``. A ``private`` message and
         its reply are stored, marked, and reach no memory tier (see ``memory_use``)."""
-        if not text.strip():
-            raise InvalidInputError("the message is empty")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise InvalidInputError(f"the message is longer than {MAX_MESSAGE_CHARS:,} characters")
+        text = text_input.message(text, max_chars=self.max_message_chars)  # the one input boundary
         window = window or self.window
         with tracer.start_as_current_span("turn") as span:
             span.set_attribute("assistant.thread_id", str(thread.id))

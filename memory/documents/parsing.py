@@ -55,12 +55,36 @@ def document_type(filename: str) -> DocumentType:
     return TYPES[suffix]
 
 
-def parse(filename: str, data: bytes) -> ParsedDocument:
-    """The file's text blocks; raises ``InvalidInputError`` for anything that cannot be read."""
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+
+class _Expansion:
+    """What parsing unpacks, counted as it goes: a small compressed file cannot become a huge one."""
+
+    def __init__(self, filename: str, limit: int) -> None:
+        self.filename = filename
+        self.limit = limit
+        self.total = 0
+
+    def add(self, size: int, what: str) -> None:
+        self.total += size
+        if self.total > self.limit:
+            raise InvalidInputError(
+                f"{self.filename}: {what} is over the {self.limit / 1048576:g} MB limit once unpacked "
+                "(the limit counts what the file expands to, not its compressed size); parsing stopped",
+                hint="split it, or raise ASSISTANT_MAX_DOCUMENT_MB",
+            )
+
+
+def parse(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
+    """The file's text blocks; raises ``InvalidInputError`` for anything that cannot be read, or that unpacks
+    (zip parts of a .docx, text of a PDF) to more than ``max_bytes``."""
     kind = document_type(filename)
     if not data:
         raise InvalidInputError(f"{filename}: the file is empty")
-    parsed = _PARSERS[kind](filename, data)
+    expansion = _Expansion(filename, max_bytes)
+    expansion.add(len(data) if kind not in ("docx", "pdf") else 0, "the file")
+    parsed = _PARSERS[kind](filename, data, expansion)
     if not any(block.text.strip() for block in parsed.blocks):
         if kind == "pdf":
             raise InvalidInputError(
@@ -94,11 +118,11 @@ def _decode(filename: str, data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-def _parse_text(filename: str, data: bytes) -> ParsedDocument:
+def _parse_text(filename: str, data: bytes, _expansion: _Expansion) -> ParsedDocument:
     return ParsedDocument("txt", _paragraphs(_decode(filename, data)))
 
 
-def _parse_markdown(filename: str, data: bytes) -> ParsedDocument:
+def _parse_markdown(filename: str, data: bytes, _expansion: _Expansion) -> ParsedDocument:
     from markdown_it import MarkdownIt
 
     text = _decode(filename, data)
@@ -121,7 +145,7 @@ def _parse_markdown(filename: str, data: bytes) -> ParsedDocument:
 _HTML_BLOCKS = ("h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "tr", "dt", "dd", "figcaption")
 
 
-def _parse_html(filename: str, data: bytes) -> ParsedDocument:
+def _parse_html(filename: str, data: bytes, _expansion: _Expansion) -> ParsedDocument:
     from bs4 import BeautifulSoup, Tag
 
     try:
@@ -150,7 +174,7 @@ def _parse_html(filename: str, data: bytes) -> ParsedDocument:
     return ParsedDocument("html", blocks)
 
 
-def _parse_pdf(filename: str, data: bytes) -> ParsedDocument:
+def _parse_pdf(filename: str, data: bytes, expansion: _Expansion) -> ParsedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PdfStreamError
 
@@ -163,7 +187,9 @@ def _parse_pdf(filename: str, data: bytes) -> ParsedDocument:
             )
         blocks: list[Block] = []
         for number, page in enumerate(reader.pages, start=1):
-            blocks.extend(_paragraphs(page.extract_text() or "", page=number))
+            text = page.extract_text() or ""
+            expansion.add(len(text.encode("utf-8")), "its text")
+            blocks.extend(_paragraphs(text, page=number))
         pages = len(reader.pages)
     except InvalidInputError:
         raise
@@ -176,12 +202,20 @@ def _parse_pdf(filename: str, data: bytes) -> ParsedDocument:
     return ParsedDocument("pdf", blocks, pages)
 
 
-def _parse_docx(filename: str, data: bytes) -> ParsedDocument:
+def _parse_docx(filename: str, data: bytes, expansion: _Expansion) -> ParsedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    try:
+        # zipfile never unpacks more of a part than the size its header declares (it stops there and fails
+        # the checksum), so the declared sizes bound what python-docx can expand: counted before it reads any.
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                expansion.add(info.file_size, "the Word file")
+    except zipfile.BadZipFile as exc:
+        raise InvalidInputError(f"{filename}: the Word file is corrupt or not a .docx ({exc})") from exc
     try:
         document = docx.Document(io.BytesIO(data))
         blocks: list[Block] = []

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 import hashlib
-import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from memory import text_input
 from memory.db.at_rest import AtRest
 from memory.documents.chunking import Chunk, TokenCount, chunk_blocks
 from memory.documents.parsing import document_type, parse
@@ -37,12 +36,8 @@ def approximate_tokens(text: str) -> int:
 
 
 def clean_name(filename: str) -> str:
-    """The file's own name, without any directories or control characters."""
-    name = PureWindowsPath(PurePath(filename).name).name
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
-    if not name:
-        raise InvalidInputError(f"{filename!r}: a document needs a file name")
-    return name[:500]
+    """The file's own name, without any directories or control characters (the input boundary's rule)."""
+    return text_input.document_name(filename)
 
 
 DOCUMENT_TABLES = ("documents", "document_chunks")
@@ -104,7 +99,7 @@ class DocumentService:
             if progress:
                 progress(existing.chunk_count, existing.chunk_count)
             return existing.model_copy(update={"unchanged": True})
-        parsed = await asyncio.to_thread(parse, name, data)
+        parsed = await asyncio.to_thread(parse, name, data, max_bytes=self.max_bytes)
         chunks = await asyncio.to_thread(
             chunk_blocks,
             parsed.blocks,

@@ -17,6 +17,7 @@ import numpy as np
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from memory import text_input
 from memory.conversations import ConversationStore, Message
 from memory.db.at_rest import AtRest
 from memory.embeddings import Embedder, QueryCache, Vectors
@@ -29,7 +30,7 @@ from memory.long_term.store import MemoryStore, NewMemory
 from memory.relevance import floor_for
 from memory.short_term.window import ShortTermMemory
 
-MAX_MEMORY_CHARS = 4000
+MAX_MEMORY_CHARS = text_input.MAX_MEMORY_CHARS
 MIN_ID_PREFIX = 4
 
 
@@ -58,12 +59,7 @@ class Remembered(MemoryRecord):
 
 
 def _clean(text: str) -> str:
-    text = text.replace("\x00", "").strip()
-    if not text:
-        raise InvalidInputError("a memory needs some text")
-    if len(text) > MAX_MEMORY_CHARS:
-        raise InvalidInputError(f"a memory is at most {MAX_MEMORY_CHARS} characters")
-    return text
+    return text_input.memory_text(text)
 
 
 class MemoryService:
@@ -303,8 +299,7 @@ class MemoryService:
     ) -> list[SearchHit]:
         """The memories that match ``query`` (above the relevance floor), best first: what recall commands
         show and what forgetting by query takes. ``floor=False``: the nearest, matching or not."""
-        if not query.strip():
-            raise InvalidInputError("the search query is empty")
+        query = text_input.query(query)
         depth = max(100, limit)
         hits = await self.searcher.search(user_id, query, now=now or datetime.now(UTC), limit=2 * depth, depth=depth)
         if not floor:
@@ -384,8 +379,7 @@ class MemoryService:
         self, user_id: uuid.UUID, query: str, as_of: datetime, *, limit: int = 10
     ) -> list[SearchHit]:
         """Memories that were current at ``as_of``, nearest to the query by meaning (for looking back)."""
-        if not query.strip():
-            raise InvalidInputError("the search query is empty")
+        query = text_input.query(query)
         (vector,) = await self.embedder.queries([query])
         rows = await self.store.fetch(
             user_id,
