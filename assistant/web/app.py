@@ -12,7 +12,7 @@ import chainlit as cl
 from chainlit.types import ThreadDict
 
 from assistant.settings import Settings
-from assistant.web import auth, commands, documents, forget_thread, session, settings_panel, state, turn
+from assistant.web import auth, commands, documents, forget_thread, memory_manager, session, settings_panel, state, turn
 from assistant.web.data_layer import AssistantDataLayer
 from memory.errors import AssistantError, describe
 
@@ -20,6 +20,7 @@ log = logging.getLogger("assistant.web")
 
 auth.configure(Settings())
 forget_thread.mount()
+memory_manager.mount()
 
 
 @cl.data_layer
