@@ -81,6 +81,14 @@
     overlay.addEventListener("mousedown", (event) => {
       if (event.target === overlay) onEscape();
     });
+    // Focus that wanders outside (a click on the page behind, a closing dialog) comes back in.
+    const onFocus = (event) => {
+      if (stack[stack.length - 1] === overlay && !overlay.contains(event.target)) {
+        const nodes = focusable();
+        if (nodes.length) nodes[0].focus();
+      }
+    };
+    document.addEventListener("focusin", onFocus);
     document.addEventListener("keydown", onKey, true);
     document.body.append(overlay);
     stack.push(overlay);
@@ -88,6 +96,7 @@
       overlay,
       close() {
         document.removeEventListener("keydown", onKey, true);
+        document.removeEventListener("focusin", onFocus);
         overlay.remove();
         stack.splice(stack.indexOf(overlay), 1);
         if (opener && opener.focus && document.contains(opener)) opener.focus();
@@ -97,7 +106,16 @@
 
   // -- the app's question dialog: a title, some text, one button per choice ---------------------
   // choose({title, text, choices: [{label, value, kind}], focus: value, escape: value}) -> Promise<value>
-  function choose({ title, text, choices, focus, escape }) {
+  // A dialog of the page (Chainlit's own) that is closing gives focus back to its opener when it goes:
+  // wait until it has gone, so that focus stays in ours.
+  async function othersClosed() {
+    const other = () => [...document.querySelectorAll('[role="dialog"], [role="alertdialog"]')].some((n) => !n.classList.contains("asst-dialog"));
+    for (let i = 0; i < 40 && other(); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async function choose({ title, text, choices, focus, escape }) {
+    await othersClosed();
     return new Promise((resolve) => {
       let done = false;
       const titleId = `asst-dialog-title-${Date.now()}`;
@@ -283,7 +301,7 @@
       return;
     }
     const keep = button("Keep it", { onclick: () => render() });
-    const go = button("Forget", {
+    const go = button("Forget it", {
       class: "asst-btn asst-btn-danger",
       onclick: async () => {
         try {
