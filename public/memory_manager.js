@@ -200,6 +200,19 @@
     }
   }
 
+  // A conversation link opens it in this page (the app's router follows history changes) and closes the manager.
+  function goTo(event) {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    const href = event.currentTarget.getAttribute("href");
+    if (open) {
+      open.handle.close();
+      open = null;
+    }
+    window.history.pushState({}, "", href);
+    window.dispatchEvent(new PopStateEvent("popstate"));
+  }
+
   async function reload() {
     if (!open) return;
     open.data = await api("");
@@ -222,7 +235,7 @@
       item.thread_id
         ? el(
             "a",
-            { href: `${BASE}/thread/${item.thread_id}`, class: "asst-source", title: item.source_excerpt ? `From: “${item.source_excerpt}”` : null },
+            { href: `${BASE}/thread/${item.thread_id}`, class: "asst-source", title: "Open this conversation", onclick: goTo },
             el("span", { html: icon("chat") }),
             item.thread_title,
           )
@@ -230,6 +243,7 @@
       el("code", { class: "asst-id", title: "Memory id (for /edit and /forget)" }, item.short_id),
     );
     const text = el("p", { class: "asst-memory-text" }, item.who ? `${item.who}: ${item.text}` : item.text);
+    const said = item.source_excerpt ? el("p", { class: "asst-said" }, `From your message: “${item.source_excerpt}”`) : null;
     const tools = el(
       "div",
       { class: "asst-tools" },
@@ -247,7 +261,7 @@
       }),
       iconButton("Forget", "trash", { onclick: () => forgetRow(row, item) }),
     );
-    row.append(el("div", { class: "asst-memory-body" }, text, meta), tools);
+    row.append(el("div", { class: "asst-memory-body" }, text, meta, said), tools);
     return row;
   }
 
@@ -389,7 +403,7 @@
                   "li",
                   { class: "asst-thread" },
                   t.thread_id
-                    ? el("a", { href: `${BASE}/thread/${t.thread_id}`, class: "asst-source" }, el("span", { html: icon("chat") }), t.title)
+                    ? el("a", { href: `${BASE}/thread/${t.thread_id}`, class: "asst-source", onclick: goTo }, el("span", { html: icon("chat") }), t.title)
                     : el("span", {}, t.title),
                   el("span", { class: "asst-meta" }, `${plural(t.turns, "turn")} · last ${t.last}`),
                 ),

@@ -70,7 +70,7 @@ def _item(
 
 async def listing(runtime: Runtime, owner: User) -> dict[str, Any]:
     """Everything the manager shows: pinned memories and facts in full pages, turns counted per conversation."""
-    prefs = await session.preferences(owner)
+    prefs = session.Preferences.of(await runtime.conversations.preferences(owner.id))
     found = await runtime.memories.overview(owner.id, page=PAGE, turns=0)
     kept = [*found.pinned.memories, *found.facts.memories]
     source_ids = list(dict.fromkeys(s for m in kept for s in m.source_message_ids))

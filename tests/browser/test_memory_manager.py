@@ -7,14 +7,14 @@ import json
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, ViewportSize, expect
 
 from tests.browser.conftest import AppServer, screenshot
 from tests.browser.test_web import _new_chat, _open, _received, _rows, _send
 
 pytestmark = pytest.mark.browser
 
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
 def _manager(page: Page) -> Locator:
@@ -138,7 +138,12 @@ def test_deleting_a_conversation_asks_in_the_page(
     server = make_app_server(ASSISTANT_EMBEDDER="hash")
     page.set_viewport_size(VIEWPORT)
     native: list[str] = []
-    page.on("dialog", lambda d: (native.append(d.message), d.dismiss()))
+
+    def refuse(dialog: Dialog) -> None:
+        native.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     _open(page, server.url)
     _send(page, "remember that my train leaves at nine")
     expect(page.get_by_text("Fake reply to: remember that my train leaves at nine")).to_be_visible()
