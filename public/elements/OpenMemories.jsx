@@ -13,7 +13,7 @@ export default function OpenMemories() {
     }
   }, []);
   return (
-    <Button variant="outline" size="sm" onClick={open} className="gap-2" id="open-memory-manager">
+    <Button variant="outline" size="sm" onClick={open} className="w-fit gap-2" id="open-memory-manager">
       <Library className="h-4 w-4" />
       Open the memory manager
     </Button>

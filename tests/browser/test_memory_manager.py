@@ -4,6 +4,7 @@ and the in-page question when a conversation is deleted."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
@@ -114,6 +115,9 @@ def test_memory_manager(page: Page, make_app_server: Callable[..., AppServer], d
     received = json.dumps(_received(server)[-1])
     assert "I am vegetarian" in received
     assert "Lisbon" not in received
+    # What was done in the manager was seen there: the chat announces none of it again.
+    expect(page.get_by_text("Remembered: “I am vegan”")).to_have_count(0)
+    expect(page.get_by_text("Remembered: “”")).to_have_count(0)
 
     # By button: the header's Memories button opens it too.
     page.locator("#memories-button").click()
@@ -122,6 +126,15 @@ def test_memory_manager(page: Page, make_app_server: Callable[..., AppServer], d
     screenshot(page, "memories-08-by-button")
     manager.get_by_role("button", name="Close").click()
     expect(manager).to_have_count(0)
+
+    # The /memories reply has a button that opens the manager again; a conversation's link opens it here.
+    page.locator("#open-memory-manager").last.click()
+    expect(manager).to_be_visible()
+    manager.get_by_test_id("memories-turns").locator("a").first.click()
+    expect(manager).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/thread/[0-9a-f-]{36}$"))
+    expect(page.get_by_text("Fake reply to: my cat is called Mittens")).to_be_visible()
+    screenshot(page, "memories-10-conversation-opened")
 
 
 def _delete_thread(page: Page, title: str) -> None:
