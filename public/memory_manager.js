@@ -216,6 +216,8 @@
   async function reload() {
     if (!open) return;
     open.data = await api("");
+    const query = open.search.value.trim().toLowerCase();
+    if (query) open.turnHits = { query, items: (await api(`/search?q=${encodeURIComponent(query)}`)).turns };
     render();
   }
 
@@ -365,6 +367,7 @@
     const pinned = data.pinned.items.filter((m) => matches(m, query));
     const facts = data.facts.items.filter((m) => matches(m, query));
     const threads = data.turns.threads.filter((t) => !query || t.title.toLowerCase().includes(query));
+    const turnHits = query && open.turnHits.query === query ? open.turnHits.items : [];
     const parts = [];
     if (!data.memory_on)
       parts.push(
@@ -392,10 +395,10 @@
       ),
       section(
         "Conversation turns",
-        "Earlier messages are searchable and recalled when relevant. Delete a conversation to forget its turns.",
+        "Earlier messages, recalled when relevant. Search to find single turns; deleting a conversation forgets all of its turns.",
         data.turns.total,
-        threads.length
-          ? el(
+        turnHits.length || threads.length
+          ? el("div", {}, turnHits.length ? el("ul", { class: "asst-list", "data-testid": "matching-turns" }, turnHits.map(memoryRow)) : null, threads.length ? el(
               "ul",
               { class: "asst-list asst-threads" },
               threads.map((t) =>
@@ -408,7 +411,7 @@
                   el("span", { class: "asst-meta" }, `${plural(t.turns, "turn")} · last ${t.last}`),
                 ),
               ),
-            )
+            ) : null)
           : el("p", { class: "asst-empty" }, none || "No conversation turns remembered yet."),
         "memories-turns",
       ),
@@ -451,9 +454,27 @@
       body,
       statusBar,
     );
-    open = { data: null, body, search, status: statusBar };
+    open = { data: null, body, search, status: statusBar, turnHits: { query: "", items: [] } };
     open.handle = layer(box, { onEscape: close, label: titleId });
-    search.addEventListener("input", render);
+    let pending = null;
+    search.addEventListener("input", () => {
+      render();
+      clearTimeout(pending);
+      const query = search.value.trim().toLowerCase();
+      if (!query) return;
+      // Turns are too many to send to the page: the server finds the ones that match, as /recall does.
+      pending = setTimeout(async () => {
+        try {
+          const found = await api(`/search?q=${encodeURIComponent(query)}`);
+          if (open && open.search.value.trim().toLowerCase() === query) {
+            open.turnHits = { query, items: found.turns };
+            render();
+          }
+        } catch (e) {
+          status(e.message, null, "error");
+        }
+      }, 250);
+    });
     search.focus();
     try {
       await reload();

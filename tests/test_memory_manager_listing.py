@@ -63,6 +63,19 @@ async def test_the_listing_groups_memories_and_says_where_each_came_from(make_ru
     assert "Bob" not in str(listing)
     assert listing["memory_on"] is True and listing["extraction"]["on"] is False
 
+    # Turns are searched on the server (only what matches, as /recall finds it); another user's never.
+    turns = await memory_manager.matching_turns(runtime, owner, "Lisbon")
+    assert [t["text"] for t in turns if t["who"] == "you"] == ["my sister lives in Lisbon"]
+    assert all(t["kind"] == "episodic" and t["thread_title"] == "Trip planning" for t in turns)
+    assert await memory_manager.matching_turns(runtime, other, "Lisbon") == []
+    assert await memory_manager.matching_turns(runtime, owner, "  ") == []
+
+    # With memory off for all chats the manager still lists everything, and says memory is off.
+    await runtime.conversations.set_preferences(owner.id, {"memory": False})
+    off = await memory_manager.listing(runtime, owner)
+    assert off["memory_on"] is False and off["pinned"] == listing["pinned"]
+    assert await _counts(runtime) == before
+
 
 async def test_the_routes_need_a_signed_in_user() -> None:
     with pytest.raises(HTTPException) as refused:

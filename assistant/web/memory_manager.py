@@ -104,6 +104,19 @@ async def listing(runtime: Runtime, owner: User) -> dict[str, Any]:
     }
 
 
+async def matching_turns(runtime: Runtime, owner: User, query: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Conversation turns that match the search (as ``/recall`` finds them); pinned memories and facts are
+    all on the page already and are filtered there."""
+    if not query.strip():
+        return []
+    prefs = session.Preferences.of(await runtime.conversations.preferences(owner.id))
+    hits = await runtime.memories.search(owner.id, query[:500], limit=limit)
+    turns = [h.memory for h in hits if h.memory.kind == "episodic" and not h.memory.pinned]
+    threads = await runtime.conversations.list_threads(owner.id, limit=1000)
+    titles = {t.id: t.title or t.name or UNTITLED for t in threads}
+    return [_item(m, prefs.timezone, titles, {}) for m in turns]
+
+
 def _count(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else many or one + 's'}"
 
@@ -132,6 +145,14 @@ async def get_memories(current_user: Any = Depends(get_current_user)) -> Any:
     try:
         runtime, owner = await _owner(current_user)
         return await listing(runtime, owner)
+    except AssistantError as exc:
+        return _failed(exc)
+
+
+async def search_turns(q: str = "", current_user: Any = Depends(get_current_user)) -> Any:
+    try:
+        runtime, owner = await _owner(current_user)
+        return {"turns": await matching_turns(runtime, owner, q)}
     except AssistantError as exc:
         return _failed(exc)
 
@@ -192,6 +213,7 @@ async def undo_change(body: UndoBody, current_user: Any = Depends(get_current_us
 
 ROUTES: Sequence[tuple[str, Any, str]] = (
     (PREFIX, get_memories, "GET"),
+    (PREFIX + "/search", search_turns, "GET"),
     (PREFIX + "/forget-preview", forget_preview, "POST"),
     (PREFIX + "/forget", forget_memories, "POST"),
     (PREFIX + "/undo", undo_change, "POST"),

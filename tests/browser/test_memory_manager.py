@@ -64,6 +64,11 @@ def test_memory_manager(page: Page, make_app_server: Callable[..., AppServer], d
     expect(_row(page, "My sister lives in Lisbon")).to_be_visible()
     expect(_row(page, "I am vegetarian")).to_have_count(0)
     screenshot(page, "memories-02-search")
+    # Turns are searched on the server, as /recall searches them.
+    manager.get_by_label("Search memories").fill("mittens")
+    expect(manager.get_by_test_id("matching-turns").get_by_text("you: my cat is called Mittens")).to_be_visible()
+    expect(_row(page, "I am vegetarian")).to_have_count(0)
+    screenshot(page, "memories-02b-search-turns")
     manager.get_by_label("Search memories").fill("")
 
     # Edit, then undo: the old text is current again.
