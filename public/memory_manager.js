@@ -284,10 +284,6 @@
       if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault();
         save();
-      } else if (event.key === "Escape") {
-        event.preventDefault();
-        event.stopPropagation();
-        cancel();
       }
     });
     row.replaceChildren(
@@ -304,6 +300,7 @@
         ),
       ),
     );
+    open.rowOpen = true;
     area.focus();
     area.setSelectionRange(area.value.length, area.value.length);
   }
@@ -340,13 +337,7 @@
         el("div", { class: "asst-row-actions" }, keep, go),
       ),
     );
-    row.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        event.stopPropagation();
-        render();
-      }
-    });
+    open.rowOpen = true;
     keep.focus();
   }
 
@@ -419,6 +410,7 @@
     if (data.superseded)
       parts.push(el("p", { class: "asst-hint asst-history" }, `${plural(data.superseded, "earlier version")} of edited or replaced facts kept as history.`));
     open.body.replaceChildren(...parts);
+    open.rowOpen = false;
   }
 
   async function openManager() {
@@ -455,7 +447,14 @@
       statusBar,
     );
     open = { data: null, body, search, status: statusBar, turnHits: { query: "", items: [] } };
-    open.handle = layer(box, { onEscape: close, label: titleId });
+    // Escape first leaves an edit or a forget question, then closes the manager.
+    const escape = () => {
+      if (open && open.rowOpen) {
+        render();
+        search.focus();
+      } else close();
+    };
+    open.handle = layer(box, { onEscape: escape, label: titleId });
     let pending = null;
     search.addEventListener("input", () => {
       render();
