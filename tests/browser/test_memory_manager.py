@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -47,6 +49,11 @@ def test_memory_manager(page: Page, make_app_server: Callable[..., AppServer], d
     expect(page.get_by_text("Remembered: “I am vegetarian”")).to_be_visible()
     _send(page, "/remember My sister lives in Lisbon")
     expect(page.get_by_text("Remembered: “My sister lives in Lisbon”")).to_be_visible()
+
+    # The manager's routes answer only a signed-in browser.
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server.url}/assistant/memories", timeout=10)
+    assert refused.value.code == 401
 
     # By command: the manager opens over the chat, grouped by kind, with where each memory came from.
     _send(page, "/memories")
