@@ -48,9 +48,9 @@
 
   // -- a modal layer: focus kept inside, Escape handled, focus given back when it closes --------
   const stack = [];
-  function layer(box, { onEscape, label }) {
+  function layer(box, { onEscape, label, top = false }) {
     const opener = document.activeElement;
-    const overlay = el("div", { class: "asst-overlay" }, box);
+    const overlay = el("div", { class: top ? "asst-overlay asst-overlay-top" : "asst-overlay" }, box);
     box.setAttribute("role", "dialog");
     box.setAttribute("aria-modal", "true");
     if (label) box.setAttribute("aria-labelledby", label);
@@ -454,7 +454,7 @@
         search.focus();
       } else close();
     };
-    open.handle = layer(box, { onEscape: escape, label: titleId });
+    open.handle = layer(box, { onEscape: escape, label: titleId, top: true });
     let pending = null;
     search.addEventListener("input", () => {
       render();
@@ -486,7 +486,7 @@
 
   // -- the button in the header: next to the other header buttons, put back if the page redraws it --
   function placeButton() {
-    if (document.getElementById("memories-button")) return;
+    if (document.getElementById("memories-button") || !document.getElementById("chat-input")) return;
     const anchor = document.getElementById("new-chat-button") || document.getElementById("theme-toggle");
     const header = document.getElementById("header") || (anchor && anchor.parentElement);
     if (!header) return;

@@ -244,4 +244,5 @@ async def open_manager(owner: User, _: str) -> None:
         _count(found.turns.total, "conversation turn"),
     ]
     element = cl.CustomElement(name="OpenMemories", props={"token": str(uuid.uuid4())}, display="inline")
-    await cl.Message(content=f"Memory manager: {', '.join(kinds)}.", elements=[element]).send()
+    text = f"Memory manager: {', '.join(kinds)}. The Memories button at the top right opens it too."
+    await cl.Message(content=text, elements=[element]).send()
