@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -13,7 +15,7 @@ import pytest
 from playwright.sync_api import Dialog, Locator, Page, ViewportSize, expect
 
 from tests.browser.conftest import AppServer, screenshot
-from tests.browser.test_web import _new_chat, _open, _received, _rows, _send
+from tests.browser.test_web import _new_chat, _open, _ready, _received, _rows, _send
 
 pytestmark = pytest.mark.browser
 
@@ -203,3 +205,44 @@ def test_deleting_a_conversation_asks_in_the_page(
     assert _count(database_url, turns) == 0
     assert _count(database_url, "SELECT count(*) FROM memory_events WHERE action = 'forget'") >= 1
     assert native == []  # no browser OK/Cancel box
+
+
+def _cli(server: AppServer, *args: str, stdin: bytes | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.cli.main", *args],
+        input=stdin,
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
+    return done.stdout.decode()
+
+
+def test_each_user_manages_only_their_own_memories(
+    page: Page, make_app_server: Callable[..., AppServer], database_url: str
+) -> None:
+    server = make_app_server(ASSISTANT_AUTH="password", ASSISTANT_EMBEDDER="hash")
+    for name in ("ann", "bob"):
+        _cli(server, "users", "add", name, "--password-stdin", stdin=b"correct horse battery\n")
+    ann = json.loads(_cli(server, "memory", "remember", "Ann's locker code is 4711", "--user", "ann", "--json"))
+    _cli(server, "memory", "remember", "Bob plays the cello", "--user", "bob")
+    page.set_viewport_size(VIEWPORT)
+    page.goto(server.url)
+    page.locator("#email").fill("bob")
+    page.locator("#password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign In").click()
+    _ready(page)
+
+    page.locator("#memories-button").click()
+    expect(_row(page, "Bob plays the cello")).to_be_visible()
+    expect(_manager(page).get_by_text("locker code")).to_have_count(0)
+    # Bob's session cannot change or forget Ann's memory by its id.
+    for path, body in (
+        (f"/assistant/memories/{ann['id']}/pin", {"pinned": False}),
+        (f"/assistant/memories/{ann['id']}/edit", {"text": "changed by bob"}),
+    ):
+        assert page.request.post(server.url + path, data=body).status == 404
+    page.request.post(server.url + "/assistant/memories/forget", data={"ids": [ann["id"]]})
+    assert _rows(database_url, "SELECT pinned, text FROM memories WHERE text LIKE 'Ann%'") == [
+        (True, "Ann's locker code is 4711")
+    ]
