@@ -16,7 +16,7 @@
   // Asked in the app's own dialog (public/memory_manager.js); Escape keeps the facts.
   const askForgetMemories = async () => {
     const dialog = window.assistantDialog;
-    if (!dialog) return false;
+    if (!dialog) return window.confirm("Also forget the memories that came from this conversation?");
     const answer = await dialog.choose({
       title: "Also forget its memories?",
       text: [
@@ -51,7 +51,7 @@
           headers: init.headers,
         });
         if (!response.ok) {
-          await window.assistantDialog.choose({
+          await (window.assistantDialog || { choose: async (q) => window.alert(q.text) }).choose({
             title: "The conversation was not deleted",
             text: "Its memories could not be forgotten, so nothing was deleted. Try again in a moment.",
             choices: [{ label: "OK", value: "ok", kind: "primary" }],
