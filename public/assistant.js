@@ -1,10 +1,37 @@
+// The memory manager and the app's dialogs live in their own file (and stylesheet), loaded from here.
+(() => {
+  const base = document.currentScript ? new URL(document.currentScript.src).pathname.replace(/assistant\.js$/, "") : "/public/";
+  const sheet = document.createElement("link");
+  sheet.rel = "stylesheet";
+  sheet.href = `${base}memory_manager.css`;
+  document.head.append(sheet);
+  const script = document.createElement("script");
+  script.src = `${base}memory_manager.js`;
+  document.head.append(script);
+})();
+
 // Before a thread is deleted from the sidebar, ask whether to also forget the memories that came from it.
 (() => {
   const originalFetch = window.fetch.bind(window);
-  const QUESTION =
-    "Also forget the memories that came from this conversation?\n\n" +
-    "OK: forget them too, including facts it taught me.\n" +
-    "Cancel: keep the facts (the conversation and its own turns are deleted either way).";
+  // Asked in the app's own dialog (public/memory_manager.js); Escape keeps the facts.
+  const askForgetMemories = async () => {
+    const dialog = window.assistantDialog;
+    if (!dialog) return window.confirm("Also forget the memories that came from this conversation?");
+    const answer = await dialog.choose({
+      title: "Also forget its memories?",
+      text: [
+        "The conversation and its own turns are deleted either way.",
+        "Forget them too: the facts it taught me go as well. Keep the facts: I still know them.",
+      ],
+      choices: [
+        { label: "Keep the facts", value: "keep" },
+        { label: "Forget them too", value: "forget", kind: "danger" },
+      ],
+      focus: "keep",
+      escape: "keep",
+    });
+    return answer === "forget";
+  };
   window.fetch = async (input, init = {}) => {
     const url = typeof input === "string" ? input : input.url;
     const method = (init.method || "GET").toUpperCase();
@@ -16,7 +43,7 @@
       } catch (e) {
         threadId = null;
       }
-      if (threadId && window.confirm(QUESTION)) {
+      if (threadId && (await askForgetMemories())) {
         const base = path.slice(0, -"/project/thread".length);
         const response = await originalFetch(`${base}/assistant/threads/${threadId}/forget-memories`, {
           method: "POST",
@@ -24,7 +51,12 @@
           headers: init.headers,
         });
         if (!response.ok) {
-          window.alert("The memories could not be forgotten, so the conversation was not deleted.");
+          await (window.assistantDialog || { choose: async (q) => window.alert(q.text) }).choose({
+            title: "The conversation was not deleted",
+            text: "Its memories could not be forgotten, so nothing was deleted. Try again in a moment.",
+            choices: [{ label: "OK", value: "ok", kind: "primary" }],
+            escape: "ok",
+          });
           return new Response(JSON.stringify({ detail: "memories not forgotten" }), { status: 500 });
         }
       }

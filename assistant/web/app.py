@@ -13,7 +13,7 @@ from chainlit.types import ThreadDict
 
 from assistant.private_files import restrict_umask
 from assistant.settings import Settings
-from assistant.web import auth, commands, documents, forget_thread, session, settings_panel, state, turn
+from assistant.web import auth, commands, documents, forget_thread, memory_manager, session, settings_panel, state, turn
 from assistant.web.data_layer import AssistantDataLayer
 from memory.errors import AssistantError, describe
 
@@ -21,6 +21,7 @@ log = logging.getLogger("assistant.web")
 
 auth.configure(Settings())
 forget_thread.mount()
+memory_manager.mount()
 
 
 @cl.data_layer

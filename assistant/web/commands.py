@@ -151,6 +151,12 @@ async def export(owner: User, _: str) -> None:
     await exporting.export(owner)
 
 
+async def memories(owner: User, _: str) -> None:
+    from assistant.web import memory_manager
+
+    await memory_manager.open_manager(owner, "")
+
+
 async def private(owner: User, text: str) -> None:
     from assistant.web import turn
 
@@ -170,6 +176,7 @@ COMMANDS: dict[str, Command] = {
     c.id: c
     for c in (
         Command("memory", "/memory", "what I know about you, with ids and where each came from", "brain", memory),
+        Command("memories", "/memories", "open the memory manager: search, edit, pin, forget", "library", memories),
         Command("recall", "/recall <query>", "search my memory", "search", recall, needs_argument=True),
         Command("remember", "/remember <text>", "pin a fact: always in my context", "pin", remember, True),
         Command(

@@ -19,6 +19,7 @@ from memory.conversations import Message, Thread, User
 from memory.errors import AssistantError, InvalidInputError, ProviderError, RateLimitError, describe
 
 log = logging.getLogger("assistant.web.turn")
+MANAGER_REASON = "in the memory manager"  # the reason memory_manager.py gives its changes
 NOTICE_ACTIONS = {"add": "📌 Remembered", "update": "✏️ Updated memory", "invalidate": "🗃️ No longer current"}
 
 
@@ -73,9 +74,11 @@ async def memory_notices(owner: User) -> None:
     for event in reversed(events):
         if event.created_at <= since or event.action not in NOTICE_ACTIONS or event.undone_at is not None:
             continue
-        if event.reason == "/remember in the chat":
-            continue  # already announced by the command
+        if event.reason == "/remember in the chat" or (event.reason or "").endswith(MANAGER_REASON):
+            continue  # already announced by the command, or seen in the memory manager
         text = str((event.after or event.before or {}).get("text") or "")
+        if not text:
+            continue  # forgotten since: its event keeps no text
         await memory_notice(f"{NOTICE_ACTIONS[event.action]}: “{render.short(text, 160)}”", event.id)
 
 

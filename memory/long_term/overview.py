@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from memory.long_term.records import MemoryRecord
 from memory.long_term.store import MemoryStore
@@ -54,3 +55,28 @@ async def overview(store: MemoryStore, user_id: uuid.UUID, *, page: int = 50, tu
             await store.fetch(user_id, current + "NOT pinned AND kind = 'episodic'", (), limit=turns), turn_count
         ),
     )
+
+
+_TURNS_BY_THREAD = """
+SELECT m.thread_id, t.title, count(*), max(m.said_at)
+FROM memories m LEFT JOIN threads t ON t.id = m.thread_id AND t.user_id = m.user_id
+WHERE m.user_id = %s AND m.kind = 'episodic' AND m.valid_to IS NULL
+GROUP BY m.thread_id, t.title ORDER BY max(m.said_at) DESC
+LIMIT %s
+"""
+
+
+@dataclass(frozen=True)
+class ThreadTurns:
+    """How many turns of one conversation are kept as episodic memory (the memory manager's turn counts)."""
+
+    thread_id: uuid.UUID | None
+    title: str | None
+    turns: int
+    last: datetime
+
+
+async def turns_by_thread(store: MemoryStore, user_id: uuid.UUID, *, limit: int = 200) -> list[ThreadTurns]:
+    async with store.pool.connection() as conn:
+        rows = await (await conn.execute(_TURNS_BY_THREAD, (user_id, limit))).fetchall()
+    return [ThreadTurns(thread_id, title, int(count), last) for thread_id, title, count, last in rows]

@@ -24,6 +24,7 @@ from memory.embeddings import Embedder, QueryCache, Vectors
 from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
 from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
+from memory.long_term.overview import MemoryOverview, ThreadTurns, overview, turns_by_thread
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, MemoryRecord
 from memory.long_term.search import HybridSearch, SearchHit, searchable
 from memory.long_term.store import MemoryStore, NewMemory
@@ -365,6 +366,23 @@ class MemoryService:
         sources = await self._messages(user_id, memory.source_message_ids)
         events = await self.store.events(user_id, memory_id=memory_id)
         return MemoryDetail(memory, sources, versions, events)
+
+    async def overview(self, user_id: uuid.UUID, *, page: int = 50, turns: int = 5) -> MemoryOverview:
+        """Every kind of memory with its full count, and a page of each (what listings show)."""
+        return await overview(self.store, user_id, page=page, turns=turns)
+
+    async def turns_by_thread(self, user_id: uuid.UUID) -> list[ThreadTurns]:
+        """How many turns of each conversation episodic memory keeps, newest conversation first."""
+        return await turns_by_thread(self.store, user_id)
+
+    async def sources(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
+        """The user's messages a memory came from (those still stored)."""
+        return await self._messages(user_id, ids)
+
+    async def last_event(self, user_id: uuid.UUID, memory_id: uuid.UUID, action: str) -> uuid.UUID | None:
+        """The newest audit event of this action on the memory (to offer undoing it)."""
+        events = await self.store.events(user_id, memory_id=memory_id, limit=20)
+        return next((e.id for e in events if e.action == action and e.undone_at is None), None)
 
     async def _messages(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
         return await ConversationStore(self.pool).messages_by_id(user_id, ids)
