@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from memory.errors import InvalidInputError, NotFoundError
 
+# The messages the short-term window holds: system messages and private ones never enter it.
+_WINDOW_TURNS = "thread_id = %s AND user_id = %s AND role <> 'system' AND NOT private"
 Role = Literal["user", "assistant", "system"]
 Status = Literal["complete", "partial", "error", "forgotten"]
 
@@ -223,6 +225,20 @@ class ConversationStore:
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(f"{query} ORDER BY seq", params)
             return await cur.fetchall()
+
+    async def window_turns(self, thread: Thread, *, last: int, after_seq: int | None = None) -> list[Message]:
+        """The newest ``last`` messages that the short-term window holds (no system or private ones), in order."""
+        query = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {_WINDOW_TURNS} AND seq > %s ORDER BY seq DESC LIMIT %s"
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
+            await cur.execute(query, (thread.id, thread.user_id, after_seq or 0, last))
+            return list(reversed(await cur.fetchall()))
+
+    async def window_marks(self, thread: Thread, *, last: int) -> list[tuple[int, bool]]:
+        """(seq, forgotten) of what ``window_turns`` would return: what a cached window must match, cheaply."""
+        query = f"SELECT seq, status = 'forgotten' FROM messages WHERE {_WINDOW_TURNS} ORDER BY seq DESC LIMIT %s"
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(query, (thread.id, thread.user_id, last))).fetchall()
+        return [(int(seq), bool(forgotten)) for seq, forgotten in reversed(rows)]
 
     async def messages_by_id(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
         """These messages of this user, in order (others' are not returned)."""

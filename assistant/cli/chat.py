@@ -66,6 +66,7 @@ async def _chat(
             if as_json:
                 print_json(result)
             return
+        runtime.backfill_memories()  # turns a fault left without episodic memory get it now
         err_console.print(f"chatting as {user.name} in thread {thread_name or thread.id}; Ctrl-D to leave")
         while True:
             try:

@@ -53,6 +53,7 @@ def build(scope: Scope, transport: Transport, *, host: str = "127.0.0.1", port: 
 async def running(settings: Settings, user: str | None) -> AsyncIterator[Scope]:
     """A started runtime in a scope; with ``user`` (stdio) every request acts for that user (created if new)."""
     runtime = await Runtime.start(settings, chat=False)
+    runtime.backfill_memories()  # turns a fault left without episodic memory get it now
     await load_tokenizer(TOKENIZER_MODEL)  # get_context counts with it; load it before the heap is frozen
     settle_heap()
     try:
