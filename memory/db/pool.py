@@ -53,6 +53,10 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: 
         # One empty round trip when a connection is handed out: after a Postgres restart every pooled
         # connection is dead, and without the check each would fail one query before being replaced.
         check=AsyncConnectionPool.check_connection,
+        # Reconnection attempts back off (1, 2, 4 s...) and, by default, for five minutes: a server back after a
+        # minute would then wait for the next, half a minute later. Giving up sooner lets the next request start
+        # afresh, at once.
+        reconnect_timeout=wait_s,
         open=False,
         kwargs={"prepare_threshold": None, "autocommit": True},
     )
