@@ -10,7 +10,8 @@ from typing import Literal
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope as AsgiScope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from assistant.heap import settle_heap
 from assistant.mcp.context_block import TOKENIZER_MODEL

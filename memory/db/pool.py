@@ -32,7 +32,10 @@ class StorePool(AsyncConnectionPool):
     they are replaced instead of failing the next query), and whose faults mid-query are ``StoreError``."""
 
     @asynccontextmanager
-    async def connection(self, timeout: float | None = None) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def connection(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - the signature of the method it overrides
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         async with postgres_faults(), super().connection(timeout) as conn:
             yield conn
 

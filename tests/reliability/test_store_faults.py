@@ -15,8 +15,6 @@ from tests.reliability.store_faults_kit import TALLY, Conversation, Scripted, ch
 pytestmark = pytest.mark.slow
 
 
-
-
 async def test_postgres_restarts_between_and_during_turns(server_dir: Path) -> None:
     async with own_servers(server_dir) as servers:
         model = Scripted()

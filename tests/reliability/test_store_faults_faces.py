@@ -52,10 +52,10 @@ class Output:
         while chunk := await stream.read(4096):
             self.text += chunk.decode(errors="replace")
 
-    async def until(self, pattern: str, *, start: int = 0, timeout: float = 60) -> int:
+    async def until(self, pattern: str, *, start: int = 0, within: float = 60) -> int:
         """Wait until ``pattern`` (a regex, on text with line breaks made spaces) appears after ``start``."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while not re.search(pattern, re.sub(r"\s+", " ", self.text[start:])):
             assert loop.time() < deadline, f"no {pattern!r} in:\n{self.text[start:]}"
             await asyncio.sleep(0.05)
@@ -123,7 +123,7 @@ async def _chat(servers: Servers, tmp: Path) -> AsyncIterator[Chat]:
     )
     chat = Chat(process, record, servers)
     try:
-        await chat.err.until("Ctrl-D to leave", timeout=120)
+        await chat.err.until("Ctrl-D to leave", within=120)
         yield chat
     finally:
         if process.returncode is None:
