@@ -15,10 +15,10 @@ from memory.db.pool import redact
 from memory.errors import StoreError
 from memory.store_faults import REDIS_FAULTS, redis_faults
 
-# A command that meets a dropped connection is sent again on a new one, a few times within about a second:
-# a Redis that restarts (or a connection it closed) costs a short wait, not an error. Commands sent again are
-# ones whose repetition is harmless (the window vouches for itself; see ``window.py``).
-RETRIES = 4
+# A command that meets a dropped connection is sent again on a new one, a few times within about half a second:
+# a connection Redis closed, or a quick restart, costs a short wait, not an error. A command sent again may have
+# run once already; a turn added to a window twice is found and the window rebuilt (see ``window.py``).
+RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ async def open_redis(url: str) -> aioredis.Redis:
     client = StoreRedis.from_url(
         url,
         decode_responses=True,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES),
+        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), RETRIES),
         retry_on_error=list(REDIS_FAULTS),
         socket_connect_timeout=5,
         health_check_interval=30,  # a connection idle that long is pinged before use
