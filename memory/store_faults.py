@@ -2,7 +2,7 @@
 
 The pool (``memory/db/pool.py``) and the Redis client (``memory/short_term/connection.py``) raise through here,
 so every store, and every face above them, sees the same error with a human message instead of a driver's
-exception. Errors that are not about reaching the server (a constraint, a syntax error) pass through unchanged.
+exception. Errors that are not about reaching the server (a constraint, a deadlock) pass through unchanged.
 """
 
 from __future__ import annotations
@@ -16,10 +16,22 @@ import redis.exceptions as redis_errors
 
 from memory.errors import StoreError
 
-# psycopg_pool.PoolTimeout is an OperationalError: a pool that cannot hand out a connection in time is one too.
-POSTGRES_FAULTS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+# SQLSTATE classes of a server that cannot be reached or is going away: connection exceptions (08), too many
+# connections or no disk (53), shutdown, crash or a server still starting (57P). Other operational errors (a
+# deadlock, a cancelled query) are about one statement: their callers handle or retry them, so they pass.
+_FAULT_STATES = ("08", "53", "57P")
 # BusyLoadingError (a restarted server still reading its AOF) is a ConnectionError.
 REDIS_FAULTS: tuple[type[Exception], ...] = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+def is_postgres_fault(exc: BaseException) -> bool:
+    """A lost or refused connection: no SQLSTATE (the client lost the server, or the pool had no connection
+    in time: ``PoolTimeout``) or one of the classes above."""
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    return exc.sqlstate is None or exc.sqlstate.startswith(_FAULT_STATES)
 
 
 def _reason(exc: BaseException) -> str:
@@ -39,7 +51,9 @@ def redis_error(exc: BaseException) -> StoreError:
 async def postgres_faults() -> AsyncIterator[None]:
     try:
         yield
-    except POSTGRES_FAULTS as exc:
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if not is_postgres_fault(exc):
+            raise
         raise postgres_error(exc) from exc
 
 

@@ -271,11 +271,11 @@ class ShortTermMemory:
         """
         try:
             aof = bool((await self.redis.info("persistence")).get("aof_enabled"))
-        except aioredis.RedisError:
+        except (aioredis.RedisError, StoreError):
             return
         try:
             snapshots = bool((await self.redis.config_get("save")).get("save"))
-        except aioredis.RedisError:  # CONFIG may be refused (managed Redis): leave its snapshots to it
+        except (aioredis.RedisError, StoreError):  # CONFIG may be refused (managed Redis): leave its snapshots to it
             snapshots = False
         if aof:
             await self._retrying(self.redis.bgrewriteaof, patience_s)
@@ -293,7 +293,7 @@ class ShortTermMemory:
                 if time.monotonic() > deadline:
                     return
                 await asyncio.sleep(0.05)
-            except aioredis.RedisError:
+            except (aioredis.RedisError, StoreError):
                 return
 
     async def forget_user(self, user_id: uuid.UUID) -> int:
