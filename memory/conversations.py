@@ -233,12 +233,19 @@ class ConversationStore:
             await cur.execute(query, (thread.id, thread.user_id, after_seq or 0, last))
             return list(reversed(await cur.fetchall()))
 
-    async def window_marks(self, thread: Thread, *, last: int) -> list[tuple[int, bool]]:
-        """(seq, forgotten) of what ``window_turns`` would return: what a cached window must match, cheaply."""
-        query = f"SELECT seq, status = 'forgotten' FROM messages WHERE {_WINDOW_TURNS} ORDER BY seq DESC LIMIT %s"
+    async def window_marks(self, thread: Thread, *, last: int) -> tuple[list[tuple[int, bool]], int | None]:
+        """What a cached window must match, in one cheap query: (seq, forgotten) of what ``window_turns`` would
+        return (newest ``last``, in order), and the seq the thread's stored summary covers through (None: none)."""
+        query = f"""SELECT (SELECT covers_through_seq FROM thread_summaries WHERE thread_id = %s AND user_id = %s),
+                           coalesce((SELECT json_agg(json_build_array(seq, forgotten) ORDER BY seq)
+                                     FROM (SELECT seq, status = 'forgotten' AS forgotten FROM messages
+                                           WHERE {_WINDOW_TURNS} ORDER BY seq DESC LIMIT %s) newest), '[]')"""
+        params = (thread.id, thread.user_id, thread.id, thread.user_id, last)
         async with self.pool.connection() as conn:
-            rows = await (await conn.execute(query, (thread.id, thread.user_id, last))).fetchall()
-        return [(int(seq), bool(forgotten)) for seq, forgotten in reversed(rows)]
+            row = await (await conn.execute(query, params)).fetchone()
+        assert row is not None
+        covers, marks = row
+        return [(int(seq), bool(forgotten)) for seq, forgotten in marks], None if covers is None else int(covers)
 
     async def messages_by_id(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
         """These messages of this user, in order (others' are not returned)."""

@@ -32,6 +32,20 @@ from memory.short_term.summaries import Summary, SummaryStore
 
 log = logging.getLogger("memory.short_term")
 
+# Add a turn to a built window unless the window already ends at it or past it (a command sent again after a
+# dropped connection, or a turn a rebuild just read from Postgres). KEYS: window, summary, state; ARGV: turn JSON,
+# its seq, turns kept, TTL. Returns 0 when the window is not built (the caller rebuilds it), else 1.
+_RECORD = """
+if not redis.call('HGET', KEYS[3], 'built') then return 0 end
+local last = redis.call('LINDEX', KEYS[1], -1)
+if not last or tonumber(cjson.decode(last)['seq']) < tonumber(ARGV[2]) then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
+end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return 1
+"""
+
 # The summary swap, in one step: store the summary and drop the turns it now covers, keeping any turn recorded
 # meanwhile. KEYS: window, summary, state (one thread's, so one hash slot); ARGV: summary JSON, covered seq, TTL.
 # A window that is not built is left alone: its next load rebuilds it from Postgres, summary included.
@@ -172,11 +186,11 @@ class ShortTermMemory:
                 return list(await pipe.execute())
 
         # Side by side: the window from Redis, and what Postgres says it should hold.
-        from_redis, marks = await asyncio.gather(
+        from_redis, expected = await asyncio.gather(
             cached(), self.conversations.window_marks(thread, last=self._kept), return_exceptions=True
         )
-        if isinstance(marks, BaseException):
-            raise marks
+        if isinstance(expected, BaseException):
+            raise expected
         if isinstance(from_redis, StoreError):
             log.warning("short-term window of thread %s read from Postgres: %s", thread.id, from_redis)
             return await self.rebuild(thread, cache=False)
@@ -190,9 +204,10 @@ class ShortTermMemory:
             data = json.loads(str(raw_summary))
             summary = Summary(data["content"], int(data["covers_through_seq"]), data.get("model"))
         turns = [Turn.from_json(raw) for raw in raw_turns]  # type: ignore[attr-defined]
-        covered = summary.covers_through_seq if summary else 0
-        expected = [mark for mark in marks if mark[0] > covered]
-        if [(t.seq, t.forgotten) for t in turns] != expected:
+        marks, stored_covers = expected
+        covered = summary.covers_through_seq if summary else None
+        held = [(t.seq, t.forgotten) for t in turns]
+        if covered != stored_covers or held != [mark for mark in marks if mark[0] > (covered or 0)]:
             log.info("short-term window of thread %s differs from Postgres: rebuilt", thread.id)
             return await self.rebuild(thread)
         return ShortTermState(turns, summary, rebuilt=False)
@@ -226,15 +241,10 @@ class ShortTermMemory:
         Postgres has the message, and the next load, finding the window short of it, rebuilds the window."""
         if message.private or message.role == "system":
             return  # a private message and its reply are answered once, then never seen again
-        window_key, summary_key, state_key = self._all_keys(thread)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hget(state_key, "built")
-                pipe.rpush(window_key, Turn.of(message).to_json())
-                pipe.ltrim(window_key, -self._kept, -1)
-                for key in (window_key, summary_key, state_key):
-                    pipe.expire(key, self.ttl_s)
-                built, *_ = await pipe.execute()
+            built = await self.redis.eval(
+                _RECORD, 3, *self._all_keys(thread), Turn.of(message).to_json(), message.seq, self._kept, self.ttl_s
+            )
         except StoreError as exc:
             log.warning("message %s not added to the short-term window: %s", message.id, exc)
             return
