@@ -18,7 +18,7 @@ from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
 from assistant.context.tokens import TokenCounter, forget_counted_texts
 from assistant.embedded.manager import Endpoints, ensure_running
-from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.background import BackgroundWork, supervised
 from assistant.pipeline.extraction import Extractor, drop_jobs
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
@@ -80,7 +80,7 @@ class Runtime:
     pipeline: TurnPipeline
     documents: DocumentService
     extractor: Extractor | None = None
-    _worker: asyncio.Task[int] | None = None
+    _worker: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -236,7 +236,13 @@ class Runtime:
         """Run the app's background work in this process (one-shot commands drain instead): the fact-extraction
         worker, and episodic memory for any stored turn a crash or a shutdown left unembedded."""
         if self.extractor is not None and self._worker is None:
-            self._worker = asyncio.create_task(self.extractor.work(), name="extraction-worker")
+            work = self.extractor.work
+            self._worker = asyncio.create_task(supervised("fact extraction", work), name="extraction-worker")
+        self.backfill_memories()
+
+    def backfill_memories(self) -> None:
+        """Give episodic memory, in the background, to stored turns that have none (a crash, a shutdown or a
+        store fault left them out). Every long-running face calls it when it starts."""
         self.background.spawn("episodic-backfill", self.episodic.backfill())
 
     async def drain(self) -> None:

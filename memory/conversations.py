@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from memory import text_input
 from memory.errors import InvalidInputError, NotFoundError
 
+# The messages the short-term window holds: system messages and private ones never enter it.
+_WINDOW_TURNS = "thread_id = %s AND user_id = %s AND role <> 'system' AND NOT private"
 Role = Literal["user", "assistant", "system"]
 Status = Literal["complete", "partial", "error", "forgotten"]
 
@@ -224,6 +226,27 @@ class ConversationStore:
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(f"{query} ORDER BY seq", params)
             return await cur.fetchall()
+
+    async def window_turns(self, thread: Thread, *, last: int, after_seq: int | None = None) -> list[Message]:
+        """The newest ``last`` messages that the short-term window holds (no system or private ones), in order."""
+        query = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {_WINDOW_TURNS} AND seq > %s ORDER BY seq DESC LIMIT %s"
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
+            await cur.execute(query, (thread.id, thread.user_id, after_seq or 0, last))
+            return list(reversed(await cur.fetchall()))
+
+    async def window_marks(self, thread: Thread, *, last: int) -> tuple[list[tuple[int, bool]], int | None]:
+        """What a cached window must match, in one cheap query: (seq, forgotten) of what ``window_turns`` would
+        return (newest ``last``, in order), and the seq the thread's stored summary covers through (None: none)."""
+        query = f"""SELECT (SELECT covers_through_seq FROM thread_summaries WHERE thread_id = %s AND user_id = %s),
+                           coalesce((SELECT json_agg(json_build_array(seq, forgotten) ORDER BY seq)
+                                     FROM (SELECT seq, status = 'forgotten' AS forgotten FROM messages
+                                           WHERE {_WINDOW_TURNS} ORDER BY seq DESC LIMIT %s) newest), '[]')"""
+        params = (thread.id, thread.user_id, thread.id, thread.user_id, last)
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(query, params)).fetchone()
+        assert row is not None
+        covers, marks = row
+        return [(int(seq), bool(forgotten)) for seq, forgotten in marks], None if covers is None else int(covers)
 
     async def messages_by_id(self, user_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Message]:
         """These messages of this user, in order (others' are not returned)."""

@@ -76,6 +76,10 @@ async def _chat(
             if as_json:
                 print_json(result)
             return
+        runtime.backfill_memories()  # turns a fault left without episodic memory get it now
+        # While a store is down the pool retries in the background, warning on each attempt; the turn's own
+        # error line says what matters.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         err_console.print(f"chatting as {user.name} in thread {thread_name or thread.id}; Ctrl-D to leave")
         if isinstance(sys.stdin, io.TextIOWrapper):
             # A line that is not UTF-8 reaches the input boundary (as surrogates), which refuses that line with a

@@ -9,6 +9,9 @@ from typing import Literal
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from assistant.heap import settle_heap
 from assistant.mcp.context_block import TOKENIZER_MODEL
@@ -16,6 +19,7 @@ from assistant.mcp.scope import AccountTokenVerifier, Scope
 from assistant.mcp.tools import register
 from assistant.runtime import Runtime, load_tokenizer
 from assistant.settings import Settings
+from memory.errors import StoreError, describe
 
 Transport = Literal["stdio", "http"]
 INSTRUCTIONS = (
@@ -49,10 +53,47 @@ def build(scope: Scope, transport: Transport, *, host: str = "127.0.0.1", port: 
     return server
 
 
+class StoreFaults:
+    """A store fault before the response has started (checking a token while Postgres restarts) is a 503 with a
+    human message and a Retry-After, not a 500 and a traceback. Faults inside a tool are already tool errors."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except StoreError as exc:
+            if started:
+                raise
+            body = {"error": "temporarily_unavailable", "error_description": describe(exc)}
+            await JSONResponse(body, status_code=503, headers={"Retry-After": "5"})(scope, receive, send)
+
+
+async def _serve_http(server: FastMCP) -> None:
+    import uvicorn
+
+    app = server.streamable_http_app()
+    app.add_middleware(StoreFaults)
+    config = uvicorn.Config(app, host=server.settings.host, port=server.settings.port, log_level="warning")
+    await uvicorn.Server(config).serve()
+
+
 @asynccontextmanager
 async def running(settings: Settings, user: str | None) -> AsyncIterator[Scope]:
     """A started runtime in a scope; with ``user`` (stdio) every request acts for that user (created if new)."""
     runtime = await Runtime.start(settings, chat=False)
+    runtime.backfill_memories()  # turns a fault left without episodic memory get it now
     await load_tokenizer(TOKENIZER_MODEL)  # get_context counts with it; load it before the heap is frozen
     settle_heap()
     try:
@@ -69,4 +110,4 @@ async def serve(settings: Settings, transport: Transport, *, user: str, host: st
         if transport == "stdio":
             await server.run_stdio_async()
         else:
-            await server.run_streamable_http_async()
+            await _serve_http(server)

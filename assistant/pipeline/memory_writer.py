@@ -5,10 +5,15 @@ The chat and the benchmarks both write through here, so they exercise the same p
 
 from __future__ import annotations
 
+import logging
+
 from assistant.pipeline.extraction import Extractor
 from memory.conversations import Message, Thread
+from memory.errors import StoreError
 from memory.long_term.episodic import EpisodicWriter
 from memory.short_term.window import ShortTermMemory
+
+log = logging.getLogger("assistant.memory_writer")
 
 
 class MemoryWriter:
@@ -32,7 +37,10 @@ class MemoryWriter:
     async def exchange_stored(self, thread: Thread, user_message: Message, reply: Message) -> None:
         """Queue the exchange for fact extraction (off the reply path)."""
         if self.extractor is not None and self.episodic is not None:
-            await self.extractor.enqueue(thread, user_message, reply)
+            try:
+                await self.extractor.enqueue(thread, user_message, reply)
+            except StoreError as exc:  # the reply is stored and shown; only its facts are not drawn this time
+                log.warning("facts of message %s not queued for extraction: %s", reply.id, exc)
 
     async def flush(self) -> None:
         if self.episodic is not None:

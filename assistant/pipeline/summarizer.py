@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import replace
 
 from assistant.context.tokens import TokenCounter
 from assistant.providers.base import ChatMessage, ChatModel
 from memory.conversations import ConversationStore, Thread
+from memory.short_term.locks import RedisLock
 from memory.short_term.summaries import Summary
 from memory.short_term.window import ShortTermMemory, Turn
 
@@ -51,9 +51,12 @@ class Summarizer:
         """Fold messages that fell out of the window (at least ``batch`` of them) into the summary."""
         if not await self._due(thread):
             return None
-        lock = self.short_term.keys.thread(thread.user_id, thread.id, "summarizing")
-        token = uuid.uuid4().hex
-        if not await self.short_term.redis.set(lock, token, nx=True, ex=LOCK_TTL_S):
+        lock = RedisLock(
+            self.short_term.redis,
+            self.short_term.keys.thread(thread.user_id, thread.id, "summarizing"),
+            ttl_s=LOCK_TTL_S,
+        )
+        if not await lock.acquire():
             return None  # another worker is on it
         try:
             latest = None
@@ -67,8 +70,7 @@ class Summarizer:
                     latest = folded
             return latest
         finally:
-            if await self.short_term.redis.get(lock) == token:
-                await self.short_term.redis.delete(lock)
+            await lock.release()
 
     async def _fold_once(self, thread: Thread) -> Summary | None:
         current, pending = await self.short_term.after_summary(thread)

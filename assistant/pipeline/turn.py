@@ -25,8 +25,9 @@ from assistant.providers.litellm_model import ContextLengthError
 from memory import text_input
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import ProviderError, RateLimitError
+from memory.errors import ProviderError, RateLimitError, StoreError
 from memory.short_term.rate_limit import RateLimiter
+from memory.store_faults import in_turn
 
 tracer = trace.get_tracer("assistant.turn")
 log = logging.getLogger("assistant.turn")
@@ -95,31 +96,37 @@ class TurnPipeline:
         window = window or self.window
         with tracer.start_as_current_span("turn") as span:
             span.set_attribute("assistant.thread_id", str(thread.id))
-            use = await self.memory_use(thread, private=private)
-            if use.recall:
-                self.context.warm(thread, text)
-            with tracer.start_as_current_span("write.user_message"):
-                user_message = await self.conversations.append_message(
-                    thread, "user", text, private=use.private, remember=use.write
-                )
-                await self.writer.message_stored(thread, user_message, remember=False)
             try:
-                # After the message is stored: a turn refused by a rate limit leaves it saved, unanswered.
-                await self._admit(thread, user_message)
-                built = await self._build(thread, user_message, window, use)
-            finally:
-                # Embedding the stored turn waits until the question's own embedding and searches are done.
-                if use.write:
-                    self.writer.remember(user_message)
-            yield TurnStarted(user_message, built.report)
-            if built.report.truncated:
-                cut = built.report.truncated
-                yield Notice(
-                    f"Your message was too long for the model's context window: only the first "
-                    f"{cut.sent_tokens:,} of its {cut.original_tokens:,} tokens were sent (all of it is saved)."
-                )
-            async for event in self._reply(thread, user_message, built, window, use):
-                yield event
+                use = await self.memory_use(thread, private=private)
+                if use.recall:
+                    self.context.warm(thread, text)
+                with tracer.start_as_current_span("write.user_message"):
+                    user_message = await self.conversations.append_message(
+                        thread, "user", text, private=use.private, remember=use.write
+                    )
+            except StoreError as exc:
+                raise in_turn(exc, saved=False) from exc
+            await self.writer.message_stored(thread, user_message, remember=False)
+            try:  # from here on a store fault leaves the user's message saved, and says so
+                try:
+                    # After the message is stored: a turn refused by a rate limit leaves it saved, unanswered.
+                    await self._admit(thread, user_message)
+                    built = await self._build(thread, user_message, window, use)
+                finally:
+                    # Embedding the stored turn waits until the question's own embedding and searches are done.
+                    if use.write:
+                        self.writer.remember(user_message)
+                yield TurnStarted(user_message, built.report)
+                if built.report.truncated:
+                    cut = built.report.truncated
+                    yield Notice(
+                        f"Your message was too long for the model's context window: only the first "
+                        f"{cut.sent_tokens:,} of its {cut.original_tokens:,} tokens were sent (all of it is saved)."
+                    )
+                async for event in self._reply(thread, user_message, built, window, use):
+                    yield event
+            except StoreError as exc:
+                raise in_turn(exc, saved=True) from exc
 
     async def memory_use(self, thread: Thread, *, private: bool = False) -> MemoryUse:
         """What this turn may read and write, from the user's switches as they are now."""

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
 from memory.errors import StoreError
+from memory.store_faults import postgres_faults
 
 
 def redact(text: str) -> str:
@@ -26,6 +30,19 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
     await conn.execute("SET hnsw.iterative_scan = relaxed_order")
 
 
+class StorePool(AsyncConnectionPool):
+    """A pool whose connections are checked when handed out (a restarted server leaves every pooled one dead;
+    they are replaced instead of failing the next query), and whose faults mid-query are ``StoreError``."""
+
+    @asynccontextmanager
+    async def connection(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - the signature of the method it overrides
+    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with postgres_faults(), super().connection(timeout) as conn:
+            yield conn
+
+
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: float = 10.0) -> AsyncConnectionPool:
     """Open a pool on a migrated database (pgvector types are registered on each connection)."""
     # No server-side prepared statements: a generic plan of the retrieval query (which depends on how many
@@ -33,12 +50,19 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10, wait_s: 
     # Autocommit: a lone statement is its own transaction, without a BEGIN and a COMMIT round trip around
     # it (two of every three round trips of a turn's reads). Statements that must succeed or fail together
     # run in ``conn.transaction()``.
-    pool = AsyncConnectionPool(
+    pool = StorePool(
         url,
         min_size=min_size,
         max_size=max_size,
         timeout=wait_s,
         configure=_configure,
+        # One empty round trip when a connection is handed out: after a Postgres restart every pooled
+        # connection is dead, and without the check each would fail one query before being replaced.
+        check=AsyncConnectionPool.check_connection,
+        # Reconnection attempts back off (1, 2, 4 s...) and, by default, for five minutes: a server back after a
+        # minute would then wait for the next, half a minute later. Giving up sooner lets the next request start
+        # afresh, at once.
+        reconnect_timeout=wait_s,
         open=False,
         kwargs={"prepare_threshold": None, "autocommit": True},
     )

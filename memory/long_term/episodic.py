@@ -66,6 +66,10 @@ class EpisodicWriter:
         self.batch = batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        # A batch that failed (a store fault) leaves turns without memory; the next batch that is stored, the
+        # store being back, starts a backfill that gives them theirs.
+        self._missed = False
+        self._backfill: asyncio.Task[int] | None = None
 
     async def store_now(self, messages: list[Message]) -> int:
         """Embed and store these turns now (one embedding batch); returns how many were new."""
@@ -121,10 +125,16 @@ class EpisodicWriter:
                     vectors = await self.embedder.passages([passage_text(m) for m in kept])
                 except Exception as exc:
                     _settle(pending, exc)
+                    self._missed = True
                     pending = []
             if storing is not None:
-                _settle(storing[0], await _outcome(storing[1]))
+                error = await _outcome(storing[1])
+                _settle(storing[0], error)
                 storing = None
+                if error is not None:
+                    self._missed = True
+                elif self._missed:
+                    self._start_backfill()
             if pending and vectors is not None:
                 storing = (pending, asyncio.ensure_future(self._add(kept, vectors)))
 
@@ -143,10 +153,28 @@ class EpisodicWriter:
             self._queue.put_nowait(item)
         return dropped
 
+    def _start_backfill(self) -> None:
+        self._missed = False
+        if self._backfill is None or self._backfill.done():
+            self._backfill = asyncio.create_task(self._backfill_logged(), name="episodic-backfill")
+
+    async def _backfill_logged(self) -> int:
+        try:
+            added = await self.backfill()
+        except Exception as exc:  # still failing: the next stored batch tries again
+            self._missed = True
+            log.warning("episodic backfill after a store fault failed: %s", exc)
+            return 0
+        if added:
+            log.info("episodic memory backfilled for %d turns missed during a store fault", added)
+        return added
+
     async def flush(self) -> None:
-        """Wait until everything submitted so far is written."""
+        """Wait until everything submitted so far is written (and a backfill it started)."""
         while self._worker is not None and not self._worker.done():
             await asyncio.shield(self._worker)
+        if self._backfill is not None and not self._backfill.done():
+            await asyncio.shield(self._backfill)
 
     async def backfill(self, *, user_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
         """Embed remembered messages that have no episodic memory yet (after a crash or a re-embed)."""

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from memory.db.pool import redact
 from memory.errors import StoreError
+from memory.store_faults import REDIS_FAULTS, redis_faults
+
+# A command that meets a dropped connection is sent again on a new one, a few times within about half a second:
+# a connection Redis closed, or a quick restart, costs a short wait, not an error. A command sent again may have
+# run once already; a turn added to a window twice is found and the window rebuilt (see ``window.py``).
+RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -24,8 +34,32 @@ class KeySpace:
         return f"{self.prefix}:u:{user_id}:*"
 
 
+class _StorePipeline(Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        async with redis_faults():
+            return await super().execute(raise_on_error)
+
+
+class StoreRedis(aioredis.Redis):
+    """A Redis client whose connection faults are ``StoreError`` (see ``memory/store_faults.py``)."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        async with redis_faults():
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        return _StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
 async def open_redis(url: str) -> aioredis.Redis:
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    client = StoreRedis.from_url(
+        url,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), RETRIES),
+        retry_on_error=list(REDIS_FAULTS),
+        socket_connect_timeout=5,
+        health_check_interval=30,  # a connection idle that long is pinged before use
+    )
     try:
         await client.ping()
     except Exception as exc:
