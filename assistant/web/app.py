@@ -12,7 +12,7 @@ import chainlit as cl
 from chainlit.types import ThreadDict
 
 from assistant.settings import Settings
-from assistant.web import auth, commands, documents, forget_thread, session, settings_panel, state, turn
+from assistant.web import auth, commands, documents, forget_thread, page, session, settings_panel, state, turn
 from assistant.web.data_layer import AssistantDataLayer
 from memory.errors import AssistantError, describe
 
@@ -20,6 +20,7 @@ log = logging.getLogger("assistant.web")
 
 auth.configure(Settings())
 forget_thread.mount()
+page.mount()
 
 
 @cl.data_layer
@@ -42,6 +43,7 @@ async def _open_chat() -> None:
     try:
         owner = await session.user()
         await settings_panel.show(owner)
+        await page.show_memory_state(owner)
         await turn.memory_notices(owner)
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
@@ -49,6 +51,7 @@ async def _open_chat() -> None:
 
 @cl.on_chat_start
 async def _chat_start() -> None:
+    await page.say_if_missing()
     await _open_chat()
 
 
@@ -67,7 +70,9 @@ async def _chat_resume(thread: ThreadDict) -> None:
 @cl.on_settings_update
 async def _settings(values: dict[str, Any]) -> None:
     try:
-        await settings_panel.apply(await session.user(), values)
+        owner = await session.user()
+        await settings_panel.apply(owner, values)
+        await page.show_memory_state(owner)
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
 

@@ -112,7 +112,8 @@ async def forget(owner: User, target: str) -> None:
     also = (await state.runtime().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
     also = f"{also}\n\n" if also else ""
     await say(
-        f"## These {len(found)} memories would be forgotten\n{lines}\n\n{also}"
+        f"## {'This memory' if len(found) == 1 else f'These {len(found)} memories'} would be forgotten\n{lines}\n\n"
+        f"{also}"
         "Forgetting is final: they are deleted everywhere and cannot be undone.",
         actions=[
             cl.Action(name="forget_confirm", payload={"ids": ids}, label=f"Forget {len(found)}", icon="trash-2"),
@@ -121,16 +122,28 @@ async def forget(owner: User, target: str) -> None:
     )
 
 
-async def context(owner: User, _: str) -> None:
+async def context(owner: User, argument: str) -> None:
+    if argument and argument.strip() != "--timings":
+        await say("`/context` takes no argument but `--timings` (how long each step of the last reply took).")
+        return
     thread = await session.existing_thread(owner)
     report = render.report_of(await state.runtime().reports.last(thread)) if thread else None
-    await say(render.context_report(report) if report else "No reply in this conversation yet, so no context report.")
+    if report is None:
+        await say("No reply in this conversation yet, so no context report.")
+        return
+    await say(render.context_report(report, timings=argument.strip() == "--timings"))
 
 
 async def summary(owner: User, _: str) -> None:
     thread = await session.existing_thread(owner)
     stored = await state.runtime().short_term.summaries.get(thread) if thread else None
-    await say(render.summary(stored.content if stored else None, stored.covers_through_seq if stored else None))
+    if thread is None or stored is None:
+        await say(render.summary(None))
+        return
+    conversations = state.runtime().conversations
+    total = await conversations.count_messages(thread)
+    later = await conversations.count_messages(thread, after_seq=stored.covers_through_seq)
+    await say(render.summary(stored.content, total - later, total))
 
 
 async def stats(owner: User, _: str) -> None:
@@ -184,7 +197,13 @@ COMMANDS: dict[str, Command] = {
             private,
             True,
         ),
-        Command("context", "/context", "what my last reply was built from", "layers", context),
+        Command(
+            "context",
+            "/context",
+            "what my last reply was built from (`--timings`: how long each step took)",
+            "layers",
+            context,
+        ),
         Command("summary", "/summary", "this conversation's rolling summary", "scroll-text", summary),
         Command("docs", "/docs", "your uploaded documents", "file-text", docs),
         Command("export", "/export", "download everything stored about you (JSONL)", "download", export),

@@ -41,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "memory_origin"),
     Migration(10, "private_messages"),
     Migration(11, "forgotten_turns"),
+    Migration(18, "deleted_threads"),
 )
 LATEST = MIGRATIONS[-1].version
 
