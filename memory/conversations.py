@@ -275,7 +275,7 @@ class ConversationStore:
             )
             if await self._deleted(conn, user_id, thread_id):
                 raise NotFoundError(
-                    "this conversation was deleted, so nothing more can be written into it",
+                    "This conversation was deleted, so nothing more can be written into it",
                     hint="start a new chat",
                 )
         return await self.get_thread(user_id, thread_id)

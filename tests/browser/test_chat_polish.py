@@ -33,7 +33,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def _steps_text(page: Page) -> list[str]:
-    return [t.strip() for t in page.locator(".step").all_inner_texts()]
+    return [" ".join(t.split()) for t in page.locator(".step").all_inner_texts()]
 
 
 def _cli(server: AppServer, *args: str) -> str:
@@ -62,6 +62,7 @@ def test_receipts_stay_under_their_reply_with_clean_sources(
     expect(page.get_by_text("Used memory").first).to_be_visible()
 
     # The receipt sits under its reply, and the cited excerpt keeps the file's case, with its heading path.
+    shot(page, "polish-01a-reply")
     texts = _steps_text(page)
     reply = _index(texts, "Fake reply to: When does the ferry")
     assert reply < _index(texts, "Used memory") or "Used memory" in texts[reply], texts
