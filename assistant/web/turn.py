@@ -99,6 +99,8 @@ async def run(owner: User, text: str, *, private: bool = False) -> None:
         # A chat opened with a command (which Chainlit took as its name, and we did not) is named by its
         # first real message.
         await state.runtime().conversations.rename_thread(owner.id, thread.id, text, only_if_untitled=True)
+        # What Chainlit sends on a chat's first message: the page lists the chat again, now with its name.
+        await cl.context.emitter.emit("first_interaction", {"interaction": "message", "thread_id": str(thread.id)})
     pipeline = await _pipeline(owner)
     await memory_notices(owner)
     await _stream(thread, pipeline, text, private=private, temporary=await session.is_temporary(owner))

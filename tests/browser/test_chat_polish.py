@@ -216,7 +216,7 @@ def test_a_thread_address_that_is_not_yours(page: Page, make_app_server: Callabl
 def test_commands_titles_stop_and_wording(
     page: Page, make_app_server: Callable[..., AppServer], database_url: str
 ) -> None:
-    server = make_app_server(ASSISTANT_EMBEDDER="hash", ASSISTANT_FAKE_TOKEN_DELAY_S="0.05")
+    server = make_app_server(ASSISTANT_EMBEDDER="hash", ASSISTANT_FAKE_TOKEN_DELAY_S="0.2")
     _open(page, server.url)
     # "/stats" and one Enter: sent, not merely picked from the menu.
     box = page.locator("#chat-input")
@@ -230,6 +230,7 @@ def test_commands_titles_stop_and_wording(
     expect(page.get_by_text("Fake reply to: plan a weekend in Lisbon")).to_be_visible()
     titles = _rows(database_url, "SELECT title FROM threads")
     assert titles == [("plan a weekend in Lisbon",)], titles
+    expect(page.locator("#thread-history").get_by_text("plan a weekend in Lisbon")).to_be_visible()
 
     # One memory is "This memory", not "These 1 memories".
     _send(page, "/remember my bike is green")
@@ -243,7 +244,10 @@ def test_commands_titles_stop_and_wording(
     # Stopping a reply prints one notice.
     _send(page, " ".join(f"word{i}" for i in range(300)))
     expect(page.get_by_text("Fake reply to: word0", exact=False).first).to_be_visible()
-    page.locator("#stop-button").click()
+    try:
+        page.locator("#stop-button").click()
+    finally:
+        shot(page, "polish-11a-streaming")
     expect(page.get_by_text("Stopped: this reply is incomplete")).to_be_visible()
     page.wait_for_timeout(1500)
     expect(page.get_by_text("Task manually stopped", exact=False)).to_have_count(0)
