@@ -162,17 +162,35 @@
   );
 })();
 
-// A thread address that is not there (unknown, deleted or another user's): the chat itself says so in plain
-// words (assistant/web/page.py), so Chainlit's toast "Couldn't resume chat: ..." is not shown as well.
+// Chainlit's own error toasts in plain words. A thread address that is not there (unknown, deleted or another
+// user's) is explained in the chat itself (assistant/web/page.py), so "Couldn't resume chat" is not shown too.
 (() => {
-  const hide = (node) => {
-    if (!(node instanceof HTMLElement)) return;
-    const toasts = node.matches("[data-sonner-toast]") ? [node] : node.querySelectorAll("[data-sonner-toast]");
-    for (const toast of toasts) {
-      if ((toast.textContent || "").includes("Couldn't resume chat")) toast.style.display = "none";
+  const PLAIN = [
+    [/^Couldn't resume chat/, null],
+    [/^Error fetching threads/, "The list of conversations could not be loaded. Reload the page to try again."],
+    [/^Failed to load thread/, "This conversation could not be opened; it may have been deleted."],
+    [/^(Unauthorized|Forbidden)\b/, "You are signed out. Sign in again to go on."],
+    [/^(Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)\b/,
+      "The assistant's server had a problem. Try again in a moment."],
+    [/^Not Found\b/, "That is no longer there; it may have been deleted."],
+    [/^Failed to copy/, "Could not copy to the clipboard."],
+  ];
+  const rewrite = (toast) => {
+    const title = toast.querySelector("[data-title]") || toast;
+    const text = (title.textContent || "").trim();
+    for (const [pattern, plain] of PLAIN) {
+      if (!pattern.test(text)) continue;
+      if (plain === null) toast.style.display = "none";
+      else if (text !== plain) title.textContent = plain;
+      return;
     }
   };
+  const look = (node) => {
+    if (!(node instanceof HTMLElement)) return;
+    const toasts = node.matches("[data-sonner-toast]") ? [node] : node.querySelectorAll("[data-sonner-toast]");
+    toasts.forEach(rewrite);
+  };
   new MutationObserver((changes) => {
-    for (const change of changes) change.addedNodes.forEach(hide);
+    for (const change of changes) change.addedNodes.forEach(look);
   }).observe(document.documentElement, { childList: true, subtree: true });
 })();

@@ -173,7 +173,7 @@ async def private(owner: User, text: str) -> None:
 async def help_(owner: User, _: str) -> None:
     lines = ["## Commands", *(f"- `{c.usage}` — {c.description}" for c in COMMANDS.values())]
     lines.append(
-        "\nIn the settings panel (⚙️ next to the message box) you can turn memory off for this chat "
+        "\nIn the settings panel (the gear icon next to the message box) you can turn memory off for this chat "
         "(temporary chat) or for everything, and choose the model, answer length and your time zone."
     )
     await say("\n".join(lines))

@@ -38,7 +38,7 @@ TEMPORARY_REPLY_MARK = "\n\n*🕶️ Temporary chat: nothing here is recalled or
 TEMPORARY_MARK = (
     "🕶️ **Temporary chat**: nothing in it is recalled from or saved to long-term memory, and it is not listed "
     "in the sidebar (its address, or `assistant threads list`, finds it). Pinned memories still apply. "
-    "Turn *Remember this chat* back on in ⚙️ to make it an ordinary chat."
+    "Turn *Remember this chat* back on in the settings (the gear icon) to make it an ordinary chat."
 )
 STOPPED_EARLY = "*⏹ Stopped before the reply began.*"
 RECEIPT_NAME = "memory"  # Chainlit titles a finished step "Used <name>": the receipt reads "Used memory"
