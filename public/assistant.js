@@ -131,11 +131,15 @@
       const typed = (box.value ?? box.innerText ?? "").trim();
       const match = /^\/([A-Za-z][\w-]*)$/.exec(typed);
       if (!match || NEEDS_ARGUMENT.has(match[1].toLowerCase())) return;
-      // After Chainlit has taken the command from the menu, press send.
+      // After Chainlit has taken the command from the menu, press send; unless this Enter already sent it
+      // (the menu was closed): then a new message is on the page.
+      const shown = document.querySelectorAll(".step").length;
       window.setTimeout(() => {
         const send = document.getElementById("chat-submit");
-        if (send && !send.disabled) send.click();
-      }, 50);
+        const sent = document.querySelectorAll(".step").length > shown;
+        const left = (box.value ?? box.innerText ?? "").trim();
+        if (send && !send.disabled && !sent && left === "") send.click();
+      }, 150);
     },
     true,
   );

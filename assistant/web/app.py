@@ -91,6 +91,7 @@ async def _on_message(message: cl.Message) -> None:
         if files:
             await documents.upload(owner, files)
         parsed = commands.parse(message.command, message.content)
+        page.note_input(command=parsed is not None)
         if parsed is not None:
             await commands.dispatch(*parsed)
         elif message.content.strip() or not files:

@@ -15,7 +15,7 @@ from typing import Any
 import chainlit as cl
 
 from assistant.web import session, state
-from memory.conversations import User
+from memory.conversations import Thread, User
 
 log = logging.getLogger("assistant.web.page")
 
@@ -25,6 +25,7 @@ NOT_YOURS = (
 )
 STATE_EVENT = "assistant-memory-state"  # what public/assistant.js listens for (window message)
 _missing: set[str] = set()  # browser session ids whose address named a thread they cannot open
+_FIRST_WAS_COMMAND = "first_input_was_command"  # user-session key: the chat still needs a name
 
 
 async def _known(thread_id: str) -> bool:
@@ -103,3 +104,21 @@ async def show_memory_state(owner: User) -> None:
     prefs = await session.preferences(owner)
     temporary = await session.is_temporary(owner)
     await cl.send_window_message({"type": STATE_EVENT, "temporary": temporary, "memoryOff": not prefs.memory})
+
+
+def note_input(*, command: bool) -> None:
+    """Remember whether a chat's first input was a command (Chainlit names a chat after its first input;
+    the data layer ignores a command as a name)."""
+    if cl.user_session.get(_FIRST_WAS_COMMAND) is None:
+        cl.user_session.set(_FIRST_WAS_COMMAND, command)
+
+
+async def name_after_command(owner: User, thread: Thread, text: str) -> None:
+    """A chat opened with a command is named by its first real message, and listed again under that name."""
+    if not cl.user_session.get(_FIRST_WAS_COMMAND):
+        return
+    cl.user_session.set(_FIRST_WAS_COMMAND, False)
+    if thread.title is None:
+        await state.runtime().conversations.rename_thread(owner.id, thread.id, text, only_if_untitled=True)
+        # What Chainlit sends after a chat's first message: the page lists the chat again, with its name.
+        await cl.context.emitter.emit("first_interaction", {"interaction": "message", "thread_id": str(thread.id)})

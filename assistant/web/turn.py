@@ -13,7 +13,7 @@ import chainlit as cl
 from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
-from assistant.web import render, session, state
+from assistant.web import page, render, session, state
 from assistant.web.data_layer import (
     ASSISTANT_NAME,
     PARTIAL_MARK,
@@ -95,12 +95,8 @@ async def run(owner: User, text: str, *, private: bool = False) -> None:
         await cl.Message(content="Your message is empty; type something to send.").send()
         return
     thread = await session.thread(owner)
-    if thread.title is None and not private:
-        # A chat opened with a command (which Chainlit took as its name, and we did not) is named by its
-        # first real message.
-        await state.runtime().conversations.rename_thread(owner.id, thread.id, text, only_if_untitled=True)
-        # What Chainlit sends on a chat's first message: the page lists the chat again, now with its name.
-        await cl.context.emitter.emit("first_interaction", {"interaction": "message", "thread_id": str(thread.id)})
+    if not private:
+        await page.name_after_command(owner, thread, text)
     pipeline = await _pipeline(owner)
     await memory_notices(owner)
     await _stream(thread, pipeline, text, private=private, temporary=await session.is_temporary(owner))
