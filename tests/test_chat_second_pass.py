@@ -113,3 +113,28 @@ def test_counts_sizes_and_the_summary_span_in_words() -> None:
     assert render.count(1, "memory", "memories") == "1 memory" and render.count(3, "excerpt") == "3 excerpts"
     assert "covers messages 1-12 of 18" in render.summary("They planned a trip.", 12, 18)
     assert "no summary yet" in render.summary(None)
+
+
+async def test_only_cited_excerpts_are_sources_and_they_come_back_on_reopen(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    replies = ["The ferry leaves at 07:30 [1].", "No idea, sorry."]
+    runtime = make_runtime(FakeChatModel(replies))
+    layer = AssistantDataLayer(lambda: runtime)
+    owner = await runtime.conversations.ensure_user("ann")
+    thread = await runtime.conversations.create_thread(owner.id)
+    notes = b"# Greece\n\n## Ferries\n\nThe ferry to Naxos leaves at 07:30 from gate E7.\n"
+    await runtime.documents.add(owner.id, "Trip-Notes.md", notes, thread_id=thread.id)
+    for text in ("When does the ferry to Naxos leave?", "And the ferry back from Naxos?"):
+        async for _ in runtime.pipeline.run(thread, text):
+            pass
+    resumed = await layer.get_thread(str(thread.id))
+    assert resumed is not None
+    sources = [s for s in resumed["steps"] if s["name"] == "Sources"]
+    # The first reply cites [1]: its excerpt is listed, with the file's case and heading path, in clean text.
+    assert len(sources) == 1, [s["name"] for s in resumed["steps"]]
+    assert "[1] Trip-Notes.md" in sources[0]["output"] and "gate E7" in sources[0]["output"]
+    assert "<document" not in sources[0]["output"]
+    # It sits under the reply and its receipt; the second reply, citing nothing, lists no source.
+    names = [s["name"] for s in resumed["steps"]]
+    assert names.index("Sources") == 3 and names.count("memory") == 2

@@ -192,9 +192,24 @@ class AssistantDataLayer(BaseDataLayer):
                 continue
             steps.append(message_step(m, owner.name, temporary=temporary))
             if m.id in reports:
-                steps.append(receipt_step(m, reports[m.id]))
+                steps += await self._under_reply(owner, m, reports[m.id])
         result["steps"] = steps
         return result
+
+    async def _under_reply(self, owner: StoredUser, reply: Message, report: dict[str, Any]) -> list[StepDict]:
+        """What sat under a reply when it was written: its receipt, then the sources it cites."""
+        from assistant.web.documents import SOURCES_AUTHOR, sources_text
+
+        shown = [receipt_step(reply, report)]
+        text = await sources_text(self.runtime, owner.id, ContextReport.model_validate(report), reply.content)
+        if text:
+            step = message_step(reply, ASSISTANT_NAME)
+            step["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sources:{reply.id}"))
+            step["name"] = SOURCES_AUTHOR
+            step["output"] = text
+            step["metadata"] = {}
+            shown.append(step)
+        return shown
 
     async def list_threads(self, pagination: Pagination, filters: ThreadFilter) -> PaginatedResponse[ThreadDict]:
         user_id = _uuid(filters.userId)

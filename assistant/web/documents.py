@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from chainlit.element import Element
 
 from assistant.context.citations import cited_sources, excerpt
 from assistant.context.report import ContextReport
+from assistant.runtime import Runtime
 from assistant.web import render, session, state
 from memory.conversations import User
 from memory.errors import AssistantError, describe
@@ -84,19 +86,21 @@ async def list_documents(owner: User) -> None:
     await cl.Message(content="\n".join(lines)).send()
 
 
-async def show_citations(report: ContextReport, reply: str) -> None:
-    """The excerpts the reply cites, each under its number and source, in the message itself.
+SOURCES_AUTHOR = "Sources"
 
-    Written into the message rather than as side-panel elements: nothing opens by itself, each title sits on
+
+async def sources_text(runtime: Runtime, user_id: uuid.UUID, report: ContextReport, reply: str) -> str | None:
+    """The excerpts the reply cites, each under its number and source (None when it cites none).
+
+    Written into a message rather than as side-panel elements: nothing opens by itself, each title sits on
     its own text, and names keep their case. An excerpt the reply does not cite is not listed.
     """
-    service = _service()
+    service = getattr(runtime, "documents", None)
     cited = cited_sources(report, reply)
     if service is None or not cited:
-        return
-    owner = await session.user()
+        return None
     try:
-        chunks = {c.id: c for c in await service.chunks(owner.id, [s.chunk_id for s in cited])}
+        chunks = {c.id: c for c in await service.chunks(user_id, [s.chunk_id for s in cited])}
     except AssistantError:
         chunks = {}
     parts = ["📚 **Sources**"]
@@ -105,4 +109,12 @@ async def show_citations(report: ContextReport, reply: str) -> None:
         title = chunk.citation if chunk is not None else source.source
         text = chunk.text if chunk is not None else excerpt(source.text)
         parts.append(f"**[{source.number}] {title}**\n> {render.short(text, 400)}")
-    await cl.Message(content="\n\n".join(parts), author="Sources").send()
+    return "\n\n".join(parts)
+
+
+async def show_citations(report: ContextReport, reply: str) -> None:
+    """The reply's sources under it (data_layer shows them again when the chat is reopened)."""
+    owner = await session.user()
+    text = await sources_text(state.runtime(), owner.id, report, reply)
+    if text:
+        await cl.Message(content=text, author=SOURCES_AUTHOR).send()

@@ -85,6 +85,8 @@ def test_receipts_stay_under_their_reply_with_clean_sources(
     expect(page.get_by_text("Used memory").first).to_be_visible()
     texts = _steps_text(page)
     assert _index(texts, "Fake reply to: When does the ferry") <= _index(texts, "Used memory"), texts
+    # The sources it cited come back under it too.
+    expect(page.locator(".step").filter(has_text="Sources").last).to_contain_text("Trip-Notes.md")
     page.get_by_text("Used memory").first.click()
     expect(page.locator(".step").filter(has_text="Token budget").first).to_contain_text("gate E7")
     shot(page, "polish-02-receipt-after-reload")
