@@ -28,6 +28,7 @@ SHOTS = Path(os.environ.get("BROWSER_SHOTS") or tempfile.mkdtemp(prefix="assista
 
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.bring_to_front()  # a tab in the background may not paint
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     print(f"screenshot: {SHOTS / name}.png")
 
@@ -122,6 +123,7 @@ def test_a_deleted_open_chat_is_left_and_stays_deleted(
     _open(other, deleted_url)
     expect(other.get_by_text("Fake reply to: a chat about to be deleted")).to_be_visible()
 
+    page.bring_to_front()
     page.on("dialog", lambda dialog: dialog.dismiss())  # the "also forget its memories?" question: no
     title = page.locator("#thread-history").get_by_text("a chat about to be deleted")
     title.hover()
@@ -135,6 +137,7 @@ def test_a_deleted_open_chat_is_left_and_stays_deleted(
     shot(page, "polish-04-deleted-chat-left")
 
     # The tab still showing it cannot write into it: refused, said so, nothing stored.
+    other.bring_to_front()
     _send(other, "one more message into the deleted chat")
     expect(other.get_by_text("this conversation was deleted", exact=False).first).to_be_visible()
     shot(other, "polish-05-deleted-chat-refuses")
