@@ -111,13 +111,14 @@ async def forget(owner: User, target: str) -> None:
     ids = [str(m.id) for m in found]
     also = (await state.runtime().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
     also = f"{also}\n\n" if also else ""
+    one = len(found) == 1
+    title, pronoun = ("This memory", "it is") if one else (f"These {len(found)} memories", "they are")
     await say(
-        f"## {'This memory' if len(found) == 1 else f'These {len(found)} memories'} would be forgotten\n{lines}\n\n"
-        f"{also}"
-        "Forgetting is final: they are deleted everywhere and cannot be undone.",
+        f"## {title} would be forgotten\n{lines}\n\n{also}"
+        f"Forgetting is final: {pronoun} deleted everywhere and cannot be undone.",
         actions=[
             cl.Action(name="forget_confirm", payload={"ids": ids}, label=f"Forget {len(found)}", icon="trash-2"),
-            cl.Action(name="forget_cancel", payload={}, label="Keep them", icon="x"),
+            cl.Action(name="forget_cancel", payload={}, label="Keep it" if one else "Keep them", icon="x"),
         ],
     )
 

@@ -244,7 +244,7 @@ def test_commands_titles_stop_and_wording(
     expect(page.get_by_text("would be forgotten")).to_be_visible()
     expect(page.get_by_text("These 1 memories")).to_have_count(0)
     shot(page, "polish-10-forget-one")
-    page.get_by_role("button", name="Keep them").click()
+    page.get_by_role("button", name="Keep it").click()
 
     # Stopping a reply prints one notice.
     _send(page, " ".join(f"word{i}" for i in range(300)))
