@@ -273,24 +273,24 @@ class ConversationStore:
                    ON CONFLICT (id) DO NOTHING""",
                 (thread_id, user_id, title, thread_id),
             )
-            if await self._deleted(conn, user_id, thread_id):
+        try:
+            return await self.get_thread(user_id, thread_id)
+        except NotFoundError:
+            # (A deleted thread brought back by an import is that user's again, so this is asked second.)
+            if await self.was_deleted(user_id, thread_id):
                 raise NotFoundError(
                     "This conversation was deleted, so nothing more can be written into it",
                     hint="start a new chat",
-                )
-        return await self.get_thread(user_id, thread_id)
-
-    @staticmethod
-    async def _deleted(conn: Any, user_id: uuid.UUID, thread_id: uuid.UUID) -> bool:
-        row = await (
-            await conn.execute("SELECT 1 FROM deleted_threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
-        ).fetchone()
-        return row is not None
+                ) from None
+            raise
 
     async def was_deleted(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> bool:
         """Whether this user deleted a thread with this id (a deleted id is never used again)."""
         async with self.pool.connection() as conn:
-            return await self._deleted(conn, user_id, thread_id)
+            row = await (
+                await conn.execute("SELECT 1 FROM deleted_threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
+            ).fetchone()
+        return row is not None
 
     async def thread_owner(self, thread_id: uuid.UUID) -> User | None:
         """Whose thread this is (None when there is no such thread)."""
