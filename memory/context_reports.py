@@ -46,3 +46,15 @@ class ContextReportStore:
                 )
             ).fetchone()
         return dict(row[0]) if row else None
+
+    async def for_thread(self, thread: Thread) -> dict[uuid.UUID, dict[str, Any]]:
+        """Every stored report of the thread, by the reply it produced (to show each receipt again)."""
+        async with self.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    """SELECT message_id, report FROM context_reports
+                       WHERE thread_id = %s AND user_id = %s AND message_id IS NOT NULL""",
+                    (thread.id, thread.user_id),
+                )
+            ).fetchall()
+        return {uuid.UUID(str(r[0])): dict(r[1]) for r in rows}

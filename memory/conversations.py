@@ -75,6 +75,8 @@ MESSAGE_COLUMNS = (
 
 
 TEMPORARY_SQL = "coalesce((t.metadata ->> 'temporary')::boolean, false)"
+# Run in the transaction that deletes a thread: its id is never used again (see ensure_thread).
+TOMBSTONE_SQL = "INSERT INTO deleted_threads (id, user_id) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING"
 
 
 def _clean(text: str) -> str:
@@ -290,10 +292,29 @@ class ConversationStore:
         """This user's thread with this id, created on first use; another user's id is reported as missing."""
         async with self.pool.connection() as conn:
             await conn.execute(
-                "INSERT INTO threads (id, user_id, title) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (thread_id, user_id, title),
+                """INSERT INTO threads (id, user_id, title)
+                   SELECT %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM deleted_threads WHERE id = %s)
+                   ON CONFLICT (id) DO NOTHING""",
+                (thread_id, user_id, title, thread_id),
             )
-        return await self.get_thread(user_id, thread_id)
+        try:
+            return await self.get_thread(user_id, thread_id)
+        except NotFoundError:
+            # (A deleted thread brought back by an import is that user's again, so this is asked second.)
+            if await self.was_deleted(user_id, thread_id):
+                raise NotFoundError(
+                    "This conversation was deleted, so nothing more can be written into it",
+                    hint="start a new chat",
+                ) from None
+            raise
+
+    async def was_deleted(self, user_id: uuid.UUID, thread_id: uuid.UUID) -> bool:
+        """Whether this user deleted a thread with this id (a deleted id is never used again)."""
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT 1 FROM deleted_threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
+            ).fetchone()
+        return row is not None
 
     async def thread_owner(self, thread_id: uuid.UUID) -> User | None:
         """Whose thread this is (None when there is no such thread)."""
@@ -344,6 +365,8 @@ class ConversationStore:
         """Delete the thread, its messages and what hangs off them (episodic memories, summary, reports)."""
         async with self.pool.connection() as conn:
             cur = await conn.execute("DELETE FROM threads WHERE id = %s AND user_id = %s", (thread_id, user_id))
+            if cur.rowcount:
+                await conn.execute(TOMBSTONE_SQL, (thread_id, user_id))
         return cur.rowcount > 0
 
     async def page_threads(

@@ -89,3 +89,144 @@
     true,
   );
 })();
+
+// Deleting the conversation that is open leaves it: the page goes to a new chat (the server refuses any
+// further message into a deleted thread either way).
+(() => {
+  const innerFetch = window.fetch.bind(window);
+  window.fetch = async (input, init = {}) => {
+    const response = await innerFetch(input, init);
+    const url = typeof input === "string" ? input : input.url;
+    const path = url.split("?")[0];
+    const method = (init.method || "GET").toUpperCase();
+    if (method === "DELETE" && path.endsWith("/project/thread") && response.ok && typeof init.body === "string") {
+      let threadId = null;
+      try {
+        threadId = JSON.parse(init.body).threadId;
+      } catch (e) {
+        threadId = null;
+      }
+      if (threadId && window.location.pathname.endsWith(`/thread/${threadId}`)) {
+        const home = window.location.pathname.slice(0, -`/thread/${threadId}`.length) || "/";
+        window.setTimeout(() => window.location.assign(home), 600); // let "Chat deleted" show first
+      }
+    }
+    return response;
+  };
+})();
+
+// The memory state of the open chat (temporary chat, long-term memory off) as a badge at the top of the
+// page, for as long as it holds; the server sends it on every chat start, resume and settings change.
+(() => {
+  const BADGE_ID = "assistant-memory-state";
+  const show = (state) => {
+    let badge = document.getElementById(BADGE_ID);
+    const parts = [];
+    if (state.temporary) parts.push(["temporary", "Temporary chat: nothing recalled or remembered"]);
+    if (state.memoryOff) parts.push(["off", "Long-term memory off for all chats"]);
+    if (!parts.length) {
+      if (badge) badge.remove();
+      return;
+    }
+    if (!badge) {
+      badge = document.createElement("div");
+      badge.id = BADGE_ID;
+      badge.setAttribute("role", "status");
+      document.body.appendChild(badge);
+    }
+    badge.replaceChildren(
+      ...parts.map(([kind, text]) => {
+        const pill = document.createElement("span");
+        pill.className = `assistant-state assistant-state-${kind}`;
+        pill.textContent = text;
+        pill.title = "Change it in the settings next to the message box";
+        return pill;
+      }),
+    );
+  };
+  window.addEventListener("message", (event) => {
+    if (event.origin === window.location.origin && event.data && event.data.type === "assistant-memory-state") {
+      show(event.data);
+    }
+  });
+})();
+
+// "/stats" then Enter sends the command in one go: Chainlit's first Enter only picks it from the menu.
+// Commands that need words after them (/recall, /remember, ...) wait for those words as before.
+(() => {
+  const NEEDS_ARGUMENT = new Set(["recall", "remember", "edit", "forget", "private"]);
+  document.addEventListener(
+    "keydown",
+    (event) => {
+      const box = document.getElementById("chat-input");
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing || !box || event.target !== box) return;
+      const typed = (box.value ?? box.innerText ?? "").trim();
+      const match = /^\/([A-Za-z][\w-]*)$/.exec(typed);
+      if (!match || NEEDS_ARGUMENT.has(match[1].toLowerCase())) return;
+      // After Chainlit has taken the command from the menu, press send; unless this Enter already sent it
+      // (the menu was closed): then a new message is on the page.
+      const shown = document.querySelectorAll(".step").length;
+      window.setTimeout(() => {
+        const send = document.getElementById("chat-submit");
+        const sent = document.querySelectorAll(".step").length > shown;
+        const left = (box.value ?? box.innerText ?? "").trim();
+        if (send && !send.disabled && !sent && left === "") send.click();
+      }, 150);
+    },
+    true,
+  );
+})();
+
+// Enter in the rename field submits the rename, as in any other dialog.
+(() => {
+  document.addEventListener(
+    "keydown",
+    (event) => {
+      if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+      const field = event.target;
+      if (!(field instanceof HTMLInputElement)) return;
+      const dialog = field.closest('[role="dialog"]');
+      if (!dialog || field.id === "chat-input") return;
+      const buttons = [...dialog.querySelectorAll("button")].filter((b) => !b.disabled);
+      const confirm = buttons.find((b) => /^(rename|save|confirm)$/i.test(b.textContent.trim()));
+      if (confirm) {
+        event.preventDefault();
+        confirm.click();
+      }
+    },
+    true,
+  );
+})();
+
+// Chainlit's own error toasts in plain words. A thread address that is not there (unknown, deleted or another
+// user's) is explained in the chat itself (assistant/web/page.py), so "Couldn't resume chat" is not shown too.
+(() => {
+  const PLAIN = [
+    [/^Couldn't resume chat/, null],
+    [/^Error fetching threads/, "The list of conversations could not be loaded. Reload the page to try again."],
+    [/^Failed to load thread/, "This conversation could not be opened; it may have been deleted."],
+    [/^(Unauthorized|Forbidden)\b/, "You are signed out. Sign in again to go on."],
+    [/^(Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)\b/,
+      "The assistant's server had a problem. Try again in a moment."],
+    [/^Not Found\b/, "That is no longer there; it may have been deleted."],
+    [/^Failed to copy/, "Could not copy to the clipboard."],
+  ];
+  const rewrite = (toast) => {
+    const title = toast.querySelector("[data-title]") || toast;
+    const text = (title.textContent || "").trim();
+    for (const [pattern, plain] of PLAIN) {
+      if (!pattern.test(text)) continue;
+      if (plain === null) toast.style.display = "none";
+      else if (text !== plain) title.textContent = plain;
+      return;
+    }
+  };
+  const look = (node) => {
+    if (!(node instanceof HTMLElement)) return;
+    const toasts = node.matches("[data-sonner-toast]") ? [node] : node.querySelectorAll("[data-sonner-toast]");
+    toasts.forEach(rewrite);
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) change.addedNodes.forEach(look);
+  }).observe(document.documentElement, { childList: true, subtree: true });
+})();

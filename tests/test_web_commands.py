@@ -48,9 +48,9 @@ async def test_memory_listing_context_and_stats_read_well(make_runtime: Callable
     assert "Long-term memory" in render.context_report(report)
 
     stats = render.stats(await runtime.conversations.messages(thread))
-    assert "2 (1 from you, 1 replies" in stats and "tokens:" in stats
+    assert "2 (1 from you, 1 reply)" in stats and "tokens:" in stats
     assert render.stats([]) == "No replies in this conversation yet."
-    assert "no summary yet" in render.summary(None, None)
+    assert "no summary yet" in render.summary(None)
     assert render.when(pinned.said_at, "Not/AZone")  # an unknown zone falls back to UTC
 
 

@@ -11,6 +11,7 @@ from assistant.context.report import ContextReport
 
 _NUMBER = re.compile(r'^<document n="(\d+)"')
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_WRAPPER = re.compile(r"^<document [^>]*>\n?|\n?</document>$")
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,8 @@ def cited_sources(report: ContextReport | dict[str, Any], reply: str) -> list[Do
     """The excerpts the reply cites (the ones to show as its sources)."""
     numbers = cited_numbers(reply)
     return [s for s in document_sources(report) if s.number in numbers]
+
+
+def excerpt(text: str) -> str:
+    """An excerpt as a reader sees it: the prompt's ``<document ...>`` delimiters taken off."""
+    return _WRAPPER.sub("", text).strip()

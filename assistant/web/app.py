@@ -13,7 +13,18 @@ from chainlit.types import ThreadDict
 
 from assistant.private_files import restrict_umask
 from assistant.settings import Settings
-from assistant.web import auth, commands, documents, forget_thread, memory_manager, session, settings_panel, state, turn
+from assistant.web import (
+    auth,
+    commands,
+    documents,
+    forget_thread,
+    memory_manager,
+    page,
+    session,
+    settings_panel,
+    state,
+    turn,
+)
 from assistant.web.data_layer import AssistantDataLayer
 from memory.errors import AssistantError, describe
 
@@ -22,6 +33,7 @@ log = logging.getLogger("assistant.web")
 auth.configure(Settings())
 forget_thread.mount()
 memory_manager.mount()
+page.mount()
 
 
 @cl.data_layer
@@ -45,6 +57,7 @@ async def _open_chat() -> None:
     try:
         owner = await session.user()
         await settings_panel.show(owner)
+        await page.show_memory_state(owner)
         await turn.memory_notices(owner)
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
@@ -52,6 +65,7 @@ async def _open_chat() -> None:
 
 @cl.on_chat_start
 async def _chat_start() -> None:
+    await page.say_if_missing()
     await _open_chat()
 
 
@@ -70,7 +84,9 @@ async def _chat_resume(thread: ThreadDict) -> None:
 @cl.on_settings_update
 async def _settings(values: dict[str, Any]) -> None:
     try:
-        await settings_panel.apply(await session.user(), values)
+        owner = await session.user()
+        await settings_panel.apply(owner, values)
+        await page.show_memory_state(owner)
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
 
@@ -89,6 +105,7 @@ async def _on_message(message: cl.Message) -> None:
         if files:
             await documents.upload(owner, files)
         parsed = commands.parse(message.command, message.content)
+        page.note_input(command=parsed is not None)
         if parsed is not None:
             await commands.dispatch(*parsed)
         elif message.content.strip() or not files:

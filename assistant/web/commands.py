@@ -111,26 +111,40 @@ async def forget(owner: User, target: str) -> None:
     ids = [str(m.id) for m in found]
     also = (await state.runtime().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
     also = f"{also}\n\n" if also else ""
+    one = len(found) == 1
+    title, pronoun = ("This memory", "it is") if one else (f"These {len(found)} memories", "they are")
     await say(
-        f"## These {len(found)} memories would be forgotten\n{lines}\n\n{also}"
-        "Forgetting is final: they are deleted everywhere and cannot be undone.",
+        f"## {title} would be forgotten\n{lines}\n\n{also}"
+        f"Forgetting is final: {pronoun} deleted everywhere and cannot be undone.",
         actions=[
             cl.Action(name="forget_confirm", payload={"ids": ids}, label=f"Forget {len(found)}", icon="trash-2"),
-            cl.Action(name="forget_cancel", payload={}, label="Keep them", icon="x"),
+            cl.Action(name="forget_cancel", payload={}, label="Keep it" if one else "Keep them", icon="x"),
         ],
     )
 
 
-async def context(owner: User, _: str) -> None:
+async def context(owner: User, argument: str) -> None:
+    if argument and argument.strip() != "--timings":
+        await say("`/context` takes no argument but `--timings` (how long each step of the last reply took).")
+        return
     thread = await session.existing_thread(owner)
     report = render.report_of(await state.runtime().reports.last(thread)) if thread else None
-    await say(render.context_report(report) if report else "No reply in this conversation yet, so no context report.")
+    if report is None:
+        await say("No reply in this conversation yet, so no context report.")
+        return
+    await say(render.context_report(report, timings=argument.strip() == "--timings"))
 
 
 async def summary(owner: User, _: str) -> None:
     thread = await session.existing_thread(owner)
     stored = await state.runtime().short_term.summaries.get(thread) if thread else None
-    await say(render.summary(stored.content if stored else None, stored.covers_through_seq if stored else None))
+    if thread is None or stored is None:
+        await say(render.summary(None))
+        return
+    conversations = state.runtime().conversations
+    total = await conversations.count_messages(thread)
+    later = await conversations.count_messages(thread, after_seq=stored.covers_through_seq)
+    await say(render.summary(stored.content, total - later, total))
 
 
 async def stats(owner: User, _: str) -> None:
@@ -166,7 +180,7 @@ async def private(owner: User, text: str) -> None:
 async def help_(owner: User, _: str) -> None:
     lines = ["## Commands", *(f"- `{c.usage}` — {c.description}" for c in COMMANDS.values())]
     lines.append(
-        "\nIn the settings panel (⚙️ next to the message box) you can turn memory off for this chat "
+        "\nIn the settings panel (the gear icon next to the message box) you can turn memory off for this chat "
         "(temporary chat) or for everything, and choose the model, answer length and your time zone."
     )
     await say("\n".join(lines))
@@ -191,7 +205,13 @@ COMMANDS: dict[str, Command] = {
             private,
             True,
         ),
-        Command("context", "/context", "what my last reply was built from", "layers", context),
+        Command(
+            "context",
+            "/context",
+            "what my last reply was built from (`--timings`: how long each step took)",
+            "layers",
+            context,
+        ),
         Command("summary", "/summary", "this conversation's rolling summary", "scroll-text", summary),
         Command("docs", "/docs", "your uploaded documents", "file-text", docs),
         Command("export", "/export", "download everything stored about you (JSONL)", "download", export),

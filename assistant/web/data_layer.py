@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from chainlit.data.base import BaseDataLayer
 from chainlit.element import Element, ElementDict
@@ -21,8 +21,10 @@ from chainlit.step import StepDict
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser, User
 
+from assistant.context.report import ContextReport
 from assistant.reply_notes import cap_note, partial_note
 from assistant.runtime import Runtime
+from assistant.web import render
 from memory.conversations import Message, Thread
 from memory.conversations import User as StoredUser
 from memory.errors import AssistantError, NotFoundError
@@ -36,8 +38,11 @@ TEMPORARY_REPLY_MARK = "\n\n*🕶️ Temporary chat: nothing here is recalled or
 TEMPORARY_MARK = (
     "🕶️ **Temporary chat**: nothing in it is recalled from or saved to long-term memory, and it is not listed "
     "in the sidebar (its address, or `assistant threads list`, finds it). Pinned memories still apply. "
-    "Turn *Remember this chat* back on in ⚙️ to make it an ordinary chat."
+    "Turn *Remember this chat* back on in the settings (the gear icon) to make it an ordinary chat."
 )
+STOPPED_EARLY = "*⏹ Stopped before the reply began.*"
+RECEIPT_NAME = "memory"  # Chainlit titles a finished step "Used <name>": the receipt reads "Used memory"
+RECEIPT_TYPE: Final = "retrieval"
 CHAINLIT_KEY = "chainlit"  # where Chainlit's session metadata lives inside threads.metadata
 
 
@@ -95,6 +100,28 @@ def message_step(message: Message, author: str, *, temporary: bool = False) -> S
         "streaming": False,
         "isError": message.status == "error",
         "metadata": {"status": message.status, "private": message.private, "temporary": temporary},
+        "showInput": False,
+    }
+
+
+def receipt_step(message: Message, report: dict[str, Any]) -> StepDict:
+    """The Used memory receipt of a stored reply, rebuilt from its stored context report, placed under it."""
+    when = iso(message.created_at)
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"receipt:{message.id}")),
+        "threadId": str(message.thread_id),
+        "parentId": None,
+        "name": RECEIPT_NAME,
+        "type": RECEIPT_TYPE,
+        "input": "",
+        "output": render.recalled(ContextReport.model_validate(report)),
+        "createdAt": when,
+        "start": when,
+        "end": when,
+        "streaming": False,
+        "isError": False,
+        "metadata": {},
+        "defaultOpen": False,
         "showInput": False,
     }
 
@@ -163,12 +190,31 @@ class AssistantDataLayer(BaseDataLayer):
         chainlit_metadata = dict(metadata.get(CHAINLIT_KEY) or {})
         result = self._thread_dict(thread, owner, chainlit_metadata)
         temporary = bool(metadata.get("temporary"))
-        result["steps"] = [
-            message_step(m, owner.name, temporary=temporary)
-            for m in await conversations.messages(thread)
-            if m.role != "system"
-        ]
+        reports = await self.runtime.reports.for_thread(thread)
+        steps: list[StepDict] = []
+        for m in await conversations.messages(thread):
+            if m.role == "system":
+                continue
+            steps.append(message_step(m, owner.name, temporary=temporary))
+            if m.id in reports:
+                steps += await self._under_reply(owner, m, reports[m.id])
+        result["steps"] = steps
         return result
+
+    async def _under_reply(self, owner: StoredUser, reply: Message, report: dict[str, Any]) -> list[StepDict]:
+        """What sat under a reply when it was written: its receipt, then the sources it cites."""
+        from assistant.web.documents import SOURCES_AUTHOR, sources_text
+
+        shown = [receipt_step(reply, report)]
+        text = await sources_text(self.runtime, owner.id, ContextReport.model_validate(report), reply.content)
+        if text:
+            step = message_step(reply, ASSISTANT_NAME)
+            step["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sources:{reply.id}"))
+            step["name"] = SOURCES_AUTHOR
+            step["output"] = text
+            step["metadata"] = {}
+            shown.append(step)
+        return shown
 
     async def list_threads(self, pagination: Pagination, filters: ThreadFilter) -> PaginatedResponse[ThreadDict]:
         user_id = _uuid(filters.userId)
@@ -212,8 +258,9 @@ class AssistantDataLayer(BaseDataLayer):
                 if owner is None:
                     return
                 owner_id = owner.id
-            if name and name.strip():
-                # The first message names a new thread; a rename (no user id given) always wins.
+            if name and name.strip() and not (user_id is not None and name.lstrip().startswith("/")):
+                # The first message names a new thread (a command does not: turn.run names it by the first
+                # real message); a rename (no user id given) always wins.
                 await conversations.rename_thread(owner_id, key, name, only_if_untitled=user_id is not None)
             if metadata is not None:
                 await conversations.update_thread_metadata(owner_id, key, {CHAINLIT_KEY: metadata})

@@ -11,7 +11,9 @@ from typing import Any
 import chainlit as cl
 from chainlit.element import Element
 
+from assistant.context.citations import cited_sources, excerpt
 from assistant.context.report import ContextReport
+from assistant.runtime import Runtime
 from assistant.web import render, session, state
 from memory.conversations import User
 from memory.errors import AssistantError, describe
@@ -77,28 +79,42 @@ async def list_documents(owner: User) -> None:
         pages = f", {doc.pages} pages" if doc.pages else ""
         scope = "this chat" if doc.thread_id == session.thread_id() else ("a chat" if doc.thread_id else "all chats")
         lines.append(
-            f"- **{doc.name}** ({doc.type}, {doc.size_bytes / 1024:.0f} KB{pages}, {doc.chunk_count} excerpts) "
+            f"- **{doc.name}** ({doc.type}, {render.size(doc.size_bytes)}{pages}, "
+            f"{render.count(doc.chunk_count, 'excerpt')}) "
             f"— added {render.when(doc.created_at, tz)}, for {scope}"
         )
     await cl.Message(content="\n".join(lines)).send()
 
 
-async def show_citations(report: ContextReport) -> None:
-    """The document excerpts a reply was given, each as an element named after its source."""
-    service = _service()
-    items = [i for t in report.tiers if t.name == "documents" for i in t.items if i.kind == "document"]
-    if service is None or not items:
-        return
-    owner = await session.user()
+SOURCES_AUTHOR = "Sources"
+
+
+async def sources_text(runtime: Runtime, user_id: uuid.UUID, report: ContextReport, reply: str) -> str | None:
+    """The excerpts the reply cites, each under its number and source (None when it cites none).
+
+    Written into a message rather than as side-panel elements: nothing opens by itself, each title sits on
+    its own text, and names keep their case. An excerpt the reply does not cite is not listed.
+    """
+    service = getattr(runtime, "documents", None)
+    cited = cited_sources(report, reply)
+    if service is None or not cited:
+        return None
     try:
-        chunks = {str(c.id): c for c in await service.chunks(owner.id, [uuid.UUID(i.id) for i in items])}
-    except (AssistantError, ValueError):
+        chunks = {c.id: c for c in await service.chunks(user_id, [s.chunk_id for s in cited])}
+    except AssistantError:
         chunks = {}
-    elements: list[cl.Text] = []
-    for number, item in enumerate(items, 1):
-        chunk = chunks.get(item.id)
-        source = chunk.citation if chunk is not None else item.reason
-        text = chunk.text if chunk is not None else item.text
-        elements.append(cl.Text(name=f"[{number}] {source}", content=text, display="side"))
-    names = ", ".join(e.name for e in elements)
-    await cl.Message(content=f"📚 Sources: {names}", elements=list(elements), author="Sources").send()
+    parts = ["📚 **Sources**"]
+    for source in cited:
+        chunk = chunks.get(source.chunk_id)
+        title = chunk.citation if chunk is not None else source.source
+        text = chunk.text if chunk is not None else excerpt(source.text)
+        parts.append(f"**[{source.number}] {title}**\n> {render.short(text, 400)}")
+    return "\n\n".join(parts)
+
+
+async def show_citations(report: ContextReport, reply: str) -> None:
+    """The reply's sources under it (data_layer shows them again when the chat is reopened)."""
+    owner = await session.user()
+    text = await sources_text(state.runtime(), owner.id, report, reply)
+    if text:
+        await cl.Message(content=text, author=SOURCES_AUTHOR).send()

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from assistant.context.citations import excerpt
 from assistant.context.report import ContextReport, ReportItem
 from assistant.providers.local_spec import model_label
 from memory.conversations import Message
@@ -104,13 +105,21 @@ def hits(query: str, found: Sequence[SearchHit], tz: str | None) -> str:
 
 
 def _item_source(item: ReportItem) -> str:
+    """Where an item came from, in a reader's words (the ranking details stay in `/context`)."""
     if item.kind == "pinned":
         return "pinned memory"
     if item.kind == "document":
-        return item.reason or "document"
+        return item.source or "document"
     if item.kind == "turn":
         return "an earlier conversation" if item.thread_id else "conversation"
-    return item.reason or item.kind
+    if item.kind == "memory":
+        return "remembered fact"
+    return item.kind
+
+
+def item_text(item: ReportItem) -> str:
+    """An item's text as a reader sees it: a document excerpt without the prompt's delimiters."""
+    return excerpt(item.text) if item.kind == "document" else item.text
 
 
 def recalled(report: ContextReport) -> str:
@@ -123,7 +132,7 @@ def recalled(report: ContextReport) -> str:
             if item.kind in ("system", "message"):
                 continue
             score = f"{item.score:.2f}" if item.score is not None else "—"
-            lines.append(f"| {score} | {_escape(short(item.text, 140))} | {_escape(_item_source(item))} |")
+            lines.append(f"| {score} | {_escape(short(item_text(item), 140))} | {_escape(_item_source(item))} |")
     body = ["**Recalled**"]
     if report.long_term_off:
         body.append(f"\n🔕 Long-term memory was not used: {report.long_term_off} (pinned memories still are).")
@@ -159,7 +168,8 @@ def budget_table(report: ContextReport) -> str:
     )
 
 
-def context_report(report: ContextReport) -> str:
+def context_report(report: ContextReport, *, timings: bool = False) -> str:
+    """The `/context` answer; how long each step took only with `/context --timings`."""
     parts = ["## Context of the last reply", budget_table(report)]
     if report.long_term_off:
         parts.append(f"🔕 Long-term memory was not used: {report.long_term_off} (pinned memories still are).")
@@ -169,7 +179,7 @@ def context_report(report: ContextReport) -> str:
         lines = [f"### {TIER_TITLES.get(tier.name, tier.name)}"]
         for item in tier.items:
             score = f" (score {item.score:.2f})" if item.score is not None else ""
-            lines.append(f"- *{item.kind}*{score}, {item.tokens} tokens: {short(item.text, 200)}")
+            lines.append(f"- *{item.kind}*{score}, {item.tokens} tokens: {short(item_text(item), 200)}")
         for item in tier.dropped:
             lines.append(f"- ~~{short(item.text, 120)}~~ — {item.reason}")
         if tier.below_floor:
@@ -179,9 +189,11 @@ def context_report(report: ContextReport) -> str:
         parts.append(
             f"Your message was cut to {report.truncated.sent_tokens:,} of {report.truncated.original_tokens:,} tokens."
         )
-    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items())
-    if timings:
-        parts.append(f"Timings: {timings}")
+    steps = ", ".join(f"{k.replace('_', ' ')} {v:,.0f} ms" for k, v in report.timings_ms.items())
+    if timings and steps:
+        parts.append(f"Time each step took: {steps}")
+    elif steps:
+        parts.append("*`/context --timings` also shows how long each step took.*")
     return "\n\n".join(parts)
 
 
@@ -198,9 +210,8 @@ def stats(messages: Sequence[Message]) -> str:
     cost = total("cost_usd")
     lines = [
         "## This conversation",
-        f"- messages: {len(messages)} ({len(messages) - len(replies)} from you, {len(replies)} replies"
-        + (f", {stopped} stopped" if stopped else "")
-        + ")",
+        f"- messages: {len(messages)} ({len(messages) - len(replies)} from you, "
+        f"{count(len(replies), 'reply', 'replies')}" + (f", {stopped} stopped" if stopped else "") + ")",
         f"- tokens: {int(total('prompt_tokens')):,} in, {int(total('completion_tokens')):,} out",
         f"- cost: ${cost:.4f}" if cost else "- cost: $0 (local or free model)",
     ]
@@ -213,10 +224,26 @@ def stats(messages: Sequence[Message]) -> str:
     return "\n".join(lines)
 
 
-def summary(content: str | None, covers: int | None) -> str:
+def summary(content: str | None, covered: int = 0, total: int = 0) -> str:
+    """The `/summary` answer; ``covered`` of the thread's ``total`` messages (counted from 1) went into it."""
     if not content:
         return "This conversation has no summary yet: it is written once older turns leave the recent window."
-    return f"## Summary of this conversation\n\n{content}\n\n*(covers messages up to #{covers})*"
+    span = f"message 1 of {total}" if covered == 1 else f"messages 1-{covered} of {total}"
+    return f"## Summary of this conversation\n\n{content}\n\n*(covers {span}; the newer ones are kept word for word)*"
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 memory``, ``3 memories``: a number with its noun in the right form."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
+def size(size_bytes: int) -> str:
+    """A file size as people read it: 336 bytes, 12 KB, 3.4 MB."""
+    if size_bytes < 1024:
+        return count(size_bytes, "byte")
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:.0f} KB"
+    return f"{size_bytes / 1024 / 1024:.1f} MB"
 
 
 def report_of(data: dict[str, Any] | None) -> ContextReport | None:

@@ -13,8 +13,15 @@ import chainlit as cl
 from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
-from assistant.web import render, session, state
-from assistant.web.data_layer import ASSISTANT_NAME, PARTIAL_MARK, reply_marks
+from assistant.web import page, render, session, state
+from assistant.web.data_layer import (
+    ASSISTANT_NAME,
+    PARTIAL_MARK,
+    RECEIPT_NAME,
+    RECEIPT_TYPE,
+    STOPPED_EARLY,
+    reply_marks,
+)
 from memory.conversations import Message, Thread, User
 from memory.errors import AssistantError, InvalidInputError, ProviderError, RateLimitError, describe
 
@@ -55,8 +62,11 @@ def _note(prefs: session.Preferences) -> str | None:
     return "\n".join(lines) or None
 
 
-async def _show_recall(report: ContextReport) -> None:
-    async with cl.Step(name="memory", type="retrieval", default_open=False) as step:
+async def _show_recall(report: ContextReport | None) -> None:
+    """The receipt under a reply (shown as "Used memory"; data_layer.receipt_step shows it again on reload)."""
+    if report is None:
+        return
+    async with cl.Step(name=RECEIPT_NAME, type=RECEIPT_TYPE, default_open=False) as step:
         step.output = render.recalled(report)
 
 
@@ -88,6 +98,8 @@ async def run(owner: User, text: str, *, private: bool = False) -> None:
         await cl.Message(content="Your message is empty; type something to send.").send()
         return
     thread = await session.thread(owner)
+    if not private:
+        await page.name_after_command(owner, thread, text)
     pipeline = await _pipeline(owner)
     await memory_notices(owner)
     await _stream(thread, pipeline, text, private=private, temporary=await session.is_temporary(owner))
@@ -105,6 +117,7 @@ async def _stream(
     reply = cl.Message(content="", author=ASSISTANT_NAME)
     user_message = stored
     streamed = False
+    report: ContextReport | None = None
     try:
         if stored is None:
             assert text is not None
@@ -115,7 +128,7 @@ async def _stream(
         async for event in events:
             if isinstance(event, TurnStarted):
                 user_message = event.user_message
-                await _show_recall(event.report)
+                report = event.report  # shown under the reply once it is written
             elif isinstance(event, Notice):
                 await cl.Message(content=f"ℹ️ {event.text}", author=ASSISTANT_NAME).send()
             elif isinstance(event, ReplyDelta):
@@ -127,18 +140,24 @@ async def _stream(
                 if event.reply.status == "partial":  # the provider's stream broke off: offer to answer again
                     reply.actions = [_retry_action(str(event.user_message.id))]
                 await (reply.update() if streamed else reply.send())
+                await _show_recall(event.report)
                 from assistant.web import documents
 
-                await documents.show_citations(event.report)
+                await documents.show_citations(event.report, event.reply.content)
     except asyncio.CancelledError:
+        # The one notice of a stop (the app's own stop handler sends none): on the partial reply, or alone.
         if streamed:
             reply.content += PARTIAL_MARK
             await asyncio.shield(reply.update())
+            await asyncio.shield(_show_recall(report))
+        else:
+            await asyncio.shield(cl.Message(content=STOPPED_EARLY, author=ASSISTANT_NAME).send())
         raise
     except ProviderError as exc:
         if streamed:
             reply.content += PARTIAL_MARK
             await reply.update()
+            await _show_recall(report)
         actions = [_retry_action(str(user_message.id))] if user_message is not None else []
         await cl.Message(
             content=f"⚠️ The model could not answer: {describe(exc)}", author=ASSISTANT_NAME, actions=actions

@@ -41,7 +41,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "memory_origin"),
     Migration(10, "private_messages"),
     Migration(11, "forgotten_turns"),
-    Migration(13, "extraction_runs"),
+    Migration(12, "extraction_runs"),
+    Migration(13, "deleted_threads"),
 )
 LATEST = MIGRATIONS[-1].version
 

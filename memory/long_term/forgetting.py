@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from memory.conversations import TOMBSTONE_SQL
 from memory.db.at_rest import USER_TABLES, AtRest
 from memory.errors import NotFoundError, StoreError
 from memory.short_term.window import ShortTermMemory
@@ -400,6 +401,8 @@ class Forgetter:
             erased.threads = (
                 await conn.execute("DELETE FROM threads WHERE id = %s AND user_id = %s", (delete_thread, user_id))
             ).rowcount
+            if erased.threads:
+                await conn.execute(TOMBSTONE_SQL, (delete_thread, user_id))
             erased.touched.add(delete_thread)
         return erased
 

@@ -54,7 +54,7 @@ def test_pdf_and_docx_attach_and_are_cited(
     expect(page.get_by_text("handbook.pdf is ready", exact=False)).to_be_visible()
     expect(page.get_by_text("2 pages", exact=False).first).to_be_visible()
     expect(page.get_by_text("Fake reply to: When does the ferry to Naxos leave?")).to_be_visible()
-    expect(page.get_by_text("Sources:", exact=False)).to_be_visible()
+    expect(page.get_by_text("Sources", exact=True)).to_be_visible()
     screenshot(page, "attach-01-pdf-cited")
     received = json.dumps(_received(server)[-1])
     assert "gate E7" in received
@@ -64,7 +64,7 @@ def test_pdf_and_docx_attach_and_are_cited(
     _send(page, "How much are meals refunded?")
     expect(page.get_by_text("policy.docx is ready", exact=False)).to_be_visible()
     expect(page.get_by_text("Fake reply to: How much are meals refunded?")).to_be_visible()
-    expect(page.get_by_text("Sources:", exact=False).last).to_be_visible()
+    expect(page.get_by_text("Sources", exact=True).last).to_be_visible()
     screenshot(page, "attach-02-docx-dropped-and-cited")
     assert "40 euros" in json.dumps(_received(server)[-1])
     stored = _rows(database_url, "SELECT name, type FROM documents ORDER BY name")

@@ -45,7 +45,6 @@ def test_private_and_temporary_marks_survive_a_reload(
 
     # A temporary chat: marked while open...
     page.locator("#new-chat-button").click()
-    page.get_by_role("button", name="Confirm").click()
     _ready(page)
     page.locator("#chat-settings-open-modal").click()
     # The panel says what each switch does, pinned memories included.
