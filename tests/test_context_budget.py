@@ -106,7 +106,8 @@ async def test_the_model_never_receives_more_than_the_budget(
             thread, "user" if index % 2 == 0 else "assistant", _text(size(fraction), index)
         )
 
-    events = [e async for e in runtime.pipeline.run(thread, _text(size(new_message), 99))]
+    # The new message stays within the app's message limit (100,000 characters; about 12,000 of these words).
+    events = [e async for e in runtime.pipeline.run(thread, _text(min(size(new_message), 12_000), 99))]
     finished = events[-1]
     assert isinstance(finished, TurnFinished)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Dialog, Locator, Page, ViewportSize, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import AppServer, screenshot
 from tests.browser.test_web import _new_chat, _open, _ready, _received, _rows, _send
@@ -158,9 +159,18 @@ def test_memory_manager(page: Page, make_app_server: Callable[..., AppServer], d
 
 def _delete_thread(page: Page, title: str) -> None:
     entry = page.locator("#thread-history").get_by_text(title)
-    entry.hover()
-    entry.locator("xpath=ancestor::*[.//*[@id='thread-options']][1]").locator("#thread-options").click()
-    page.get_by_role("menuitem", name="Delete").click()
+    options = entry.locator("xpath=ancestor::*[.//*[@id='thread-options']][1]").locator("#thread-options")
+    # The sidebar is redrawn after the previous deletion; a menu opened during the redraw closes with it.
+    for attempt in range(3):
+        entry.hover()
+        options.click()
+        try:
+            page.get_by_role("menuitem", name="Delete").click(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     page.get_by_role("button", name="Confirm").click()
 
 

@@ -126,6 +126,8 @@ def test_threads_memory_commands_and_resume(
     _paste(page, "The pasted log says the backup ran at 03:00. " * 22_000)
     expect(page.get_by_text("pasted-text-", exact=False).first).to_be_visible()
     page.locator("#chat-input").fill("what time did the backup run?")
+    # The box sends nothing while the file is still uploading (slow on a loaded machine): wait for the send button.
+    expect(page.locator("#chat-submit")).to_be_enabled(timeout=120_000)
     page.locator("#chat-input").press("Enter")
     expect(page.get_by_text(". Ask about it", exact=False)).to_be_visible(timeout=120_000)
     expect(page.get_by_text("Fake reply to: what time did the backup run?")).to_be_visible()
