@@ -147,6 +147,10 @@ class Assistant:
             limit=limit,
         )
 
+    async def pinned(self, user_id: uuid.UUID) -> list[MemoryRecord]:
+        """What the user asked to be always remembered (in every turn's context)."""
+        return await self.memories.pinned(user_id)
+
     async def memory_overview(self, user_id: uuid.UUID) -> MemoryOverview:
         return await self.memories.overview(user_id)
 
