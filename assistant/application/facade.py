@@ -73,6 +73,11 @@ class Assistant:
     def portability(self) -> Portability:
         return self.runtime.portability
 
+    @property
+    def embedder_name(self) -> str:
+        """The embedding model memories are stored with."""
+        return self.memories.embedder.name
+
     # -- chat ---------------------------------------------------------------------------------------
     def offered_models(self) -> list[str]:
         """The default model first, then the configured others."""

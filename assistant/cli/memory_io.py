@@ -97,7 +97,7 @@ def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
 
     async def work() -> int:
         async with running(settings(), chat=False, check_embedder=False) as app:
-            if not (yes or typer.confirm(f"Re-embed every memory with {app.memories.embedder.name}?", True)):
+            if not (yes or typer.confirm(f"Re-embed every memory with {app.embedder_name}?", True)):
                 return 0
             with Progress(console=console, disable=as_json) as bar:
                 task = bar.add_task("re-embedding", total=None)
