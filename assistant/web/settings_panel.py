@@ -27,7 +27,7 @@ async def show(owner: User) -> None:
     runtime = state.assistant()
     prefs = await session.preferences(owner)
     temporary = await session.is_temporary(owner)
-    models = state.assistant().offered_models()
+    models = runtime.offered_models()
     widgets: list[Any] = [
         Select(
             id="model",
@@ -112,7 +112,7 @@ async def apply(owner: User, values: dict[str, Any]) -> None:
         return
     prefs = await session.preferences(owner)
     notes: list[str] = []
-    if values.get("model") in state.assistant().offered_models():
+    if values.get("model") in runtime.offered_models():
         prefs.model = str(values["model"])
     if values.get("answer_length") in session.ANSWER_LENGTHS:
         prefs.answer_length = str(values["answer_length"])
