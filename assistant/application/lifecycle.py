@@ -1,6 +1,6 @@
 """The one lifecycle of every face: open the stores, start the background work, run, drain and close.
 
-async with running(settings, chat=False) as assistant:   # a one-shot CLI command
+async with running(settings, chat=False) as assistant:  # a one-shot CLI command
     ...
 """
 
