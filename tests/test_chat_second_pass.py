@@ -10,6 +10,7 @@ import pytest
 from chainlit.types import Pagination, ThreadFilter
 from chainlit.user import User as ChainlitUser
 
+from assistant.application.facade import Assistant
 from assistant.context.report import ContextReport, ReportItem, TierReport
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
@@ -20,7 +21,7 @@ from memory.errors import NotFoundError
 
 async def test_a_deleted_thread_cannot_be_written_into_or_brought_back(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime(FakeChatModel())
-    layer = AssistantDataLayer(lambda: runtime)
+    layer = AssistantDataLayer(lambda: Assistant(runtime))
     user = await layer.create_user(ChainlitUser(identifier="ann"))
     assert user is not None
     owner_id, thread_id = uuid.UUID(user.id), uuid.uuid4()
@@ -55,7 +56,7 @@ async def test_a_deleted_thread_cannot_be_written_into_or_brought_back(make_runt
 
 async def test_the_receipt_is_rebuilt_under_its_reply(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime(FakeChatModel())
-    layer = AssistantDataLayer(lambda: runtime)
+    layer = AssistantDataLayer(lambda: Assistant(runtime))
     owner = await runtime.conversations.ensure_user("ann")
     await runtime.memories.remember(owner.id, "I am vegetarian")
     thread = await runtime.conversations.create_thread(owner.id)
@@ -120,7 +121,7 @@ async def test_only_cited_excerpts_are_sources_and_they_come_back_on_reopen(
 ) -> None:
     replies = ["The ferry leaves at 07:30 [1].", "No idea, sorry."]
     runtime = make_runtime(FakeChatModel(replies))
-    layer = AssistantDataLayer(lambda: runtime)
+    layer = AssistantDataLayer(lambda: Assistant(runtime))
     owner = await runtime.conversations.ensure_user("ann")
     thread = await runtime.conversations.create_thread(owner.id)
     notes = b"# Greece\n\n## Ferries\n\nThe ferry to Naxos leaves at 07:30 from gate E7.\n"

@@ -17,6 +17,7 @@ from chainlit.types import Pagination, ThreadFilter
 from psycopg_pool import AsyncConnectionPool
 from typer.testing import CliRunner
 
+from assistant.application.facade import Assistant
 from assistant.cli.main import app
 from assistant.mcp.context_block import context_block
 from assistant.pipeline.turn import TurnFinished
@@ -162,7 +163,7 @@ async def test_a_temporary_chat_neither_reads_nor_writes_long_term_memory_and_is
     assert {row[2] for row in await _rows(pool, secret)} == {False}
 
     # Not listed with ordinary chats: the sidebar leaves it out, the CLI lists it apart.
-    layer = AssistantDataLayer(lambda: runtime)
+    layer = AssistantDataLayer(lambda: Assistant(runtime))
     page = await layer.list_threads(Pagination(first=20), ThreadFilter(userId=str(owner.id)))
     listed = {t["id"] for t in page.data}
     assert str(ordinary.id) in listed and str(temporary.id) not in listed

@@ -5,6 +5,7 @@ from collections.abc import Callable
 import pytest
 from fastapi import HTTPException
 
+from assistant.application.facade import Assistant
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from assistant.web import memory_manager
@@ -39,7 +40,7 @@ async def test_the_listing_groups_memories_and_says_where_each_came_from(make_ru
     await runtime.memories.remember(other.id, "Bob's secret fact")
 
     before = await _counts(runtime)
-    listing = await memory_manager.listing(runtime, owner)
+    listing = await memory_manager.listing(Assistant(runtime), owner)
     assert await _counts(runtime) == before  # reading for display writes nothing
 
     assert [m["text"] for m in listing["pinned"]["items"]] == ["I am vegetarian"]
@@ -64,15 +65,15 @@ async def test_the_listing_groups_memories_and_says_where_each_came_from(make_ru
     assert listing["memory_on"] is True and listing["extraction"]["on"] is False
 
     # Turns are searched on the server (only what matches, as /recall finds it); another user's never.
-    turns = await memory_manager.matching_turns(runtime, owner, "Lisbon")
+    turns = await memory_manager.matching_turns(Assistant(runtime), owner, "Lisbon")
     assert [t["text"] for t in turns if t["who"] == "you"] == ["my sister lives in Lisbon"]
     assert all(t["kind"] == "episodic" and t["thread_title"] == "Trip planning" for t in turns)
-    assert await memory_manager.matching_turns(runtime, other, "Lisbon") == []
-    assert await memory_manager.matching_turns(runtime, owner, "  ") == []
+    assert await memory_manager.matching_turns(Assistant(runtime), other, "Lisbon") == []
+    assert await memory_manager.matching_turns(Assistant(runtime), owner, "  ") == []
 
     # With memory off for all chats the manager still lists everything, and says memory is off.
     await runtime.conversations.set_preferences(owner.id, {"memory": False})
-    off = await memory_manager.listing(runtime, owner)
+    off = await memory_manager.listing(Assistant(runtime), owner)
     assert off["memory_on"] is False and off["pinned"] == listing["pinned"]
     assert await _counts(runtime) == before
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
+from assistant.application.facade import Assistant
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from assistant.web import commands
@@ -76,7 +77,7 @@ async def test_each_path_stores_its_origin_and_exports_keep_it(make_runtime: Mak
     user = await runtime.conversations.ensure_user("ann")
     thread = await runtime.conversations.create_thread(user.id)
     await _talk(runtime, thread, "I moved to Lisbon last month.")
-    command = await commands.remember_text(runtime, user, "I am vegetarian")
+    command = await commands.remember_text(Assistant(runtime), user, "I am vegetarian")
     edited = await runtime.memories.edit(user.id, command.id, "I am vegan")
     origins = {m.text: m.origin_label for m in await runtime.memories.list_memories(user.id)}
     assert origins == {
@@ -115,7 +116,7 @@ async def test_memory_listing_counts_everything_and_gives_ids(make_runtime: Make
     await runtime.memories.edit(owner.id, pinned.id, "I am vegan")
     await runtime.memories.remember(owner.id, "I like green tea", pinned=False, origin="mcp")
 
-    listing = await commands.memory_listing(runtime, owner, "Europe/Paris")
+    listing = await commands.memory_listing(Assistant(runtime), owner, "Europe/Paris")
     assert "Fact extraction from our conversations is **off**: the fake model is scripted." in listing
     assert "Conversation turns (searchable, recalled when relevant) (22, newest 5 shown)" in listing
     assert "Pinned (always in my context) (1)" in listing and "Superseded (kept as history) (1)" in listing
@@ -126,15 +127,15 @@ async def test_memory_listing_counts_everything_and_gives_ids(make_runtime: Make
     assert "…and 17 more: `/recall <words>` finds them" in listing
     assert "you: message number 10" in listing and "said in chat" in listing and "added over MCP" in listing
     assert "/edit <id> <new text>" in listing
-    empty = await commands.memory_listing(runtime, await runtime.conversations.ensure_user("new"), None)
+    empty = await commands.memory_listing(Assistant(runtime), await runtime.conversations.ensure_user("new"), None)
     assert "Nothing stored yet" in empty
 
 
 async def test_edit_in_the_chat_makes_a_new_version_and_bad_ids_are_explained(make_runtime: MakeRuntime) -> None:
     runtime = make_runtime(FakeChatModel())
     owner = await runtime.conversations.ensure_user("ann")
-    old = await commands.remember_text(runtime, owner, "I live in Berlin")
-    new, event_id = await commands.edit_memory(runtime, owner, f"{str(old.id)[:8]} I live in Lisbon")
+    old = await commands.remember_text(Assistant(runtime), owner, "I live in Berlin")
+    new, event_id = await commands.edit_memory(Assistant(runtime), owner, f"{str(old.id)[:8]} I live in Lisbon")
     assert new.text == "I live in Lisbon" and new.previous_id == old.id and new.pinned and event_id is not None
     assert [m.text for m in await runtime.memories.list_memories(owner.id, kinds=("semantic",))] == ["I live in Lisbon"]
 
@@ -146,7 +147,7 @@ async def test_edit_in_the_chat_makes_a_new_version_and_bad_ids_are_explained(ma
         (f"{str(new.id)[:8]}   i live in LISBON", InvalidInputError, "already says that"),
     ):
         with pytest.raises(error, match=words):
-            await commands.edit_memory(runtime, owner, argument)
+            await commands.edit_memory(Assistant(runtime), owner, argument)
     await runtime.memories.undo(owner.id, event_id)  # the Undo button under the answer
     assert [m.text for m in await runtime.memories.list_memories(owner.id, kinds=("semantic",))] == ["I live in Berlin"]
     assert "edit" in commands.COMMANDS and commands.COMMANDS["edit"].needs_argument

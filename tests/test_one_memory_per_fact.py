@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from assistant.application.facade import Assistant
 from assistant.cli.main import app
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
@@ -60,8 +61,8 @@ async def test_remember_in_the_chat_says_when_it_was_already_remembered(make_run
 
     runtime = make_runtime(FakeChatModel())
     owner = await runtime.conversations.ensure_user("ann")
-    first = await commands.remember_text(runtime, owner, "My bike is green")
-    again = await commands.remember_text(runtime, owner, "my bike is GREEN")
+    first = await commands.remember_text(Assistant(runtime), owner, "My bike is green")
+    again = await commands.remember_text(Assistant(runtime), owner, "my bike is GREEN")
     assert render.remembered(first) == "📌 Remembered: “My bike is green”"
     assert render.remembered(again) == (
         f"📌 Already remembered (`{str(first.id)[:8]}`, remembered with /remember): “My bike is green”; "
@@ -116,7 +117,7 @@ async def test_mcp_remember_twice_gives_one_memory_listed_as_added_over_mcp(make
         ("I am allergic to peanuts", "mcp", "added over MCP")
     ]
     ann = await runtime.conversations.ensure_user("ann")
-    listing = await commands.memory_listing(runtime, ann, None)
+    listing = await commands.memory_listing(Assistant(runtime), ann, None)
     assert "added over MCP" in listing and "extracted from a conversation" not in listing
 
 

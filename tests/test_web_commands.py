@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from assistant.application.facade import Assistant
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from assistant.web import commands, render
@@ -36,7 +37,7 @@ async def test_memory_listing_context_and_stats_read_well(make_runtime: Callable
     async for _ in runtime.pipeline.run(thread, "what should I cook?"):
         pass
 
-    listing = await commands.memory_listing(runtime, owner, "Europe/Paris")
+    listing = await commands.memory_listing(Assistant(runtime), owner, "Europe/Paris")
     assert "I am vegan" in listing and "Pinned" in listing
     assert "Superseded" in listing and "I am vegetarian" in listing
     assert str(edited.id)[:8] in listing

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from chainlit.types import Pagination, ThreadFilter
 from chainlit.user import User as ChainlitUser
 
+from assistant.application.facade import Assistant
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from assistant.web.data_layer import PARTIAL_MARK, AssistantDataLayer
@@ -20,7 +21,7 @@ async def _turn(runtime: Runtime, thread, text: str) -> None:
 
 async def test_threads_are_listed_renamed_resumed_and_deleted(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime(FakeChatModel())
-    layer = AssistantDataLayer(lambda: runtime)
+    layer = AssistantDataLayer(lambda: Assistant(runtime))
     user = await layer.create_user(ChainlitUser(identifier="ann"))
     assert user is not None and user.identifier == "ann"
     assert (await layer.get_user("ann")) is not None and await layer.get_user("nobody") is None
@@ -68,7 +69,7 @@ async def test_threads_are_listed_renamed_resumed_and_deleted(make_runtime: Call
 
 async def test_a_stopped_reply_is_shown_marked(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime(FakeChatModel())
-    layer = AssistantDataLayer(lambda: runtime)
+    layer = AssistantDataLayer(lambda: Assistant(runtime))
     owner = await runtime.conversations.ensure_user("bob")
     thread = await runtime.conversations.create_thread(owner.id)
     await runtime.conversations.append_message(thread, "user", "tell me a story")

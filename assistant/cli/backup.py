@@ -76,16 +76,10 @@ def backup(
 
 
 async def _clear_redis() -> int:
-    from assistant.runtime import Runtime
+    from assistant.application.lifecycle import running
 
-    runtime = await Runtime.start(settings(), chat=False, check_embedder=False)
-    try:
-        keys = [key async for key in runtime.redis.scan_iter(match=f"{runtime.settings.redis_prefix}:*", count=500)]
-        if keys:
-            await runtime.redis.delete(*keys)
-        return len(keys)
-    finally:
-        await runtime.close()
+    async with running(settings(), chat=False, check_embedder=False) as app:
+        return await app.clear_fast_state()
 
 
 def restore(

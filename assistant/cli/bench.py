@@ -489,12 +489,12 @@ async def _locomo(
     answer_budgets: list[int],
     unrelated: list[str],
 ) -> dict[str, Any]:
+    from assistant.application.lifecycle import running
     from assistant.bench.locomo.answers import Answerer
     from assistant.bench.locomo.dataset import load_locomo
     from assistant.bench.locomo.project_memory import ProjectMemory
     from assistant.bench.locomo.runner import run_locomo
     from assistant.providers.factory import build_chat_model
-    from assistant.runtime import Runtime
 
     await asyncio.to_thread(load_locomo, data)  # a file not in the format fails before anything starts
     base = settings()
@@ -515,24 +515,23 @@ async def _locomo(
         )
         answerer = Answerer(model, judge, base.prompts_dir)
         await answerer.check()
-    runtime = await Runtime.start(config)
     try:
-        return await _with_progress(
-            "LoCoMo",
-            lambda progress: run_locomo(
-                data,
-                ProjectMemory(runtime, extract=extract),
-                budgets,
-                out,
-                keep=keep,
-                progress=lambda done, total, label: progress(label, done, total),
-                answerer=answerer,
-                answer_budgets=answer_budgets,
-                unrelated=unrelated,
-            ),
-        )
+        async with running(config) as app:
+            return await _with_progress(
+                "LoCoMo",
+                lambda progress: run_locomo(
+                    data,
+                    ProjectMemory(app.runtime, extract=extract),  # the benchmark measures the layers themselves
+                    budgets,
+                    out,
+                    keep=keep,
+                    progress=lambda done, total, label: progress(label, done, total),
+                    answerer=answerer,
+                    answer_budgets=answer_budgets,
+                    unrelated=unrelated,
+                ),
+            )
     finally:
-        await runtime.close()
         if answerer is not None:
             await answerer.model.aclose()
             if answerer.judge is not answerer.model:

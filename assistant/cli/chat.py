@@ -14,17 +14,17 @@ from assistant.cli.common import err_console, print_json, run, settings
 from memory.errors import AssistantError, describe
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
     from memory.conversations import Thread
 
 
-async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool) -> dict[str, object]:
+async def _one_turn(app: Assistant, thread: Thread, text: str, *, stream: bool) -> dict[str, object]:
     from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished
     from assistant.reply_notes import hit_cap, incomplete_reason, reply_note
 
     result: dict[str, object] = {}
     note: str | None = None
-    async for event in runtime.pipeline.run(thread, text):
+    async for event in app.turn(thread, text):
         if isinstance(event, Notice):
             err_console.print(f"[yellow]note:[/yellow] {event.text}")
         elif isinstance(event, ReplyDelta) and stream:
@@ -51,7 +51,7 @@ async def _one_turn(runtime: Runtime, thread: Thread, text: str, *, stream: bool
 async def _chat(
     user_name: str, thread_name: str | None, message: str | None, as_json: bool, window: int | None
 ) -> None:
-    from assistant.runtime import Runtime
+    from assistant.application.lifecycle import running
 
     config = settings()
     if window:
@@ -63,20 +63,19 @@ async def _chat(
         message = text_input.message(message, max_chars=config.max_message_chars)
     if thread_name is not None:
         thread_name = text_input.name(thread_name, "a thread name")
-    runtime = await Runtime.start(config)
-    try:
-        user = await runtime.conversations.ensure_user(user_name)
+    # An interactive chat runs long: turns a fault left without episodic memory get it now.
+    async with running(config, background="none" if message is not None else "backfill") as app:
+        user = await app.conversations.ensure_user(user_name)
         if thread_name:
-            thread = await runtime.conversations.named_thread(user.id, thread_name)
+            thread = await app.conversations.named_thread(user.id, thread_name)
         else:
-            thread = await runtime.conversations.create_thread(user.id)
+            thread = await app.conversations.create_thread(user.id)
         if message is not None:
-            result = await _one_turn(runtime, thread, message, stream=not as_json)
-            await runtime.drain()  # the next command sees this turn's summary and memories
+            result = await _one_turn(app, thread, message, stream=not as_json)
+            await app.drain()  # the next command sees this turn's summary and memories
             if as_json:
                 print_json(result)
             return
-        runtime.backfill_memories()  # turns a fault left without episodic memory get it now
         # While a store is down the pool retries in the background, warning on each attempt; the turn's own
         # error line says what matters.
         logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
@@ -93,12 +92,10 @@ async def _chat(
             if not text.strip():
                 continue
             try:
-                await _one_turn(runtime, thread, text, stream=True)
+                await _one_turn(app, thread, text, stream=True)
             except AssistantError as exc:
                 err_console.print(f"[red]error:[/red] {describe(exc)}")
-        await runtime.drain()
-    finally:
-        await runtime.close()
+        await app.drain()
 
 
 def chat(

@@ -8,11 +8,11 @@ import typer
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
-from assistant.cli.scope import USER_OPTION, user_id, with_runtime
+from assistant.cli.scope import USER_OPTION, user_id, with_assistant
 from memory.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 context_app = typer.Typer(help="The context report of a reply: what the model saw and why.", no_args_is_help=True)
 
@@ -33,12 +33,12 @@ def show(
     if bool(message_id) == bool(last):
         fail("give a message id or --last")
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid = await user_id(runtime, user, create=False)
-        conversations = runtime.conversations
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid = await user_id(app, user, create=False)
+        conversations = app.conversations
         if message_id:
             found = await conversations.find_by_prefix(uid, "messages", message_id)
-            report = await runtime.reports.for_message(uid, found)
+            report = await app.report_for(uid, found)
             if report is None:
                 raise NotFoundError(f"message {message_id} has no context report (only assistant replies have one)")
             return report
@@ -48,14 +48,14 @@ def show(
             chosen = await conversations.list_threads(uid, limit=20)
         report = None
         for candidate in chosen:  # the newest thread may hold no reply yet (e.g. the model failed)
-            report = await runtime.reports.last(candidate)
+            report = await app.last_report(candidate)
             if report is not None:
                 break
         if report is None:
             raise InvalidInputError(f"{user} has no replies yet, so there is no context report")
         return report
 
-    report = run(with_runtime(work, check_embedder=False))
+    report = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(report)
     else:

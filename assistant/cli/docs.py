@@ -12,14 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, err_console, print_json, run
-from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_assistant
 from memory.errors import AssistantError, InvalidInputError, NotFoundError, describe
 
 if TYPE_CHECKING:
     from memory.documents.records import DocumentInfo
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 docs_app = typer.Typer(help="Documents the assistant can search and cite.", no_args_is_help=True)
 THREAD_OPTION = typer.Option(
@@ -27,7 +27,7 @@ THREAD_OPTION = typer.Option(
 )
 
 
-async def _thread_id(runtime: Runtime, uid: uuid.UUID, reference: str | None, *, create: bool) -> uuid.UUID | None:
+async def _thread_id(app: Assistant, uid: uuid.UUID, reference: str | None, *, create: bool) -> uuid.UUID | None:
     """A conversation by id, or by name (created on first use when adding, as `assistant chat` does)."""
     if not reference:
         return None
@@ -36,8 +36,8 @@ async def _thread_id(runtime: Runtime, uid: uuid.UUID, reference: str | None, *,
     except ValueError:
         pass
     if create:
-        return (await runtime.conversations.named_thread(uid, reference)).id
-    for thread in await runtime.conversations.list_threads(uid, limit=10_000):
+        return (await app.conversations.named_thread(uid, reference)).id
+    for thread in await app.conversations.list_threads(uid, limit=10_000):
         if thread.name == reference:
             return thread.id
     raise NotFoundError(f"no conversation named {reference!r}")
@@ -87,9 +87,9 @@ def add(
     Example: assistant docs add handbook.pdf notes.md --user ann
     """
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid = await user_id(runtime, user, create=True)
-        thread_id = await _thread_id(runtime, uid, thread, create=True)
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid = await user_id(app, user, create=True)
+        thread_id = await _thread_id(app, uid, thread, create=True)
         results: list[dict[str, Any]] = []
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err_console, disable=as_json, transient=False) as bar:
@@ -102,7 +102,7 @@ def add(
                     def progress(done: int, total: int, task: Any = task, name: str = path.name) -> None:
                         bar.update(task, description=f"{name} (embedding)", completed=done, total=total)
 
-                    info = await runtime.documents.add(uid, path.name, data, thread_id=thread_id, progress=progress)
+                    info = await app.documents.add(uid, path.name, data, thread_id=thread_id, progress=progress)
                     state = "unchanged" if info.unchanged else f"{info.chunk_count} chunks, {info.embedded} embedded"
                     done = max(1, info.chunk_count)
                     bar.update(task, description=f"{path.name} ({state})", completed=done, total=done)
@@ -112,7 +112,7 @@ def add(
                     results.append({"file": str(path), "error": describe(exc)})
         return results
 
-    results = run(with_runtime(work))
+    results = run(with_assistant(work))
     failed = [r for r in results if "error" in r]
     if as_json:
         print_json(results)
@@ -151,12 +151,12 @@ def list_documents(
     Example: assistant docs list --user ann -n 50 --json
     """
 
-    async def work(runtime: Runtime) -> list[DocumentInfo]:
-        uid = await user_id(runtime, user, create=False)
-        thread_id = await _thread_id(runtime, uid, thread, create=False)
-        return (await runtime.documents.list(uid, thread_id=thread_id))[:limit]
+    async def work(app: Assistant) -> list[DocumentInfo]:
+        uid = await user_id(app, user, create=False)
+        thread_id = await _thread_id(app, uid, thread, create=False)
+        return (await app.documents.list(uid, thread_id=thread_id))[:limit]
 
-    documents = run(with_runtime(work))
+    documents = run(with_assistant(work))
     if as_json:
         print_json([_row(d) for d in documents])
     elif not documents:
@@ -172,14 +172,14 @@ def search(query: str, user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_js
     Example: assistant docs search "vacation days" --user ann -n 5
     """
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid = await user_id(runtime, user, create=False)
-        hits = await runtime.documents.search(uid, query, limit=limit)
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid = await user_id(app, user, create=False)
+        hits = await app.documents.search(uid, query, limit=limit)
         return [
             {"score": round(h.score, 6), "source": h.chunk.citation, **h.chunk.model_dump(mode="json")} for h in hits
         ]
 
-    rows = run(with_runtime(work))
+    rows = run(with_assistant(work))
     if as_json:
         print_json(rows)
         return
@@ -201,17 +201,17 @@ def remove(
     Example: assistant docs rm 3f2a9c1e --user ann --yes
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid = await user_id(runtime, user, create=False)
-        document = await runtime.documents.resolve(uid, reference)
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid = await user_id(app, user, create=False)
+        document = await app.documents.resolve(uid, reference)
         if not as_json:
             console.print(_table([document], "to remove"))
         if not confirm(f"Remove {document.name} and its {document.chunk_count} chunks?", yes):
             return {"removed": None, "cancelled": True}
-        removed = await runtime.documents.remove(uid, document.id)
+        removed = await app.documents.remove(uid, document.id)
         return {"removed": _row(removed)}
 
-    result = run(with_runtime(work))
+    result = run(with_assistant(work))
     if as_json:
         print_json(result)
     elif result.get("cancelled"):

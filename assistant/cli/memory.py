@@ -11,14 +11,11 @@ from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.memory_forget import forget
 from assistant.cli.memory_io import export, import_file, reembed
 from assistant.cli.memory_view import event_row, event_table, find_event, find_memory, memory_row, memory_table
-from assistant.cli.scope import AS_OF_OPTION, LIMIT_OPTION, USER_OPTION, parse_when, user_id, with_runtime
+from assistant.cli.scope import AS_OF_OPTION, LIMIT_OPTION, USER_OPTION, parse_when, user_id, with_assistant
 from memory.text_input import memory_text
 
 if TYPE_CHECKING:
-    from memory.long_term.records import MemoryKind
-
-if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 memory_app = typer.Typer(help="See and control what the assistant remembers.", no_args_is_help=True)
 memory_app.command("forget")(forget)
@@ -41,15 +38,15 @@ def search(
     """
     when = parse_when(as_of)
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid = await user_id(runtime, user, create=False)
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid = await user_id(app, user, create=False)
         if when is not None:
-            hits = await runtime.memories.search_as_of(uid, query, when, limit=limit)
+            hits = await app.memories.search_as_of(uid, query, when, limit=limit)
         else:
-            hits = await runtime.memories.search(uid, query, limit=limit)
+            hits = await app.memories.search(uid, query, limit=limit)
         return [memory_row(h.memory, h.score) for h in hits]
 
-    rows = run(with_runtime(work))
+    rows = run(with_assistant(work))
     if as_json:
         print_json(rows)
     elif not rows:
@@ -74,16 +71,19 @@ def list_memories(
     if kind not in (None, "episodic", "semantic", "pinned"):
         fail(f"--kind is episodic, semantic or pinned, not {kind!r}")
     when = parse_when(as_of)
-    kinds: tuple[MemoryKind, ...] = ("episodic", "semantic") if kind in (None, "pinned") else (kind,)  # type: ignore[assignment]
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid = await user_id(runtime, user, create=False)
-        memories = await runtime.memories.list_memories(
-            uid, kinds=kinds, pinned_only=kind == "pinned", include_history=history, as_of=when, limit=limit
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid = await user_id(app, user, create=False)
+        memories = await app.list_memories(
+            uid,
+            kind=kind,  # type: ignore[arg-type]  # checked above
+            include_history=history,
+            as_of=when,
+            limit=limit,
         )
         return [memory_row(m) for m in memories]
 
-    rows = run(with_runtime(work))
+    rows = run(with_assistant(work))
     print_json(rows) if as_json else memory_table(rows, f"memories of {user}" + (f" as of {as_of}" if as_of else ""))
 
 
@@ -95,10 +95,10 @@ def show(memory_id: str, user: str = USER_OPTION, as_of: str = AS_OF_OPTION, as_
     """
     when = parse_when(as_of)
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid = await user_id(runtime, user, create=False)
-        memory = await find_memory(runtime, uid, memory_id)
-        detail = await runtime.memories.show(uid, memory.id)
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid = await user_id(app, user, create=False)
+        memory = await find_memory(app, uid, memory_id)
+        detail = await app.memories.show(uid, memory.id)
         chosen = detail.memory
         if when is not None:
             then = [v for v in detail.versions if v.valid_from <= when and (v.valid_to is None or v.valid_to > when)]
@@ -112,7 +112,7 @@ def show(memory_id: str, user: str = USER_OPTION, as_of: str = AS_OF_OPTION, as_
             "events": [event_row(e) for e in detail.events],
         }
 
-    data = run(with_runtime(work))
+    data = run(with_assistant(work))
     if as_json:
         print_json(data)
         return
@@ -145,13 +145,13 @@ def history(
     """
     when = parse_when(as_of)
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid = await user_id(runtime, user, create=False)
-        memory = await find_memory(runtime, uid, memory_id)
-        events = await runtime.memories.history(uid, memory.id)
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid = await user_id(app, user, create=False)
+        memory = await find_memory(app, uid, memory_id)
+        events = await app.memories.history(uid, memory.id)
         return [event_row(e) for e in events if when is None or e.created_at <= when][-limit:]
 
-    rows = run(with_runtime(work))
+    rows = run(with_assistant(work))
     print_json(rows) if as_json else event_table(rows, f"history of memory {memory_id}")
 
 
@@ -163,13 +163,13 @@ def remember(text: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) ->
     Example: assistant memory remember "I am vegetarian" --user ann
     """
 
-    async def work(runtime: Runtime) -> tuple[dict[str, Any], str]:
+    async def work(app: Assistant) -> tuple[dict[str, Any], str]:
         memory_text(text)  # a text that will be refused creates no user first
-        uid = await user_id(runtime, user, create=True)
-        remembered = await runtime.memories.remember(uid, text, reason="stated with the CLI", origin="cli")
+        uid = await user_id(app, user, create=True)
+        remembered = await app.memories.remember(uid, text, reason="stated with the CLI", origin="cli")
         return memory_row(remembered), remembered.outcome
 
-    row, outcome = run(with_runtime(work))
+    row, outcome = run(with_assistant(work))
     print_json(row) if as_json else console.print(f"{outcome.capitalize()}: {row['id']}: {row['text']}", markup=False)
 
 
@@ -180,12 +180,12 @@ def edit(memory_id: str, text: str, user: str = USER_OPTION, as_json: bool = JSO
     Example: assistant memory edit 3f2a9c01 "I live in Lisbon" --user ann
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid = await user_id(runtime, user, create=False)
-        memory = await find_memory(runtime, uid, memory_id)
-        return memory_row(await runtime.memories.edit(uid, memory.id, text))
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid = await user_id(app, user, create=False)
+        memory = await find_memory(app, uid, memory_id)
+        return memory_row(await app.memories.edit(uid, memory.id, text))
 
-    row = run(with_runtime(work))
+    row = run(with_assistant(work))
     print_json(row) if as_json else console.print(f"edited: new version {row['id']}: {row['text']}")
 
 
@@ -201,12 +201,12 @@ def pin(
     Example: assistant memory pin 3f2a9c01 --user ann
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid = await user_id(runtime, user, create=False)
-        memory = await find_memory(runtime, uid, memory_id)
-        return memory_row(await runtime.memories.set_pinned(uid, memory.id, not unpin))
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid = await user_id(app, user, create=False)
+        memory = await find_memory(app, uid, memory_id)
+        return memory_row(await app.memories.set_pinned(uid, memory.id, not unpin))
 
-    row = run(with_runtime(work))
+    row = run(with_assistant(work))
     print_json(row) if as_json else console.print(f"{'unpinned' if unpin else 'pinned'} {row['id']}: {row['text']}")
 
 
@@ -217,9 +217,9 @@ def undo(event_id: str, user: str = USER_OPTION, as_json: bool = JSON_OPTION) ->
     Example: assistant memory undo 9c1e77d2 --user ann
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid = await user_id(runtime, user, create=False)
-        return event_row(await runtime.memories.undo(uid, await find_event(runtime, uid, event_id)))
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid = await user_id(app, user, create=False)
+        return event_row(await app.memories.undo(uid, await find_event(app, uid, event_id)))
 
-    row = run(with_runtime(work))
+    row = run(with_assistant(work))
     print_json(row) if as_json else console.print(f"undid {row['action']} of memory {row['memory_id']}")

@@ -8,31 +8,31 @@ import typer
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
 from assistant.cli.memory_view import find_memory, memory_row, memory_table
-from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_assistant
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 
 async def _forget_all(
-    runtime: Runtime, user: str, *, conversations: bool, documents: bool, yes: bool, quiet: bool
+    app: Assistant, user: str, *, conversations: bool, documents: bool, yes: bool, quiet: bool
 ) -> dict[str, Any]:
-    uid = await user_id(runtime, user, create=False)
-    counts = await runtime.memories.store.count(uid)
+    uid = await user_id(app, user, create=False)
+    counts = await app.memory_counts(uid)
     parts = [f"{sum(counts.values())} memories ({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none'})"]
     parts.append("their rolling summaries and context reports")
     if not conversations:
         parts.append("the text of every conversation turn (the conversations stay, each turn reading “(forgotten)”)")
     if conversations:
-        parts.append(f"{len(await runtime.conversations.list_threads(uid, limit=100_000))} conversations")
+        parts.append(f"{len(await app.conversations.list_threads(uid, limit=100_000))} conversations")
     if documents:
-        parts.append(f"{len(await runtime.documents.list(uid))} documents")
+        parts.append(f"{len(await app.documents.list(uid))} documents")
     if not quiet:
         console.print(f"to forget for {user}: " + "; ".join(parts))
     if not confirm("Forget all of this? This cannot be undone", yes):
         return {"forgotten": 0, "cancelled": True}
-    report = await runtime.memories.forget_all(uid, conversations=conversations)
-    removed_documents = await runtime.documents.remove_all(uid) if documents else 0
+    report = await app.memories.forget_all(uid, conversations=conversations)
+    removed_documents = await app.documents.remove_all(uid) if documents else 0
     message = report.in_words() + (f" Removed {removed_documents} documents." if documents else "")
     return {"forgotten": report.memories, **report.as_dict(), "documents": removed_documents, "message": message}
 
@@ -61,20 +61,20 @@ def forget(
     if (conversations or documents) and not everything:
         fail("--conversations and --documents go with --all")
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
+    async def work(app: Assistant) -> dict[str, Any]:
         if everything:
             return await _forget_all(
-                runtime, user, conversations=conversations, documents=documents, yes=yes, quiet=as_json
+                app, user, conversations=conversations, documents=documents, yes=yes, quiet=as_json
             )
-        uid = await user_id(runtime, user, create=False)
-        service = runtime.memories
+        uid = await user_id(app, user, create=False)
+        service = app.memories
         if query:
             # Only memories that match (shared words, or close enough in meaning): the recall commands' floor.
             targets = [h.memory for h in await service.search(uid, query, limit=limit)]
             if not targets:
                 return {"forgotten": 0, "ids": [], "nothing_matched": query}
         else:
-            targets = [await find_memory(runtime, uid, memory_id)]
+            targets = [await find_memory(app, uid, memory_id)]
         if not as_json:
             memory_table([memory_row(m) for m in targets], "to forget")
             if also := (await service.forget_preview(uid, [m.id for m in targets])).in_words():
@@ -89,7 +89,7 @@ def forget(
             "message": report.in_words(),
         }
 
-    result = run(with_runtime(work))
+    result = run(with_assistant(work))
     if as_json:
         print_json(result)
     elif result.get("cancelled"):

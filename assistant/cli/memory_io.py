@@ -17,11 +17,11 @@ from assistant.cli.common import (
     settings,
     write_output,
 )
-from assistant.cli.scope import USER_OPTION, YES_OPTION, user_id, with_runtime
+from assistant.cli.scope import USER_OPTION, YES_OPTION, user_id, with_assistant
 from memory.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 
 def export(
@@ -34,11 +34,11 @@ def export(
     Example: assistant memory export ann.jsonl --user ann
     """
 
-    async def work(runtime: Runtime) -> str:
-        uid = await user_id(runtime, user, create=False)
-        return await runtime.portability.export_jsonl(uid)
+    async def work(app: Assistant) -> str:
+        uid = await user_id(app, user, create=False)
+        return await app.portability.export_jsonl(uid)
 
-    text = run(with_runtime(work))
+    text = run(with_assistant(work))
     lines = text.count("\n")
     if not write_output(file, text):
         return
@@ -59,20 +59,20 @@ def import_file(
     """
     text = read_text(file, file)
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
+    async def work(app: Assistant) -> dict[str, Any]:
         if not text.strip():
             raise InvalidInputError(f"{file} is empty")
         # The whole file is checked before anything is written, the user included.
-        parsed = runtime.portability.parse(text.splitlines())
-        uid = await user_id(runtime, user, create=True)
+        parsed = app.portability.parse(text.splitlines())
+        uid = await user_id(app, user, create=True)
         with Progress(console=err_console, disable=as_json, transient=True) as bar:
             task = bar.add_task("embedding memories", total=None)
-            report = await runtime.portability.import_parsed(
+            report = await app.portability.import_parsed(
                 uid, parsed, progress=lambda done, total: bar.update(task, completed=done, total=total)
             )
         return dict(vars(report))
 
-    result = run(with_runtime(work))
+    result = run(with_assistant(work))
     if as_json:
         print_json(result)
     else:
@@ -93,23 +93,15 @@ def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
 
     Example: ASSISTANT_EMBEDDER=openai/text-embedding-3-small ASSISTANT_EMBEDDING_DIM=1536 assistant memory reembed
     """
-    from assistant.runtime import Runtime
-    from memory.long_term.reembed import reembed_all
+    from assistant.application.lifecycle import running
 
     async def work() -> int:
-        runtime = await Runtime.start(settings(), chat=False, check_embedder=False)
-        try:
-            if not (yes or typer.confirm(f"Re-embed every memory with {runtime.memories.embedder.name}?", True)):
+        async with running(settings(), chat=False, check_embedder=False) as app:
+            if not (yes or typer.confirm(f"Re-embed every memory with {app.embedder_name}?", True)):
                 return 0
             with Progress(console=console, disable=as_json) as bar:
                 task = bar.add_task("re-embedding", total=None)
-                return await reembed_all(
-                    runtime.pool,
-                    runtime.memories.embedder,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
-        finally:
-            await runtime.close()
+                return await app.reembed(lambda done, total: bar.update(task, completed=done, total=total))
 
     count = run(work())
     print_json({"reembedded": count}) if as_json else console.print(f"re-embedded {count} memories")

@@ -9,15 +9,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import console
-from memory.errors import InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
+    from assistant.application.facade import Assistant
     from memory.long_term.records import MemoryEvent, MemoryRecord
-
-if TYPE_CHECKING:
-    from assistant.runtime import Runtime
-
-MIN_PREFIX = 4
 
 
 def memory_row(memory: MemoryRecord, score: float | None = None) -> dict[str, Any]:
@@ -60,23 +55,11 @@ def event_table(rows: list[dict[str, Any]], title: str) -> None:
     console.print(table)
 
 
-async def find_memory(runtime: Runtime, user_id: uuid.UUID, reference: str) -> MemoryRecord:
+async def find_memory(app: Assistant, user_id: uuid.UUID, reference: str) -> MemoryRecord:
     """A memory of the user by full id or its first characters (old versions included)."""
-    return await runtime.memories.find(user_id, reference)
+    return await app.memories.find(user_id, reference)
 
 
-async def find_event(runtime: Runtime, user_id: uuid.UUID, reference: str) -> uuid.UUID:
+async def find_event(app: Assistant, user_id: uuid.UUID, reference: str) -> uuid.UUID:
     """An audit event of the user by full id or its first characters."""
-    try:
-        return uuid.UUID(reference.strip())
-    except ValueError:
-        pass
-    prefix = reference.strip().lower()
-    if len(prefix) < MIN_PREFIX:
-        raise InvalidInputError(f"give an event id or at least {MIN_PREFIX} of its first characters")
-    matches = [e.id for e in await runtime.memories.store.events(user_id, limit=10_000) if str(e.id).startswith(prefix)]
-    if len(matches) != 1:
-        raise (InvalidInputError if matches else NotFoundError)(
-            f"{reference!r} matches several events; give more of the id" if matches else f"no memory event {reference}"
-        )
-    return matches[0]
+    return await app.find_event(user_id, reference)

@@ -1,4 +1,4 @@
-"""What the data commands share: a runtime for one command, whose data (--user), how many (-n), confirmation."""
+"""What the data commands share: an open assistant for one command, whose data (--user), how many (-n), confirmation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from assistant.cli.common import fail, settings
 from memory.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 T = TypeVar("T")
 
@@ -25,22 +25,19 @@ AS_OF_OPTION = typer.Option(
 )
 
 
-async def with_runtime(work: Callable[[Runtime], Awaitable[T]], *, check_embedder: bool = True) -> T:
-    """Start a runtime without a chat model, run ``work`` on it, close it."""
-    from assistant.runtime import Runtime
+async def with_assistant(work: Callable[[Assistant], Awaitable[T]], *, check_embedder: bool = True) -> T:
+    """Open the assistant without a chat model, run ``work`` on it, drain and close it."""
+    from assistant.application.lifecycle import running
 
-    runtime = await Runtime.start(settings(), chat=False, check_embedder=check_embedder)
-    try:
-        return await work(runtime)
-    finally:
-        await runtime.close()
+    async with running(settings(), chat=False, check_embedder=check_embedder) as app:
+        return await work(app)
 
 
-async def user_id(runtime: Runtime, name: str, *, create: bool) -> uuid.UUID:
+async def user_id(app: Assistant, name: str, *, create: bool) -> uuid.UUID:
     """The user's id; with ``create`` a new user is made on first write."""
     if create:
-        return (await runtime.conversations.ensure_user(name)).id
-    return (await runtime.conversations.get_user(name)).id
+        return (await app.conversations.ensure_user(name)).id
+    return (await app.conversations.get_user(name)).id
 
 
 def parse_when(text: str | None) -> datetime | None:

@@ -11,17 +11,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, print_json, run, write_output
-from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_runtime
+from assistant.cli.scope import LIMIT_OPTION, USER_OPTION, YES_OPTION, confirm, user_id, with_assistant
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 threads_app = typer.Typer(help="The stored conversations (threads) of a user.", no_args_is_help=True)
 
 
-async def _thread(runtime: Runtime, user: str, reference: str) -> tuple[uuid.UUID, uuid.UUID]:
-    uid = await user_id(runtime, user, create=False)
-    return uid, await runtime.conversations.find_by_prefix(uid, "threads", reference)
+async def _thread(app: Assistant, user: str, reference: str) -> tuple[uuid.UUID, uuid.UUID]:
+    uid = await user_id(app, user, create=False)
+    return uid, await app.conversations.find_by_prefix(uid, "threads", reference)
 
 
 @threads_app.command("list")
@@ -31,18 +31,18 @@ def list_threads(user: str = USER_OPTION, limit: int = LIMIT_OPTION, as_json: bo
     Example: assistant threads list --user ann -n 20
     """
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid = await user_id(runtime, user, create=False)
-        temporary = await runtime.conversations.temporary_threads(uid)
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid = await user_id(app, user, create=False)
+        temporary = await app.conversations.temporary_threads(uid)
         rows = []
-        for thread in await runtime.conversations.list_threads(uid, limit=limit):
+        for thread in await app.conversations.list_threads(uid, limit=limit):
             row = thread.model_dump(mode="json", exclude={"user_id"})
-            row["messages"] = await runtime.conversations.count_messages(thread)
+            row["messages"] = await app.conversations.count_messages(thread)
             row["temporary"] = thread.id in temporary
             rows.append(row)
         return rows
 
-    rows = run(with_runtime(work, check_embedder=False))
+    rows = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(rows)
         return
@@ -69,16 +69,16 @@ def show(
     Example: assistant threads show 5d1c02aa --user ann -n 20
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid, tid = await _thread(runtime, user, thread_id)
-        thread = await runtime.conversations.get_thread(uid, tid)
-        messages = await runtime.conversations.messages(thread, last=limit)
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid, tid = await _thread(app, user, thread_id)
+        thread = await app.conversations.get_thread(uid, tid)
+        messages = await app.conversations.messages(thread, last=limit)
         return {
             "thread": thread.model_dump(mode="json", exclude={"user_id"}),
             "messages": [m.model_dump(mode="json", exclude={"user_id"}) for m in messages],
         }
 
-    data = run(with_runtime(work, check_embedder=False))
+    data = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(data)
         return
@@ -107,11 +107,11 @@ def export(
     Example: assistant threads export 5d1c02aa trip.md --markdown --user ann
     """
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        uid, tid = await _thread(runtime, user, thread_id)
-        return await runtime.portability.thread_lines(uid, tid)
+    async def work(app: Assistant) -> list[dict[str, Any]]:
+        uid, tid = await _thread(app, user, thread_id)
+        return await app.portability.thread_lines(uid, tid)
 
-    lines = run(with_runtime(work, check_embedder=False))
+    lines = run(with_assistant(work, check_embedder=False))
     if markdown:
         head = lines[0]
         text = f"# {head['title'] or 'Conversation'}\n\n" + "".join(
@@ -139,17 +139,17 @@ def rm(
     Example: assistant threads rm 5d1c02aa --user ann --yes
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        uid, tid = await _thread(runtime, user, thread_id)
-        thread = await runtime.conversations.get_thread(uid, tid)
-        count = await runtime.conversations.count_messages(thread)
-        facts = [] if keep_facts else await runtime.memories.from_thread(uid, tid)
+    async def work(app: Assistant) -> dict[str, Any]:
+        uid, tid = await _thread(app, user, thread_id)
+        thread = await app.conversations.get_thread(uid, tid)
+        count = await app.conversations.count_messages(thread)
+        facts = [] if keep_facts else await app.memories.from_thread(uid, tid)
         what = f"conversation {thread.title or thread.id} with {count} messages" + (
             f" and {len(facts)} facts learned from it" if facts else ""
         )
         if not confirm(f"Delete {what}? This cannot be undone", yes):
             return {"deleted": False, "cancelled": True}
-        report = await runtime.memories.delete_thread(uid, tid, forget_memories=not keep_facts)
+        report = await app.memories.delete_thread(uid, tid, forget_memories=not keep_facts)
         return {
             "deleted": True,
             "thread": str(tid),
@@ -159,7 +159,7 @@ def rm(
             "reports_redacted": report.reports,
         }
 
-    result = run(with_runtime(work, check_embedder=False))
+    result = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(result)
     elif result.get("cancelled"):

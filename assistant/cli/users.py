@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, fail, print_json, run
-from assistant.cli.scope import YES_OPTION, confirm, parse_uuid, with_runtime
+from assistant.cli.scope import YES_OPTION, confirm, parse_uuid, with_assistant
 
 if TYPE_CHECKING:
-    from assistant.runtime import Runtime
+    from assistant.application.facade import Assistant
 
 users_app = typer.Typer(help="User accounts, passwords and API tokens.", no_args_is_help=True)
 STDIN_OPTION = typer.Option(False, "--password-stdin", help="Read the password from the first line of stdin.")
@@ -52,11 +52,11 @@ def add(
     """
     secret = _read_password(password_stdin) if (password_stdin or password) else None
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        user = await runtime.accounts.add(name, secret, display_name=display_name)
+    async def work(app: Assistant) -> dict[str, Any]:
+        user = await app.accounts.add(name, secret, display_name=display_name)
         return {"id": str(user.id), "name": user.name, "has_password": secret is not None}
 
-    row = run(with_runtime(work, check_embedder=False))
+    row = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(row)
         return
@@ -72,7 +72,7 @@ def list_users(as_json: bool = JSON_OPTION) -> None:
     Example: assistant users list --json
     """
 
-    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+    async def work(app: Assistant) -> list[dict[str, Any]]:
         return [
             {
                 "id": str(a.user.id),
@@ -84,10 +84,10 @@ def list_users(as_json: bool = JSON_OPTION) -> None:
                 "memories": a.memories,
                 "created_at": a.user.created_at.isoformat(),
             }
-            for a in await runtime.accounts.list_users()
+            for a in await app.accounts.list_users()
         ]
 
-    rows = run(with_runtime(work, check_embedder=False))
+    rows = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(rows)
         return
@@ -122,10 +122,10 @@ def passwd(
     """
     secret = None if remove else _read_password(password_stdin)
 
-    async def work(runtime: Runtime) -> None:
-        await runtime.accounts.set_password(name, secret)
+    async def work(app: Assistant) -> None:
+        await app.accounts.set_password(name, secret)
 
-    run(with_runtime(work, check_embedder=False))
+    run(with_assistant(work, check_embedder=False))
     done = "removed" if remove else "set"
     print_json({"user": name, "password": done}) if as_json else console.print(f"password of {name} {done}")
 
@@ -143,16 +143,16 @@ def token(
     Example: assistant users token ann --label "my editor"
     """
 
-    async def work(runtime: Runtime) -> Any:
-        user = await runtime.accounts.get(name)
+    async def work(app: Assistant) -> Any:
+        user = await app.accounts.get(name)
         if revoke:
             token_id = None if revoke == "all" else parse_uuid(revoke, "token")
-            return {"revoked": await runtime.accounts.revoke_tokens(user.id, token_id)}
+            return {"revoked": await app.accounts.revoke_tokens(user.id, token_id)}
         if show:
-            return [t.model_dump(mode="json") for t in await runtime.accounts.list_tokens(user.id)]
-        return {"user": user.name, "token": await runtime.accounts.issue_token(user.id, label)}
+            return [t.model_dump(mode="json") for t in await app.accounts.list_tokens(user.id)]
+        return {"user": user.name, "token": await app.accounts.issue_token(user.id, label)}
 
-    result = run(with_runtime(work, check_embedder=False))
+    result = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(result)
     elif revoke:
@@ -175,16 +175,16 @@ def rm(name: str, yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
     Example: assistant users rm ann --yes
     """
 
-    async def work(runtime: Runtime) -> dict[str, Any]:
-        user = await runtime.accounts.get(name)
-        account = next(a for a in await runtime.accounts.list_users() if a.user.id == user.id)
+    async def work(app: Assistant) -> dict[str, Any]:
+        user = await app.accounts.get(name)
+        account = next(a for a in await app.accounts.list_users() if a.user.id == user.id)
         what = f"user {name} with {account.threads} conversations and {account.memories} memories"
         if not confirm(f"Erase {what}, for good?", yes):
             return {"erased": False, "cancelled": True}
-        report = await runtime.memories.erase_user(user.id)
+        report = await app.memories.erase_user(user.id)
         return {"erased": True, "user": name, **report.as_dict(), "message": report.in_words(f"Erased {name} with")}
 
-    result = run(with_runtime(work, check_embedder=False))
+    result = run(with_assistant(work, check_embedder=False))
     if as_json:
         print_json(result)
     elif result.get("cancelled"):

@@ -9,7 +9,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.fastmcp.exceptions import ToolError
 
-from assistant.runtime import Runtime
+from assistant.application.facade import Assistant
 from memory.conversations import User
 
 
@@ -17,15 +17,15 @@ from memory.conversations import User
 class Scope:
     """Set when the server starts; ``fixed`` is the stdio user, ``None`` means "the token's owner"."""
 
-    runtime: Runtime | None = None
+    assistant: Assistant | None = None
     fixed: User | None = None
     _users: dict[uuid.UUID, User] = field(default_factory=dict)
 
     @property
-    def rt(self) -> Runtime:
-        if self.runtime is None:
+    def app(self) -> Assistant:
+        if self.assistant is None:
             raise ToolError("the memory server is not ready")
-        return self.runtime
+        return self.assistant
 
     async def caller(self, claimed: str | None = None) -> User:
         """The user this request acts for; naming anyone else is refused before anything is read or written."""
@@ -40,7 +40,7 @@ class Scope:
             raise ToolError("not authenticated: send a bearer token from `assistant users token USER`")
         user_id = uuid.UUID(token.client_id)
         if user_id not in self._users:
-            self._users[user_id] = await self.rt.accounts.get_by_id(user_id)
+            self._users[user_id] = await self.app.accounts.get_by_id(user_id)
         return self._users[user_id]
 
 
@@ -51,9 +51,9 @@ class AccountTokenVerifier:
         self.scope = scope
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        if self.scope.runtime is None:
+        if self.scope.assistant is None:
             return None
-        user = await self.scope.runtime.accounts.user_for_token(token)
+        user = await self.scope.assistant.accounts.user_for_token(token)
         if user is None:
             return None
         return AccessToken(token=token, client_id=str(user.id), scopes=[], subject=user.name)

@@ -1,4 +1,4 @@
-"""Build and run the MCP server around one Runtime (no chat model is started)."""
+"""Build and run the MCP server around one open assistant (no chat model is started)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
+from assistant.application.lifecycle import running as running_assistant
 from assistant.heap import settle_heap
 from assistant.mcp.context_block import TOKENIZER_MODEL
 from assistant.mcp.scope import AccountTokenVerifier, Scope
 from assistant.mcp.tools import register
-from assistant.runtime import Runtime, load_tokenizer
+from assistant.runtime import load_tokenizer
 from assistant.settings import Settings
 from memory.errors import StoreError, describe
 
@@ -91,16 +92,13 @@ async def _serve_http(server: FastMCP) -> None:
 
 @asynccontextmanager
 async def running(settings: Settings, user: str | None) -> AsyncIterator[Scope]:
-    """A started runtime in a scope; with ``user`` (stdio) every request acts for that user (created if new)."""
-    runtime = await Runtime.start(settings, chat=False)
-    runtime.backfill_memories()  # turns a fault left without episodic memory get it now
-    await load_tokenizer(TOKENIZER_MODEL)  # get_context counts with it; load it before the heap is frozen
-    settle_heap()
-    try:
-        fixed = await runtime.conversations.ensure_user(user) if user is not None else None
-        yield Scope(runtime=runtime, fixed=fixed)
-    finally:
-        await runtime.close()
+    """An open assistant in a scope; with ``user`` (stdio) every request acts for that user (created if new).
+    Turns a fault left without episodic memory get it in the background."""
+    async with running_assistant(settings, chat=False, background="backfill") as app:
+        await load_tokenizer(TOKENIZER_MODEL)  # get_context counts with it; load it before the heap is frozen
+        settle_heap()
+        fixed = await app.conversations.ensure_user(user) if user is not None else None
+        yield Scope(assistant=app, fixed=fixed)
 
 
 async def serve(settings: Settings, transport: Transport, *, user: str, host: str, port: int) -> None:

@@ -52,7 +52,7 @@ def register(server: FastMCP, scope: Scope) -> None:
     async def search_memory(query: str, limit: int = 10, user: str | None = None) -> list[dict[str, Any]]:
         """Search the user's memories (conversation turns, facts, pinned notes) by meaning and words, best first."""
         caller = await scope.caller(user)
-        hits = await _checked(scope.rt.memories.search(caller.id, query, limit=max(1, min(limit, 100))))
+        hits = await _checked(scope.app.memories.search(caller.id, query, limit=max(1, min(limit, 100))))
         return [memory_view(h.memory, h.score) for h in hits]
 
     @server.tool(annotations=READ_ONLY)
@@ -61,14 +61,7 @@ def register(server: FastMCP, scope: Scope) -> None:
     ) -> list[dict[str, Any]]:
         """List the user's current memories, newest first; kind: episodic (turns), semantic (facts) or pinned."""
         caller = await scope.caller(user)
-        kinds: tuple[Literal["episodic", "semantic"], ...] = (
-            ("episodic", "semantic") if kind in (None, "pinned") else (kind,)  # type: ignore[assignment]
-        )
-        memories = await _checked(
-            scope.rt.memories.list_memories(
-                caller.id, kinds=kinds, pinned_only=kind == "pinned", limit=max(1, min(limit, 200))
-            )
-        )
+        memories = await _checked(scope.app.list_memories(caller.id, kind=kind, limit=max(1, min(limit, 200))))
         return [memory_view(m) for m in memories]
 
     @server.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
@@ -77,7 +70,7 @@ def register(server: FastMCP, scope: Scope) -> None:
         updates that memory instead of adding a copy: then "created" is false and "outcome" says what changed."""
         caller = await scope.caller(user)
         record = await _checked(
-            scope.rt.memories.remember(caller.id, text, pinned=pinned, reason="stated through MCP", origin="mcp")
+            scope.app.memories.remember(caller.id, text, pinned=pinned, reason="stated through MCP", origin="mcp")
         )
         return {**memory_view(record), "created": record.created, "outcome": record.outcome}
 
@@ -93,17 +86,17 @@ def register(server: FastMCP, scope: Scope) -> None:
         if (memory_id is None) == (query is None):
             raise ToolError("give either memory_id or query")
         if query is not None:
-            hits = await _checked(scope.rt.memories.search(caller.id, query, limit=100))
+            hits = await _checked(scope.app.memories.search(caller.id, query, limit=100))
             ids = [h.memory.id for h in hits]
             if not hits or not confirm:
-                preview = await _checked(scope.rt.memories.forget_preview(caller.id, ids)) if ids else None
+                preview = await _checked(scope.app.memories.forget_preview(caller.id, ids)) if ids else None
                 return {
                     "forgotten": 0,
                     "would_forget": [memory_view(h.memory) for h in hits],
                     "also": preview.in_words() if preview else "",
                     "query": query,
                 }
-            report = await _checked(scope.rt.memories.forget(caller.id, ids, reason="through MCP"))
+            report = await _checked(scope.app.memories.forget(caller.id, ids, reason="through MCP"))
             return {
                 "forgotten": report.memories,
                 "ids": [str(i) for i in ids],
@@ -112,7 +105,7 @@ def register(server: FastMCP, scope: Scope) -> None:
                 "message": report.in_words(),
             }
         assert memory_id is not None
-        report = await _checked(scope.rt.memories.forget(caller.id, [_memory_id(memory_id)], reason="through MCP"))
+        report = await _checked(scope.app.memories.forget(caller.id, [_memory_id(memory_id)], reason="through MCP"))
         return {"forgotten": report.memories, "id": memory_id, **report.as_dict(), "message": report.in_words()}
 
     @server.tool(annotations=READ_ONLY)
@@ -120,26 +113,26 @@ def register(server: FastMCP, scope: Scope) -> None:
         """A context block for a prompt: the user's pinned memories and what is relevant to the query, within
         max_tokens (50 to 8000). Returns the text plus each recalled item's score and reason."""
         caller = await scope.caller(user)
-        return await _checked(context_block(scope.rt, caller.id, query, max_tokens))
+        return await _checked(context_block(scope.app.runtime, caller.id, query, max_tokens))
 
     @server.resource("memory://memories", name="memories", mime_type="application/json")
     async def current_memories() -> str:
         """The user's current memories, newest first (up to 200)."""
         caller = await scope.caller()
-        memories = await _checked(scope.rt.memories.list_memories(caller.id, limit=200))
+        memories = await _checked(scope.app.memories.list_memories(caller.id, limit=200))
         return json.dumps([memory_view(m) for m in memories], ensure_ascii=False)
 
     @server.resource("memory://pinned", name="pinned memories", mime_type="application/json")
     async def pinned_memories() -> str:
         """What the user asked the assistant to always remember."""
         caller = await scope.caller()
-        return json.dumps([memory_view(m) for m in await _checked(scope.rt.memories.pinned(caller.id))])
+        return json.dumps([memory_view(m) for m in await _checked(scope.app.pinned(caller.id))])
 
     @server.resource("memory://memories/{memory_id}", name="memory", mime_type="application/json")
     async def one_memory(memory_id: str) -> str:
         """One memory with the messages it came from and its versions."""
         caller = await scope.caller()
-        detail = await _checked(scope.rt.memories.show(caller.id, _memory_id(memory_id)))
+        detail = await _checked(scope.app.memories.show(caller.id, _memory_id(memory_id)))
         return json.dumps(
             {
                 "memory": memory_view(detail.memory),

@@ -19,6 +19,7 @@ from assistant.web import (
     documents,
     forget_thread,
     memory_manager,
+    notices,
     page,
     session,
     settings_panel,
@@ -38,7 +39,7 @@ page.mount()
 
 @cl.data_layer
 def _data_layer() -> AssistantDataLayer:
-    return AssistantDataLayer(state.runtime)
+    return AssistantDataLayer(state.assistant)
 
 
 @cl.on_app_startup
@@ -58,7 +59,7 @@ async def _open_chat() -> None:
         owner = await session.user()
         await settings_panel.show(owner)
         await page.show_memory_state(owner)
-        await turn.memory_notices(owner)
+        await notices.memory_notices(owner)
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
 
@@ -74,8 +75,8 @@ async def _chat_resume(thread: ThreadDict) -> None:
     """Short-term memory is rebuilt from the stored log, so the conversation goes on where it was."""
     try:
         owner = await session.user()
-        stored = await state.runtime().conversations.get_thread(owner.id, session.thread_id())
-        await state.runtime().short_term.rebuild(stored)
+        app = state.assistant()
+        await app.resume(await app.conversations.get_thread(owner.id, session.thread_id()))
     except AssistantError as exc:
         await cl.Message(content=f"⚠️ {describe(exc)}").send()
     await _open_chat()

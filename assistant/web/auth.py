@@ -24,7 +24,7 @@ async def local_user(headers: Headers) -> cl.User | None:
 async def password_user(username: str, password: str) -> cl.User | None:
     """Password mode: a user made with `assistant users add`."""
     try:
-        accounts = state.runtime().accounts
+        accounts = state.assistant().accounts
     except Exception as exc:
         log.error("login unavailable: %s", exc)
         return None

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import chainlit as cl
 from chainlit.types import CommandDict
 
-from assistant.runtime import Runtime
-from assistant.web import render, session, state
+from assistant.application.facade import Assistant
+from assistant.web import render, session, state, turn
+from assistant.web.notices import REMEMBER_REASON, memory_notice
 from memory.conversations import User
 from memory.errors import AssistantError, InvalidInputError, describe
-from memory.long_term.overview import overview
 from memory.long_term.records import MemoryRecord
 from memory.long_term.service import Remembered
 
@@ -44,53 +44,42 @@ async def _tz(owner: User) -> str | None:
 
 # -- the commands -----------------------------------------------------------------------------
 async def memory(owner: User, _: str) -> None:
-    await say(await memory_listing(state.runtime(), owner, await _tz(owner)))
+    await say(await memory_listing(state.assistant(), owner, await _tz(owner)))
 
 
-async def memory_listing(runtime: Runtime, owner: User, tz: str | None) -> str:
-    found = await overview(runtime.memories.store, owner.id)
-    return render.memories(found, runtime.settings.extraction_status(runtime.settings.model), tz)
+async def memory_listing(app: Assistant, owner: User, tz: str | None) -> str:
+    return render.memories(await app.memory_overview(owner.id), app.extraction_status(), tz)
 
 
 async def recall(owner: User, query: str) -> None:
-    found = await state.runtime().memories.search(owner.id, query, limit=8)
+    found = await state.assistant().memories.search(owner.id, query, limit=8)
     await say(render.hits(query, found, await _tz(owner)))
 
 
 async def remember(owner: User, text: str) -> None:
-    remembered = await remember_text(state.runtime(), owner, text)
+    remembered = await remember_text(state.assistant(), owner, text)
     await memory_notice(render.remembered(remembered), remembered.event_id)
 
 
-async def remember_text(runtime: Runtime, owner: User, text: str) -> Remembered:
-    return await runtime.memories.remember(owner.id, text, reason="/remember in the chat", origin="command")
+async def remember_text(app: Assistant, owner: User, text: str) -> Remembered:
+    return await app.memories.remember(owner.id, text, reason=REMEMBER_REASON, origin="command")
 
 
 async def edit(owner: User, argument: str) -> None:
-    new, event_id = await edit_memory(state.runtime(), owner, argument)
+    new, event_id = await edit_memory(state.assistant(), owner, argument)
     await memory_notice(f"✏️ Changed: `{str(new.id)[:8]}` now says “{render.short(new.text, 200)}”", event_id)
 
 
-async def edit_memory(runtime: Runtime, owner: User, argument: str) -> tuple[MemoryRecord, uuid.UUID | None]:
+async def edit_memory(app: Assistant, owner: User, argument: str) -> tuple[MemoryRecord, uuid.UUID | None]:
     """``/edit <id> <new text>``: a new version of the memory (the old one is kept as history)."""
     reference, _, text = argument.strip().partition(" ")
     if not text.strip():
         raise InvalidInputError("`/edit` needs a memory id and the new text: `/edit <id> <new text>`")
-    old = await runtime.memories.find(owner.id, reference)
-    new = await runtime.memories.edit(owner.id, old.id, text, reason="/edit in the chat")
-    events = await runtime.memories.store.events(owner.id, memory_id=new.id)
-    return new, next((e.id for e in events if e.action == "update"), None)
-
-
-async def memory_notice(text: str, event_id: uuid.UUID | None) -> None:
-    actions = []
-    if event_id is not None:
-        actions.append(cl.Action(name="undo_memory", payload={"event": str(event_id)}, label="Undo", icon="undo-2"))
-    await say(text, actions=actions)
+    return await app.edit_memory(owner.id, reference, text, reason="/edit in the chat")
 
 
 async def _candidates(owner: User, target: str) -> list[MemoryRecord]:
-    memories = state.runtime().memories
+    memories = state.assistant().memories
     if _HEX_PREFIX.match(target):
         prefix = target.lower()
         everything = await memories.list_memories(owner.id, include_history=True, limit=5000)
@@ -109,7 +98,7 @@ async def forget(owner: User, target: str) -> None:
     tz = await _tz(owner)
     lines = "\n".join(render.memory_line(m, tz) for m in found)
     ids = [str(m.id) for m in found]
-    also = (await state.runtime().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
+    also = (await state.assistant().memories.forget_preview(owner.id, [m.id for m in found])).in_words()
     also = f"{also}\n\n" if also else ""
     one = len(found) == 1
     title, pronoun = ("This memory", "it is") if one else (f"These {len(found)} memories", "they are")
@@ -128,7 +117,7 @@ async def context(owner: User, argument: str) -> None:
         await say("`/context` takes no argument but `--timings` (how long each step of the last reply took).")
         return
     thread = await session.existing_thread(owner)
-    report = render.report_of(await state.runtime().reports.last(thread)) if thread else None
+    report = render.report_of(await state.assistant().last_report(thread)) if thread else None
     if report is None:
         await say("No reply in this conversation yet, so no context report.")
         return
@@ -137,11 +126,11 @@ async def context(owner: User, argument: str) -> None:
 
 async def summary(owner: User, _: str) -> None:
     thread = await session.existing_thread(owner)
-    stored = await state.runtime().short_term.summaries.get(thread) if thread else None
+    stored = await state.assistant().summary(thread) if thread else None
     if thread is None or stored is None:
         await say(render.summary(None))
         return
-    conversations = state.runtime().conversations
+    conversations = state.assistant().conversations
     total = await conversations.count_messages(thread)
     later = await conversations.count_messages(thread, after_seq=stored.covers_through_seq)
     await say(render.summary(stored.content, total - later, total))
@@ -149,7 +138,7 @@ async def summary(owner: User, _: str) -> None:
 
 async def stats(owner: User, _: str) -> None:
     thread = await session.existing_thread(owner)
-    messages = await state.runtime().conversations.messages(thread) if thread else []
+    messages = await state.assistant().conversations.messages(thread) if thread else []
     await say(render.stats(messages))
 
 
@@ -172,8 +161,6 @@ async def memories(owner: User, _: str) -> None:
 
 
 async def private(owner: User, text: str) -> None:
-    from assistant.web import turn
-
     await turn.run(owner, text, private=True)
 
 
@@ -267,7 +254,7 @@ async def _forget_confirm(action: cl.Action) -> None:
     ids = [uuid.UUID(i) for i in action.payload.get("ids", [])]
     await action.remove()
     try:
-        report = await state.runtime().memories.forget(owner.id, ids, reason="/forget in the chat")
+        report = await state.assistant().memories.forget(owner.id, ids, reason="/forget in the chat")
     except AssistantError as exc:
         await say(f"⚠️ {describe(exc)}")
         return
@@ -278,15 +265,3 @@ async def _forget_confirm(action: cl.Action) -> None:
 async def _forget_cancel(action: cl.Action) -> None:
     await action.remove()
     await say("Nothing was forgotten.")
-
-
-@cl.action_callback("undo_memory")
-async def _undo(action: cl.Action) -> None:
-    owner = await session.user()
-    try:
-        event = await state.runtime().memories.undo(owner.id, uuid.UUID(str(action.payload.get("event"))))
-    except (AssistantError, ValueError) as exc:
-        await say(f"⚠️ {describe(exc) if isinstance(exc, AssistantError) else 'that change cannot be undone'}")
-        return
-    await action.remove()
-    await say(f"↩️ Undone: the memory change ({event.action}) was reverted.")

@@ -21,9 +21,9 @@ from chainlit.step import StepDict
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadDict, ThreadFilter
 from chainlit.user import PersistedUser, User
 
+from assistant.application.facade import Assistant
 from assistant.context.report import ContextReport
 from assistant.reply_notes import cap_note, partial_note
-from assistant.runtime import Runtime
 from assistant.web import render
 from memory.conversations import Message, Thread
 from memory.conversations import User as StoredUser
@@ -127,41 +127,41 @@ def receipt_step(message: Message, report: dict[str, Any]) -> StepDict:
 
 
 class AssistantDataLayer(BaseDataLayer):
-    """Reads and changes threads through the runtime's conversation store."""
+    """Reads and changes threads through the assistant's conversation store."""
 
-    def __init__(self, runtime: Callable[[], Runtime]) -> None:
-        self._runtime = runtime
+    def __init__(self, assistant: Callable[[], Assistant]) -> None:
+        self._assistant = assistant
 
     @property
-    def runtime(self) -> Runtime:
-        return self._runtime()
+    def app(self) -> Assistant:
+        return self._assistant()
 
     # -- users -----------------------------------------------------------------------------
     async def get_user(self, identifier: str) -> PersistedUser | None:
         try:
-            return persisted(await self.runtime.conversations.get_user(identifier))
+            return persisted(await self.app.conversations.get_user(identifier))
         except NotFoundError:
             return None
 
     async def create_user(self, user: User) -> PersistedUser | None:
         """Local mode makes its one user on first visit; password accounts are made only by `assistant users
         add`, so a token of a removed user never brings the account back (without a password)."""
-        if self.runtime.settings.auth == "password":
+        if self.app.settings.auth == "password":
             return await self.get_user(user.identifier)
-        stored = await self.runtime.conversations.ensure_user(user.identifier, display_name=user.display_name)
+        stored = await self.app.conversations.ensure_user(user.identifier, display_name=user.display_name)
         return persisted(stored)
 
     # -- threads ---------------------------------------------------------------------------
     async def get_thread_author(self, thread_id: str) -> str:
         key = _uuid(thread_id)
-        owner = await self.runtime.conversations.thread_owner(key) if key else None
+        owner = await self.app.conversations.thread_owner(key) if key else None
         return owner.name if owner else ""
 
     async def _owned(self, thread_id: str) -> tuple[Thread, StoredUser] | None:
         key = _uuid(thread_id)
         if key is None:
             return None
-        conversations = self.runtime.conversations
+        conversations = self.app.conversations
         owner = await conversations.thread_owner(key)
         if owner is None:
             return None
@@ -185,12 +185,12 @@ class AssistantDataLayer(BaseDataLayer):
         if found is None:
             return None
         thread, owner = found
-        conversations = self.runtime.conversations
+        conversations = self.app.conversations
         metadata = await conversations.thread_metadata(owner.id, thread.id)
         chainlit_metadata = dict(metadata.get(CHAINLIT_KEY) or {})
         result = self._thread_dict(thread, owner, chainlit_metadata)
         temporary = bool(metadata.get("temporary"))
-        reports = await self.runtime.reports.for_thread(thread)
+        reports = await self.app.reports_of(thread)
         steps: list[StepDict] = []
         for m in await conversations.messages(thread):
             if m.role == "system":
@@ -206,7 +206,7 @@ class AssistantDataLayer(BaseDataLayer):
         from assistant.web.documents import SOURCES_AUTHOR, sources_text
 
         shown = [receipt_step(reply, report)]
-        text = await sources_text(self.runtime, owner.id, ContextReport.model_validate(report), reply.content)
+        text = await sources_text(self.app, owner.id, ContextReport.model_validate(report), reply.content)
         if text:
             step = message_step(reply, ASSISTANT_NAME)
             step["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sources:{reply.id}"))
@@ -220,7 +220,7 @@ class AssistantDataLayer(BaseDataLayer):
         user_id = _uuid(filters.userId)
         if user_id is None:
             return PaginatedResponse(PageInfo(False, None, None), [])
-        conversations = self.runtime.conversations
+        conversations = self.app.conversations
         owner = await conversations.user_by_id(user_id)
         threads = await conversations.page_threads(
             user_id,
@@ -248,7 +248,7 @@ class AssistantDataLayer(BaseDataLayer):
         key = _uuid(thread_id)
         if key is None:
             return
-        conversations = self.runtime.conversations
+        conversations = self.app.conversations
         owner_id = _uuid(user_id)
         try:
             if owner_id is not None:
@@ -272,10 +272,10 @@ class AssistantDataLayer(BaseDataLayer):
         if found is None:
             return
         thread, owner = found
-        runtime = self.runtime
-        metadata = await runtime.conversations.thread_metadata(owner.id, thread.id)
+        app = self.app
+        metadata = await app.conversations.thread_metadata(owner.id, thread.id)
         forget = bool(metadata.get("forget_on_delete"))
-        await runtime.memories.delete_thread(owner.id, thread.id, forget_memories=forget)
+        await app.memories.delete_thread(owner.id, thread.id, forget_memories=forget)
 
     # -- what Chainlit would store a second copy of: nothing --------------------------------
     async def create_step(self, step_dict: StepDict) -> None:

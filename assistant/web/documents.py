@@ -11,17 +11,17 @@ from typing import Any
 import chainlit as cl
 from chainlit.element import Element
 
+from assistant.application.facade import Assistant
 from assistant.context.citations import cited_sources, excerpt
 from assistant.context.report import ContextReport
-from assistant.runtime import Runtime
 from assistant.web import render, session, state
 from memory.conversations import User
 from memory.errors import AssistantError, describe
 
 
 def _service() -> Any | None:
-    """The runtime's document service, when this build has one."""
-    return getattr(state.runtime(), "documents", None)
+    """The assistant's document service, when this build has one."""
+    return getattr(state.assistant(), "documents", None)
 
 
 async def upload(owner: User, files: Sequence[Element]) -> None:
@@ -89,13 +89,13 @@ async def list_documents(owner: User) -> None:
 SOURCES_AUTHOR = "Sources"
 
 
-async def sources_text(runtime: Runtime, user_id: uuid.UUID, report: ContextReport, reply: str) -> str | None:
+async def sources_text(app: Assistant, user_id: uuid.UUID, report: ContextReport, reply: str) -> str | None:
     """The excerpts the reply cites, each under its number and source (None when it cites none).
 
     Written into a message rather than as side-panel elements: nothing opens by itself, each title sits on
     its own text, and names keep their case. An excerpt the reply does not cite is not listed.
     """
-    service = getattr(runtime, "documents", None)
+    service = getattr(app, "documents", None)
     cited = cited_sources(report, reply)
     if service is None or not cited:
         return None
@@ -115,6 +115,6 @@ async def sources_text(runtime: Runtime, user_id: uuid.UUID, report: ContextRepo
 async def show_citations(report: ContextReport, reply: str) -> None:
     """The reply's sources under it (data_layer shows them again when the chat is reopened)."""
     owner = await session.user()
-    text = await sources_text(state.runtime(), owner.id, report, reply)
+    text = await sources_text(state.assistant(), owner.id, report, reply)
     if text:
         await cl.Message(content=text, author=SOURCES_AUTHOR).send()

@@ -24,11 +24,11 @@ async def forget_memories(thread_id: str, current_user: Any = Depends(get_curren
         key = uuid.UUID(thread_id)
     except ValueError as exc:
         raise HTTPException(status_code=404, detail="no such thread") from exc
-    runtime = state.runtime()
-    owner = await runtime.conversations.thread_owner(key)
+    app = state.assistant()
+    owner = await app.conversations.thread_owner(key)
     if owner is None or owner.name != current_user.identifier:
         raise HTTPException(status_code=404, detail="no such thread")
-    report = await runtime.memories.forget_from_thread(owner.id, key)
+    report = await app.memories.forget_from_thread(owner.id, key)
     return {"forgotten": report.memories, **report.as_dict(), "message": report.in_words()}
 
 

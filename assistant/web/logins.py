@@ -33,7 +33,7 @@ async def still_valid(claimed: User, mode: str) -> bool:
     if not issued_for:
         return False  # issued before tokens carried the account: sign in once more
     try:
-        stored = await state.runtime().conversations.get_user(claimed.identifier)
+        stored = await state.assistant().conversations.get_user(claimed.identifier)
     except NotFoundError:
         return False
     except AssistantError as exc:

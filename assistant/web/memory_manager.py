@@ -1,7 +1,7 @@
 """The memory manager in the browser: routes behind ``public/memory_manager.js`` and the ``/memories`` command.
 
 The page's manager lists what is remembered about the signed-in user, grouped by kind and with where each
-memory came from, and changes it only through the runtime's memory service: edit, pin or unpin (each with an
+memory came from, and changes it only through the memory service: edit, pin or unpin (each with an
 undo), forget (after showing what goes with it; final). Reading for display writes nothing, so the manager
 works the same while memory is off or the chat is temporary.
 """
@@ -18,7 +18,7 @@ from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from assistant.runtime import Runtime
+from assistant.application.facade import Assistant
 from assistant.web import render, session, state
 from memory.conversations import Message, User
 from memory.errors import AssistantError, InvalidInputError, NotFoundError, describe
@@ -68,17 +68,17 @@ def _item(
     }
 
 
-async def listing(runtime: Runtime, owner: User) -> dict[str, Any]:
+async def listing(app: Assistant, owner: User) -> dict[str, Any]:
     """Everything the manager shows: pinned memories and facts in full pages, turns counted per conversation."""
-    prefs = session.Preferences.of(await runtime.conversations.preferences(owner.id))
-    found = await runtime.memories.overview(owner.id, page=PAGE, turns=0)
+    prefs = session.Preferences.of(await app.conversations.preferences(owner.id))
+    found = await app.memories.overview(owner.id, page=PAGE, turns=0)
     kept = [*found.pinned.memories, *found.facts.memories]
     source_ids = list(dict.fromkeys(s for m in kept for s in m.source_message_ids))
-    sources = {m.id: m for m in await runtime.memories.sources(owner.id, source_ids)} if source_ids else {}
-    threads = await runtime.conversations.list_threads(owner.id, limit=1000)
+    sources = {m.id: m for m in await app.memories.sources(owner.id, source_ids)} if source_ids else {}
+    threads = await app.conversations.list_threads(owner.id, limit=1000)
     titles = {t.id: t.title or t.name or UNTITLED for t in threads}
-    turns = await runtime.memories.turns_by_thread(owner.id)
-    extracting, why = runtime.settings.extraction_status(runtime.settings.model)
+    turns = await app.memories.turns_by_thread(owner.id)
+    extracting, why = app.extraction_status()
 
     def item(memory: MemoryRecord) -> dict[str, Any]:
         return _item(memory, prefs.timezone, titles, sources)
@@ -104,15 +104,15 @@ async def listing(runtime: Runtime, owner: User) -> dict[str, Any]:
     }
 
 
-async def matching_turns(runtime: Runtime, owner: User, query: str, *, limit: int = 20) -> list[dict[str, Any]]:
+async def matching_turns(app: Assistant, owner: User, query: str, *, limit: int = 20) -> list[dict[str, Any]]:
     """Conversation turns that match the search (as ``/recall`` finds them); pinned memories and facts are
     all on the page already and are filtered there."""
     if not query.strip():
         return []
-    prefs = session.Preferences.of(await runtime.conversations.preferences(owner.id))
-    hits = await runtime.memories.search(owner.id, query[:500], limit=limit)
+    prefs = session.Preferences.of(await app.conversations.preferences(owner.id))
+    hits = await app.memories.search(owner.id, query[:500], limit=limit)
     turns = [h.memory for h in hits if h.memory.kind == "episodic" and not h.memory.pinned]
-    threads = await runtime.conversations.list_threads(owner.id, limit=1000)
+    threads = await app.conversations.list_threads(owner.id, limit=1000)
     titles = {t.id: t.title or t.name or UNTITLED for t in threads}
     return [_item(m, prefs.timezone, titles, {}) for m in turns]
 
@@ -122,11 +122,11 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 
 
 # -- the routes ---------------------------------------------------------------------------------
-async def _owner(current_user: Any) -> tuple[Runtime, User]:
+async def _owner(current_user: Any) -> tuple[Assistant, User]:
     if current_user is None:
         raise HTTPException(status_code=401, detail="Sign in to see your memories.")
-    runtime = state.runtime()
-    return runtime, await runtime.conversations.ensure_user(current_user.identifier)
+    app = state.assistant()
+    return app, await app.conversations.ensure_user(current_user.identifier)
 
 
 def _failed(exc: AssistantError) -> JSONResponse:
@@ -134,8 +134,8 @@ def _failed(exc: AssistantError) -> JSONResponse:
     return JSONResponse({"detail": describe(exc)}, status_code=status)
 
 
-async def _current(runtime: Runtime, owner: User, memory_id: uuid.UUID) -> MemoryRecord:
-    memory = await runtime.memories.find(owner.id, str(memory_id))
+async def _current(app: Assistant, owner: User, memory_id: uuid.UUID) -> MemoryRecord:
+    memory = await app.memories.find(owner.id, str(memory_id))
     if not memory.current:
         raise InvalidInputError("this memory was changed meanwhile; the list is reloaded")
     return memory
@@ -143,26 +143,26 @@ async def _current(runtime: Runtime, owner: User, memory_id: uuid.UUID) -> Memor
 
 async def get_memories(current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        return await listing(runtime, owner)
+        app, owner = await _owner(current_user)
+        return await listing(app, owner)
     except AssistantError as exc:
         return _failed(exc)
 
 
 async def search_turns(q: str = "", current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        return {"turns": await matching_turns(runtime, owner, q)}
+        app, owner = await _owner(current_user)
+        return {"turns": await matching_turns(app, owner, q)}
     except AssistantError as exc:
         return _failed(exc)
 
 
 async def edit_memory(memory_id: uuid.UUID, body: EditBody, current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        old = await _current(runtime, owner, memory_id)
-        new = await runtime.memories.edit(owner.id, old.id, body.text, reason="edited in the memory manager")
-        event = await runtime.memories.last_event(owner.id, new.id, "update")
+        app, owner = await _owner(current_user)
+        old = await _current(app, owner, memory_id)
+        new = await app.memories.edit(owner.id, old.id, body.text, reason="edited in the memory manager")
+        event = await app.memories.last_event(owner.id, new.id, "update")
         return {"id": str(new.id), "undo": str(event) if event else None, "message": "Memory changed."}
     except AssistantError as exc:
         return _failed(exc)
@@ -170,13 +170,13 @@ async def edit_memory(memory_id: uuid.UUID, body: EditBody, current_user: Any = 
 
 async def pin_memory(memory_id: uuid.UUID, body: PinBody, current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        old = await _current(runtime, owner, memory_id)
+        app, owner = await _owner(current_user)
+        old = await _current(app, owner, memory_id)
         if old.pinned == body.pinned:
             return {"id": str(old.id), "undo": None, "message": "Nothing to change."}
-        await runtime.memories.set_pinned(owner.id, old.id, body.pinned)
+        await app.memories.set_pinned(owner.id, old.id, body.pinned)
         action = "pin" if body.pinned else "unpin"
-        event = await runtime.memories.last_event(owner.id, old.id, action)
+        event = await app.memories.last_event(owner.id, old.id, action)
         message = "Pinned: always in my context." if body.pinned else "Unpinned: recalled only when relevant."
         return {"id": str(old.id), "undo": str(event) if event else None, "message": message}
     except AssistantError as exc:
@@ -185,8 +185,8 @@ async def pin_memory(memory_id: uuid.UUID, body: PinBody, current_user: Any = De
 
 async def forget_preview(body: IdsBody, current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        preview = await runtime.memories.forget_preview(owner.id, body.ids)
+        app, owner = await _owner(current_user)
+        preview = await app.memories.forget_preview(owner.id, body.ids)
         return {"count": preview.chosen, "also": preview.in_words()}
     except AssistantError as exc:
         return _failed(exc)
@@ -194,8 +194,8 @@ async def forget_preview(body: IdsBody, current_user: Any = Depends(get_current_
 
 async def forget_memories(body: IdsBody, current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        report = await runtime.memories.forget(owner.id, body.ids, reason="forgotten in the memory manager")
+        app, owner = await _owner(current_user)
+        report = await app.memories.forget(owner.id, body.ids, reason="forgotten in the memory manager")
         return {"message": report.in_words()}
     except AssistantError as exc:
         return _failed(exc)
@@ -203,8 +203,8 @@ async def forget_memories(body: IdsBody, current_user: Any = Depends(get_current
 
 async def undo_change(body: UndoBody, current_user: Any = Depends(get_current_user)) -> Any:
     try:
-        runtime, owner = await _owner(current_user)
-        event = await runtime.memories.undo(owner.id, body.event)
+        app, owner = await _owner(current_user)
+        event = await app.memories.undo(owner.id, body.event)
         words = {"update": "the edit", "pin": "pinning", "unpin": "unpinning"}.get(event.action, "the change")
         return {"message": f"Undone: {words} was reverted."}
     except AssistantError as exc:
@@ -237,7 +237,7 @@ def mount() -> None:
 # -- the command --------------------------------------------------------------------------------
 async def open_manager(owner: User, _: str) -> None:
     """``/memories``: opens the manager over the chat (the element opens it once; its button opens it again)."""
-    found = await state.runtime().memories.overview(owner.id, page=0, turns=0)
+    found = await state.assistant().memories.overview(owner.id, page=0, turns=0)
     kinds = [
         _count(found.pinned.total, "pinned memory", "pinned memories"),
         _count(found.facts.total, "fact"),

@@ -30,7 +30,7 @@ _FIRST_WAS_COMMAND = "first_input_was_command"  # user-session key: the chat sti
 
 async def _known(thread_id: str) -> bool:
     try:
-        return await state.runtime().conversations.thread_owner(uuid.UUID(str(thread_id))) is not None
+        return await state.assistant().conversations.thread_owner(uuid.UUID(str(thread_id))) is not None
     except (ValueError, TypeError):
         return False
 
@@ -119,6 +119,6 @@ async def name_after_command(owner: User, thread: Thread, text: str) -> None:
         return
     cl.user_session.set(_FIRST_WAS_COMMAND, False)
     if thread.title is None:
-        await state.runtime().conversations.rename_thread(owner.id, thread.id, text, only_if_untitled=True)
+        await state.assistant().conversations.rename_thread(owner.id, thread.id, text, only_if_untitled=True)
         # What Chainlit sends after a chat's first message: the page lists the chat again, with its name.
         await cl.context.emitter.emit("first_interaction", {"interaction": "message", "thread_id": str(thread.id)})

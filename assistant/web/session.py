@@ -52,8 +52,8 @@ async def user() -> User:
     """The signed-in user as stored (the local user without a login)."""
     signed_in = cl.user_session.get("user")
     name = getattr(signed_in, "identifier", None) or LOCAL_USER
-    conversations = state.runtime().conversations
-    if state.runtime().settings.auth == "password":
+    conversations = state.assistant().conversations
+    if state.assistant().settings.auth == "password":
         try:  # never re-created here: a removed account's open tab stops working
             return await conversations.get_user(name)
         except NotFoundError as exc:
@@ -68,23 +68,23 @@ def thread_id() -> uuid.UUID:
 async def thread(owner: User | None = None) -> Thread:
     """This chat's thread, created on first use with the id the browser chose."""
     owner = owner or await user()
-    return await state.runtime().conversations.ensure_thread(owner.id, thread_id())
+    return await state.assistant().conversations.ensure_thread(owner.id, thread_id())
 
 
 async def existing_thread(owner: User) -> Thread | None:
     try:
-        return await state.runtime().conversations.get_thread(owner.id, thread_id())
+        return await state.assistant().conversations.get_thread(owner.id, thread_id())
     except NotFoundError:
         return None
 
 
 async def preferences(owner: User) -> Preferences:
-    return Preferences.of(await state.runtime().conversations.preferences(owner.id))
+    return Preferences.of(await state.assistant().conversations.preferences(owner.id))
 
 
 async def is_temporary(owner: User) -> bool:
     """A temporary chat writes nothing to long-term memory (set in the settings panel)."""
     if cl.user_session.get("temporary") is not None:
         return bool(cl.user_session.get("temporary"))
-    metadata = await state.runtime().conversations.thread_metadata(owner.id, thread_id())
+    metadata = await state.assistant().conversations.thread_metadata(owner.id, thread_id())
     return bool(metadata.get("temporary"))

@@ -24,10 +24,10 @@ SHARES = (
 
 
 async def show(owner: User) -> None:
-    runtime = state.runtime()
+    runtime = state.assistant()
     prefs = await session.preferences(owner)
     temporary = await session.is_temporary(owner)
-    models = state.offered_models()
+    models = runtime.offered_models()
     widgets: list[Any] = [
         Select(
             id="model",
@@ -105,14 +105,14 @@ def checked(values: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool], 
 async def apply(owner: User, values: dict[str, Any]) -> None:
     """Store the choices; say what changed and what could not be used. A share or switch the settings' rules
     refuse changes nothing at all."""
-    runtime = state.runtime()
+    runtime = state.assistant()
     shares, switches, problems = checked(values)
     if problems:
         await cl.Message(content="\n".join(["⚠️ Settings not saved; nothing was changed.", *problems])).send()
         return
     prefs = await session.preferences(owner)
     notes: list[str] = []
-    if values.get("model") in state.offered_models():
+    if values.get("model") in runtime.offered_models():
         prefs.model = str(values["model"])
     if values.get("answer_length") in session.ANSWER_LENGTHS:
         prefs.answer_length = str(values["answer_length"])

@@ -1,59 +1,63 @@
-"""The process's runtime, shared by the app, its data layer and its commands."""
+"""The web app's open assistant, shared by the app, its data layer and its commands.
+
+Chainlit's lifespan opens it (the app start-up hook) and closes it (the shutdown hook); it is kept on the state of
+Chainlit's FastAPI app, next to the exit stack that closes it, rather than in module globals.
+"""
 
 from __future__ import annotations
 
 import logging
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
-from assistant.heap import settle_heap
-from assistant.providers.base import ChatModel
-from assistant.providers.factory import build_chat_model
-from assistant.runtime import Runtime
-from assistant.settings import Settings
 from memory.errors import AssistantError, describe
 
+if TYPE_CHECKING:
+    from starlette.datastructures import State
+
+    from assistant.application.facade import Assistant
+
 log = logging.getLogger("assistant.web")
-_state: dict[str, Runtime | BaseException] = {}
-_models: dict[str, ChatModel] = {}
+
+
+def _app_state() -> State:
+    from chainlit.server import app
+
+    return app.state
 
 
 async def start() -> None:
+    """Open the assistant with its background work (fact extraction, episodic backfill); a failure is kept and
+    shown in the chat instead of a dead server."""
+    from assistant.application.lifecycle import running
+    from assistant.heap import settle_heap
+    from assistant.settings import Settings
+
+    app_state = _app_state()
+    stack = AsyncExitStack()
+    app_state.assistant_exit = stack
     try:
-        runtime = await Runtime.start(Settings())
-        runtime.start_workers()
+        app_state.assistant = await stack.enter_async_context(running(Settings(), background="workers"))
         settle_heap()
-        _state["runtime"] = runtime
-    except Exception as exc:  # shown in the chat instead of a dead server
+    except Exception as exc:
         log.error("the assistant could not start: %s", describe(exc))
-        _state["runtime"] = exc
+        app_state.assistant = exc
 
 
 async def stop() -> None:
-    runtime = _state.pop("runtime", None)
-    for model in _models.values():
-        await model.aclose()
-    _models.clear()
-    if isinstance(runtime, Runtime):
-        await runtime.close()
+    """Drain the background work and close everything (and the extra chat models opened on the way)."""
+    app_state = _app_state()
+    stack: AsyncExitStack | None = getattr(app_state, "assistant_exit", None)
+    app_state.assistant = None
+    app_state.assistant_exit = None
+    if stack is not None:
+        await stack.aclose()
 
 
-def runtime() -> Runtime:
-    current = _state.get("runtime")
-    if isinstance(current, Runtime):
+def assistant() -> Assistant:
+    from assistant.application.facade import Assistant
+
+    current = getattr(_app_state(), "assistant", None)
+    if isinstance(current, Assistant):
         return current
     raise AssistantError(f"the assistant could not start: {describe(current) if current else 'still starting'}")
-
-
-def offered_models() -> list[str]:
-    """The default model first, then the configured others."""
-    settings = runtime().settings
-    return list(dict.fromkeys([settings.model, *settings.chat_models]))
-
-
-async def chat_model(name: str | None) -> ChatModel:
-    """The runtime's model, or another offered one (started once, kept for the process)."""
-    current = runtime()
-    if not name or name == current.settings.model or name not in offered_models():
-        return current.model
-    if name not in _models:
-        _models[name] = await build_chat_model(current.settings.model_copy(update={"model": name}))
-    return _models[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import chainlit as cl
@@ -13,7 +13,7 @@ import chainlit as cl
 from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
-from assistant.web import page, render, session, state
+from assistant.web import notices, page, render, session, state
 from assistant.web.data_layer import (
     ASSISTANT_NAME,
     PARTIAL_MARK,
@@ -26,26 +26,24 @@ from memory.conversations import Message, Thread, User
 from memory.errors import AssistantError, InvalidInputError, ProviderError, RateLimitError, describe
 
 log = logging.getLogger("assistant.web.turn")
-MANAGER_REASON = "in the memory manager"  # the reason memory_manager.py gives its changes
-NOTICE_ACTIONS = {"add": "📌 Remembered", "update": "✏️ Updated memory", "invalidate": "🗃️ No longer current"}
 
 
 async def _pipeline(owner: User) -> TurnPipeline:
     """The pipeline with this user's choices (it reads the memory switches itself, on every face)."""
-    runtime = state.runtime()
+    app = state.assistant()
     prefs = await session.preferences(owner)
     answer_tokens = session.ANSWER_LENGTHS.get(prefs.answer_length)
     shares = None
     if prefs.shares:
-        s = runtime.settings
+        s = app.settings
         shares = TierShares(
             prefs.shares.get("core", s.share_core),
             prefs.shares.get("short_term", s.share_short_term),
             prefs.shares.get("long_term", s.share_long_term),
             prefs.shares.get("documents", s.share_documents),
         )
-    model = await state.chat_model(prefs.model)
-    return runtime.turn_pipeline(model=model, answer_tokens=answer_tokens, shares=shares, system_note=_note(prefs))
+    model = await app.chat_model(prefs.model)
+    return app.pipeline(model=model, answer_tokens=answer_tokens, shares=shares, system_note=_note(prefs))
 
 
 def _note(prefs: session.Preferences) -> str | None:
@@ -70,28 +68,6 @@ async def _show_recall(report: ContextReport | None) -> None:
         step.output = render.recalled(report)
 
 
-async def memory_notices(owner: User) -> None:
-    """A small notice, with an undo button, for each memory added or changed since the last look."""
-    seen = cl.user_session.get("memory_seen")
-    now = datetime.now(UTC)
-    cl.user_session.set("memory_seen", now.isoformat())
-    if seen is None:
-        return
-    since = datetime.fromisoformat(str(seen))
-    events = await state.runtime().memories.store.events(owner.id, limit=20)
-    from assistant.web.commands import memory_notice
-
-    for event in reversed(events):
-        if event.created_at <= since or event.action not in NOTICE_ACTIONS or event.undone_at is not None:
-            continue
-        if event.reason == "/remember in the chat" or (event.reason or "").endswith(MANAGER_REASON):
-            continue  # already announced by the command, or seen in the memory manager
-        text = str((event.after or event.before or {}).get("text") or "")
-        if not text:
-            continue  # forgotten since: its event keeps no text
-        await memory_notice(f"{NOTICE_ACTIONS[event.action]}: “{render.short(text, 160)}”", event.id)
-
-
 async def run(owner: User, text: str, *, private: bool = False) -> None:
     """Store the message and stream the reply; a stopped reply is kept, marked incomplete."""
     if not text.strip():
@@ -101,7 +77,7 @@ async def run(owner: User, text: str, *, private: bool = False) -> None:
     if not private:
         await page.name_after_command(owner, thread, text)
     pipeline = await _pipeline(owner)
-    await memory_notices(owner)
+    await notices.memory_notices(owner)
     await _stream(thread, pipeline, text, private=private, temporary=await session.is_temporary(owner))
 
 
@@ -182,13 +158,13 @@ async def _retry(action: cl.Action) -> None:
     await action.remove()
     try:
         message_id = uuid.UUID(str(action.payload.get("message")))
-        found = await state.runtime().conversations.messages_by_id(owner.id, [message_id])
+        found = await state.assistant().conversations.messages_by_id(owner.id, [message_id])
     except (ValueError, AssistantError):
         found = []
     if not found:
         await cl.Message(content="That message is gone; send it again.").send()
         return
-    thread = await state.runtime().conversations.get_thread(owner.id, found[0].thread_id)
+    thread = await state.assistant().conversations.get_thread(owner.id, found[0].thread_id)
     # A retried private message stays private: the pipeline reads the mark from the stored message.
     temporary = await session.is_temporary(owner)
     await _stream(thread, await _pipeline(owner), None, temporary=temporary, stored=found[0])
