@@ -14,6 +14,9 @@ faces (Chainlit app, CLI, MCP server) turn them into human messages with
     ├── InvalidInputError    bad user input; nothing was changed
     ├── NotFoundError        a user, thread or message that does not exist
     ├── ProviderError        the chat model call failed
+    │   ├── ContextLengthError   the provider found the request longer than its context window
+    │   └── StreamIncomplete     a reply's stream ended early (assistant/providers/base.py: it carries
+    │                            the provider layer's reason, so it lives beside the stream types)
     └── RateLimitError       a user reached a rate limit (turns per minute or day, tokens per day)
 """
 
@@ -58,6 +61,10 @@ class NotFoundError(AssistantError):
 
 class ProviderError(AssistantError):
     """The chat model (any LiteLLM provider or the local model) failed."""
+
+
+class ContextLengthError(ProviderError):
+    """The provider rejected the request as longer than its context window."""
 
 
 def describe(error: BaseException) -> str:
