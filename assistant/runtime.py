@@ -16,7 +16,6 @@ from psycopg_pool import AsyncConnectionPool
 from assistant.context.budget import TierShares, model_window
 from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
-from assistant.context.tokens import TokenCounter, forget_counted_texts
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork, supervised
 from assistant.pipeline.extraction import Extractor, drop_jobs
@@ -27,6 +26,7 @@ from assistant.prompts import load_prompt
 from assistant.providers.base import ChatModel
 from assistant.providers.embedders import build_embedder
 from assistant.providers.factory import NoChatModel, build_chat_model
+from assistant.providers.tokens import TokenCounter, forget_counted_texts
 from assistant.settings import Settings
 from assistant.telemetry import configure_tracing
 from memory.accounts import AccountStore

@@ -22,6 +22,8 @@ faces (Chainlit app, CLI, MCP server) turn them into human messages with
 
 from __future__ import annotations
 
+from memory.redaction import redact
+
 
 class AssistantError(Exception):
     """Base of every error the assistant reports to a person."""
@@ -70,8 +72,6 @@ class ContextLengthError(ProviderError):
 def describe(error: BaseException) -> str:
     """One human line for any error; unknown errors are named as such. A password a driver or a URL put in the
     text is hidden, whatever the error."""
-    from memory.db.pool import redact  # here, not at the top: the pool module imports this one
-
     if isinstance(error, AssistantError):
         return redact(str(error))
     return redact(f"unexpected error: {type(error).__name__}: {error}")

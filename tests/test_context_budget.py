@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.context.budget import Budget, model_window
-from assistant.context.tokens import TokenCounter
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.tokens import TokenCounter
 from assistant.runtime import Runtime
 from memory.recall import RecalledItem
 

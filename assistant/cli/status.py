@@ -24,7 +24,7 @@ COUNTED = (
 
 def _hide_secrets(url: str) -> str:
     """A URL or libpq conninfo with its password hidden."""
-    from memory.db.pool import redact
+    from memory.redaction import redact
 
     return redact(url)
 
