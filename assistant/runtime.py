@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
-from assistant.context.budget import TierShares, model_window
+from assistant.context.budget import TierShares
 from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
 from assistant.embedded.manager import Endpoints, ensure_running
@@ -26,6 +26,7 @@ from assistant.prompts import load_prompt
 from assistant.providers.base import ChatModel
 from assistant.providers.embedders import build_embedder
 from assistant.providers.factory import NoChatModel, build_chat_model
+from assistant.providers.profile import embedder_profile, extraction_status, profile_for
 from assistant.providers.tokens import TokenCounter, forget_counted_texts
 from assistant.settings import Settings
 from assistant.telemetry import configure_tracing
@@ -135,7 +136,15 @@ class Runtime:
             ttl_s=settings.short_term_ttl_s,
         )
         reports = ContextReportStore(pool)
-        memories = MemoryService(pool, embedder, short_term, HybridSearch(pool, embedder))
+        calibrated = embedder_profile(embedder.name)
+        memories = MemoryService(
+            pool,
+            embedder,
+            short_term,
+            HybridSearch(pool, embedder),
+            floor=calibrated.memory_floor,
+            near_duplicate=calibrated.near_duplicate,
+        )
         memories.at_rest.rewrite_always = settings.forget_rewrites_tables
         episodic = EpisodicWriter(pool, memories.store, embedder)
         long_term = LongTermTier(memories)
@@ -152,7 +161,7 @@ class Runtime:
             short_term,
             long_term,
             long_term,
-            DocumentTier(documents),
+            DocumentTier(documents, floor=calibrated.document_floor),
             system_prompt=load_prompt(settings.prompts_dir, "system"),
             templates=ContextTemplates.load(settings.prompts_dir),
             shares=TierShares(
@@ -161,7 +170,7 @@ class Runtime:
             answer_tokens=_answer_tokens(settings.answer_tokens, model),
             margin_tokens=settings.margin_tokens,
         )
-        window = model_window(model.name, configured=settings.window_for(model.name), reported=model.context_window)
+        window = profile_for(model.name, settings).window(reported=model.context_window)
         background = BackgroundWork()
         summarizer = Summarizer(
             conversations,
@@ -173,7 +182,7 @@ class Runtime:
             batch=settings.summary_batch,
             concurrency=settings.summary_concurrency,
         )
-        extracting, _ = settings.extraction_status(settings.model)
+        extracting, _ = extraction_status(settings)
         extraction_queue = f"{settings.redis_prefix}:{{extract}}:jobs"
         extractor = None
         if extracting:
@@ -290,9 +299,7 @@ class Runtime:
                 context.shares = shares.normalised()
             if system_note:
                 context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
-        window = model_window(
-            chosen.name, configured=self.settings.window_for(chosen.name), reported=chosen.context_window
-        )
+        window = profile_for(chosen.name, self.settings).window(reported=chosen.context_window)
         return TurnPipeline(
             self.conversations,
             self.pipeline.writer,

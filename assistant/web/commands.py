@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import chainlit as cl
 from chainlit.types import CommandDict
 
+from assistant.providers.profile import extraction_status
 from assistant.runtime import Runtime
 from assistant.web import render, session, state
 from memory.conversations import User
@@ -49,7 +50,7 @@ async def memory(owner: User, _: str) -> None:
 
 async def memory_listing(runtime: Runtime, owner: User, tz: str | None) -> str:
     found = await overview(runtime.memories.store, owner.id)
-    return render.memories(found, runtime.settings.extraction_status(runtime.settings.model), tz)
+    return render.memories(found, extraction_status(runtime.settings), tz)
 
 
 async def recall(owner: User, query: str) -> None:

@@ -18,6 +18,7 @@ from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from assistant.providers.profile import extraction_status
 from assistant.runtime import Runtime
 from assistant.web import render, session, state
 from memory.conversations import Message, User
@@ -78,7 +79,7 @@ async def listing(runtime: Runtime, owner: User) -> dict[str, Any]:
     threads = await runtime.conversations.list_threads(owner.id, limit=1000)
     titles = {t.id: t.title or t.name or UNTITLED for t in threads}
     turns = await runtime.memories.turns_by_thread(owner.id)
-    extracting, why = runtime.settings.extraction_status(runtime.settings.model)
+    extracting, why = extraction_status(runtime.settings)
 
     def item(memory: MemoryRecord) -> dict[str, Any]:
         return _item(memory, prefs.timezone, titles, sources)
