@@ -136,6 +136,7 @@ class Runtime:
             ttl_s=settings.short_term_ttl_s,
         )
         reports = ContextReportStore(pool)
+        profile = profile_for(model.name, settings)
         calibrated = embedder_profile(embedder.name)
         memories = MemoryService(
             pool,
@@ -151,7 +152,7 @@ class Runtime:
         documents = DocumentService(
             pool,
             embedder,
-            count_tokens=TokenCounter(model.name).text,
+            count_tokens=TokenCounter(profile.tokenizer).text,
             max_bytes=int(settings.max_document_mb * 1024 * 1024),
             chunk_tokens=settings.document_chunk_tokens,
             overlap_tokens=settings.document_overlap_tokens,
@@ -170,7 +171,7 @@ class Runtime:
             answer_tokens=_answer_tokens(settings.answer_tokens, model),
             margin_tokens=settings.margin_tokens,
         )
-        window = profile_for(model.name, settings).window(reported=model.context_window)
+        window = profile.window(reported=model.context_window)
         background = BackgroundWork()
         summarizer = Summarizer(
             conversations,

@@ -1,4 +1,5 @@
-"""Each model's facts in one place, resolved from its name: models are matched by name here and nowhere else.
+"""Each model's facts in one place, resolved from its name. Besides the factories, which choose the class that
+serves a configured name, models are matched by name here and nowhere else.
 
 A chat model's ``ModelProfile`` says how large its input window is, how its tokens are counted, whether it writes
 reliable structured output (fact extraction needs it), the most tokens an answer should take, and how it is named
