@@ -111,7 +111,7 @@ def _layer(module: str) -> int | None:
     return None
 
 
-def _third_party(tree: ast.AST, module: str) -> set[str]:
+def _top_level_names(tree: ast.AST, module: str) -> set[str]:
     return {name.split(".")[0] for name in _imported(tree, module, False)}
 
 
@@ -133,7 +133,7 @@ def test_memory_never_imports_the_assistant_or_chainlit() -> None:
     found = []
     for path in (ROOT / "memory").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        found += [f"{path.relative_to(ROOT)}: {name}" for name in _third_party(tree, _module_name(path))]
+        found += [f"{path.relative_to(ROOT)}: {name}" for name in _top_level_names(tree, _module_name(path))]
     assert [line for line in found if line.endswith((": assistant", ": chainlit"))] == []
 
 
