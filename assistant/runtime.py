@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
-from assistant.context.budget import TierShares, model_window
+from assistant.context.budget import TierShares
 from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
-from assistant.context.tokens import TokenCounter, forget_counted_texts
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork, supervised
 from assistant.pipeline.extraction import Extractor, drop_jobs
@@ -27,6 +26,8 @@ from assistant.prompts import load_prompt
 from assistant.providers.base import ChatModel
 from assistant.providers.embedders import build_embedder
 from assistant.providers.factory import NoChatModel, build_chat_model
+from assistant.providers.profile import embedder_profile, extraction_status, profile_for
+from assistant.providers.tokens import TokenCounter, forget_counted_texts
 from assistant.settings import Settings
 from assistant.telemetry import configure_tracing
 from memory.accounts import AccountStore
@@ -135,14 +136,23 @@ class Runtime:
             ttl_s=settings.short_term_ttl_s,
         )
         reports = ContextReportStore(pool)
-        memories = MemoryService(pool, embedder, short_term, HybridSearch(pool, embedder))
+        profile = profile_for(model.name, settings)
+        calibrated = embedder_profile(embedder.name)
+        memories = MemoryService(
+            pool,
+            embedder,
+            short_term,
+            HybridSearch(pool, embedder),
+            floor=calibrated.memory_floor,
+            near_duplicate=calibrated.near_duplicate,
+        )
         memories.at_rest.rewrite_always = settings.forget_rewrites_tables
         episodic = EpisodicWriter(pool, memories.store, embedder)
         long_term = LongTermTier(memories)
         documents = DocumentService(
             pool,
             embedder,
-            count_tokens=TokenCounter(model.name).text,
+            count_tokens=TokenCounter(profile.tokenizer).text,
             max_bytes=int(settings.max_document_mb * 1024 * 1024),
             chunk_tokens=settings.document_chunk_tokens,
             overlap_tokens=settings.document_overlap_tokens,
@@ -152,7 +162,7 @@ class Runtime:
             short_term,
             long_term,
             long_term,
-            DocumentTier(documents),
+            DocumentTier(documents, floor=calibrated.document_floor),
             system_prompt=load_prompt(settings.prompts_dir, "system"),
             templates=ContextTemplates.load(settings.prompts_dir),
             shares=TierShares(
@@ -161,7 +171,7 @@ class Runtime:
             answer_tokens=_answer_tokens(settings.answer_tokens, model),
             margin_tokens=settings.margin_tokens,
         )
-        window = model_window(model.name, configured=settings.window_for(model.name), reported=model.context_window)
+        window = profile.window(reported=model.context_window)
         background = BackgroundWork()
         summarizer = Summarizer(
             conversations,
@@ -173,7 +183,7 @@ class Runtime:
             batch=settings.summary_batch,
             concurrency=settings.summary_concurrency,
         )
-        extracting, _ = settings.extraction_status(settings.model)
+        extracting, _ = extraction_status(settings)
         extraction_queue = f"{settings.redis_prefix}:{{extract}}:jobs"
         extractor = None
         if extracting:
@@ -290,9 +300,7 @@ class Runtime:
                 context.shares = shares.normalised()
             if system_note:
                 context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
-        window = model_window(
-            chosen.name, configured=self.settings.window_for(chosen.name), reported=chosen.context_window
-        )
+        window = profile_for(chosen.name, self.settings).window(reported=chosen.context_window)
         return TurnPipeline(
             self.conversations,
             self.pipeline.writer,

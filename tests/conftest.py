@@ -24,12 +24,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from assistant.embedded import manager
 from assistant.providers.base import ChatModel
+from assistant.providers.embedders import HashEmbedder
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
-from memory.embeddings import HashEmbedder
 from memory.short_term.connection import open_redis
 
 TEMPLATE_DB = "assistant_test_template"

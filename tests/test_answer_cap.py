@@ -16,7 +16,10 @@ from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage, Completed, TextDelta
 from assistant.providers.fake import FakeChatModel
 from assistant.providers.litellm_model import LiteLLMChatModel
-from assistant.providers.local_spec import ANSWER_CAP, DRY_MULTIPLIER, LABEL, REPEAT_PENALTY, STOP, model_label
+from assistant.providers.local_spec import DRY_MULTIPLIER, REPEAT_PENALTY, STOP
+from assistant.providers.profile import LOCAL_ANSWER_CAP as ANSWER_CAP
+from assistant.providers.profile import LOCAL_LABEL as LABEL
+from assistant.providers.profile import profile_for
 from assistant.reply_notes import cap_note
 from assistant.runtime import Runtime
 from assistant.web.data_layer import message_step
@@ -89,8 +92,8 @@ def test_the_cli_chat_says_when_a_reply_was_cut(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_local_model_is_labelled_by_what_it_is() -> None:
-    assert model_label("openai/smollm2-135m-instruct") == LABEL == model_label("local")
-    assert model_label("openai/gpt-4o-mini") == "openai/gpt-4o-mini"
+    assert profile_for("openai/smollm2-135m-instruct").label == LABEL == profile_for("local").label
+    assert profile_for("openai/gpt-4o-mini").label == "openai/gpt-4o-mini"
 
 
 @pytest.mark.timeout(300)  # ~10 s on two idle cores; minutes when they are shared

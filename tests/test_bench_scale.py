@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from assistant.bench.corpus import Composer, diary_sentences, questions
 from assistant.bench.scale import run_scale_bench
 from assistant.cli.main import app
+from assistant.providers.embedders import HashEmbedder
 from assistant.settings import Settings
-from memory.embeddings import HashEmbedder
 
 runner = CliRunner()
 
@@ -69,7 +69,7 @@ def test_scale_command_prints_json_and_a_table(tmp_path: Path) -> None:
 
 async def test_every_timed_query_is_embedded_again() -> None:
     from assistant.bench.scale import TimedEmbedder
-    from memory.embeddings import QueryCache
+    from assistant.providers.embedders import QueryCache
 
     class Counting(HashEmbedder):
         calls = 0

@@ -8,11 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.context.budget import Budget, model_window
-from assistant.context.tokens import TokenCounter
+from assistant.context.budget import Budget
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.profile import profile_for
+from assistant.providers.tokens import TokenCounter
 from assistant.runtime import Runtime
+from assistant.settings import Settings
 from memory.recall import RecalledItem
 
 MakeRuntime = Callable[..., Runtime]
@@ -121,10 +123,11 @@ async def test_the_model_never_receives_more_than_the_budget(
 
 
 def test_the_window_comes_from_settings_then_the_model_then_litellm() -> None:
-    assert model_window("openai/gpt-4o-mini", configured=4096) == 4096
-    assert model_window("fake", reported=2048) == 2048
-    assert model_window("openai/gpt-4o-mini") == 128_000
-    assert model_window("no-such/model") == 8192
+    assert profile_for("openai/gpt-4o-mini", Settings(max_input_tokens=4096)).window() == 4096
+    assert profile_for("openai/gpt-4o-mini", Settings(model_windows={"openai/gpt-4o-mini": 4096})).window() == 4096
+    assert profile_for("fake").window(reported=2048) == 2048
+    assert profile_for("openai/gpt-4o-mini").window() == 128_000
+    assert profile_for("no-such/model").window() == 8192
 
 
 def test_the_answer_reserve_is_at_most_a_quarter_of_the_window() -> None:

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 from assistant.cli.main import app
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
+from assistant.providers.embedders import HashEmbedder, QueryCache
 from assistant.providers.fake import FakeChatModel, default_reply
 from assistant.runtime import Runtime
 from memory.conversations import Thread, User
-from memory.embeddings import HashEmbedder, QueryCache
 from memory.errors import NotFoundError
 from memory.long_term.forgetting import FORGOTTEN_TEXT, ForgetReport
 from memory.long_term.records import MemoryRecord

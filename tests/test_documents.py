@@ -208,7 +208,7 @@ def test_headings_and_pages_start_new_chunks_that_name_their_place() -> None:
 
 
 def test_chunks_are_counted_with_the_given_tokenizer() -> None:
-    from assistant.context.tokens import TokenCounter
+    from assistant.providers.tokens import TokenCounter
 
     count = TokenCounter("fake").text
     text = "\n\n".join(f"Paragraph {i}: the quick brown fox jumps over the lazy dog again." for i in range(40))

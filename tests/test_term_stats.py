@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 from psycopg_pool import AsyncConnectionPool
 
+from assistant.providers.embedders import HashEmbedder
 from memory.conversations import ConversationStore
-from memory.embeddings import HashEmbedder
 from memory.long_term.search import COMMON_MATCHES, HybridSearch, text_query
 from memory.long_term.store import MemoryStore, NewMemory
 

@@ -1,8 +1,8 @@
 import pytest
 
-from assistant.context.tokens import TokenCounter
 from assistant.providers.base import ChatMessage
 from assistant.providers.offline_litellm import litellm
+from assistant.providers.tokens import TokenCounter
 
 TEXTS = [
     "",

@@ -161,7 +161,9 @@ class Assistant:
 
     def extraction_status(self) -> tuple[bool, str]:
         """Whether facts are drawn from conversations with the default model, and why not when they are not."""
-        return self.settings.extraction_status(self.settings.model)
+        from assistant.providers.profile import extraction_status
+
+        return extraction_status(self.settings)
 
     async def memory_counts(self, user_id: uuid.UUID) -> dict[str, int]:
         return await self.memories.store.count(user_id)

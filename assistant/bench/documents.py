@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from assistant.bench.locomo.dataset import Sample, dev_file, load_locomo
 from assistant.bench.stats import machine, summary
-from assistant.context.tokens import TokenCounter
+from assistant.providers.tokens import TokenCounter
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.documents.service import DocumentService

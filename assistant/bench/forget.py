@@ -14,9 +14,9 @@ from typing import Any
 
 from assistant.bench.corpus import Progress
 from assistant.bench.stats import machine
+from assistant.providers.embedders import HashEmbedder
 from assistant.runtime import Runtime
 from assistant.settings import Settings
-from memory.embeddings import HashEmbedder
 
 BATCH = 1000
 

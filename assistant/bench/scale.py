@@ -14,11 +14,11 @@ import numpy as np
 from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
 from assistant.bench.stats import machine, summary
 from assistant.heap import settle_heap
-from assistant.providers.embedders import build_embedder
+from assistant.providers.embedders import QueryCache, build_embedder
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
-from memory.embeddings import Embedder, QueryCache, Vectors
+from memory.embeddings import Embedder, Vectors
 from memory.errors import InvalidInputError
 from memory.long_term.store import NewMemory
 

@@ -35,7 +35,7 @@ def _tool(name: str) -> str:
 
 
 def _run_tool(argv: list[str], what: str) -> None:
-    from memory.db.pool import redact
+    from memory.redaction import redact
 
     result = subprocess.run(argv, capture_output=True, text=True, check=False, umask=OWNER_ONLY_UMASK)
     if result.returncode != 0:

@@ -495,11 +495,12 @@ async def _locomo(
     from assistant.bench.locomo.project_memory import ProjectMemory
     from assistant.bench.locomo.runner import run_locomo
     from assistant.providers.factory import build_chat_model
+    from assistant.providers.profile import extraction_status
 
     await asyncio.to_thread(load_locomo, data)  # a file not in the format fails before anything starts
     base = settings()
     if extract:
-        extracting, why = base.extraction_status(base.model)
+        extracting, why = extraction_status(base)
         if not extracting:
             raise InvalidInputError(f"--extract needs a model that extracts facts; {base.model}: {why}")
         config = base

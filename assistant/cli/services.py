@@ -19,7 +19,7 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
 
 def _show(statuses: list[ServiceStatus], as_json: bool) -> None:
-    from memory.db.pool import redact
+    from memory.redaction import redact
 
     if as_json:
         print_json([asdict(s) | {"url": redact(s.url) if s.url else None} for s in statuses])

@@ -24,7 +24,7 @@ COUNTED = (
 
 def _hide_secrets(url: str) -> str:
     """A URL or libpq conninfo with its password hidden."""
-    from memory.db.pool import redact
+    from memory.redaction import redact
 
     return redact(url)
 
@@ -49,19 +49,20 @@ def status(as_json: bool = JSON_OPTION) -> None:
     Example: assistant status --json
     """
     from assistant.embedded import manager
-    from assistant.providers.local_spec import model_label
+    from assistant.providers.profile import extraction_status, profile_for
     from assistant.runtime import prepare_stores
 
     config = settings()
     endpoints = run(prepare_stores(config))
-    extracting, why = config.extraction_status(config.model)
+    extracting, why = extraction_status(config)
+    profile = profile_for(config.model, config)
     services = [
         {"name": s.name, "running": s.running, "embedded": s.embedded, "url": _hide_secrets(s.url) if s.url else None}
         for s in manager.status(config)
     ]
     report: dict[str, Any] = {
         "model": config.model,
-        "model_is_local": config.model in ("local", "fake") or config.model.startswith(("ollama/", "ollama_chat/")),
+        "model_is_local": profile.runs_locally,
         "embedder": config.embedder,
         "extraction": {"on": extracting, "why": why},
         "memory_enabled": config.memory_enabled,
@@ -73,9 +74,7 @@ def status(as_json: bool = JSON_OPTION) -> None:
         print_json(report)
         return
     table = Table(show_header=False, title="assistant status")
-    shown = (
-        config.model if model_label(config.model) == config.model else f"{config.model}: {model_label(config.model)}"
-    )
+    shown = config.model if profile.label == config.model else f"{config.model}: {profile.label}"
     table.add_row("model", shown + (" (local, offline)" if report["model_is_local"] else " (remote)"))
     table.add_row("embedder", config.embedder)
     table.add_row("fact extraction", ("on: " if extracting else "off: ") + why)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_WINDOW = 8192
-
 
 @dataclass(frozen=True)
 class TierShares:
@@ -38,18 +36,3 @@ class Budget:
         reserve = min(answer_tokens, window // 4)
         margin = max(margin_tokens, window // 200)
         return cls(window, reserve, margin)
-
-
-def model_window(model: str, *, configured: int | None = None, reported: int | None = None) -> int:
-    """The model's input window: a configured override, what the model says, LiteLLM's model info, a default."""
-    if configured:
-        return configured
-    if reported:
-        return reported
-    from assistant.providers.offline_litellm import litellm
-
-    try:
-        info = litellm.get_model_info(model)
-    except Exception:  # not in LiteLLM's map (local, custom or new models)
-        return DEFAULT_WINDOW
-    return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_WINDOW)

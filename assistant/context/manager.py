@@ -22,8 +22,8 @@ from assistant.context.quoting import FENCES, fence, neutralise, render_document
 from assistant.context.report import ContextReport, ReportItem, TierReport, Truncation
 from assistant.context.sources import CoreMemorySource, DocumentSource, LongTermSource
 from assistant.context.templates import ContextTemplates
-from assistant.context.tokens import TokenCounter
 from assistant.providers.base import ChatMessage, Role
+from assistant.providers.tokens import TokenCounter
 from memory.conversations import Message, Thread
 from memory.recall import RecalledItem
 from memory.short_term.window import ShortTermMemory, Turn

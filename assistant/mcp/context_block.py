@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from assistant.context.quoting import FENCES, fence, neutralise
-from assistant.context.tokens import TokenCounter
 from assistant.pipeline.memory_use import OFF_FOR_ALL
+from assistant.providers.tokens import TokenCounter
 from assistant.runtime import Runtime
 from memory import text_input
 

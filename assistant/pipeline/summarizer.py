@@ -6,8 +6,8 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from assistant.context.tokens import TokenCounter
 from assistant.providers.base import ChatMessage, ChatModel
+from assistant.providers.tokens import TokenCounter
 from memory.conversations import ConversationStore, Thread
 from memory.short_term.locks import RedisLock
 from memory.short_term.summaries import Summary

@@ -21,11 +21,10 @@ from assistant.pipeline.memory_use import MemoryUse
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.providers.base import INCOMPLETE, ChatModel, Completed, Incomplete, StreamIncomplete, TextDelta
-from assistant.providers.litellm_model import ContextLengthError
 from memory import text_input
 from memory.context_reports import ContextReportStore
 from memory.conversations import ConversationStore, Message, Thread
-from memory.errors import ProviderError, RateLimitError, StoreError
+from memory.errors import ContextLengthError, ProviderError, RateLimitError, StoreError
 from memory.short_term.rate_limit import RateLimiter
 from memory.store_faults import in_turn
 

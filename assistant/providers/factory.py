@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from assistant.context.budget import DEFAULT_WINDOW
 from assistant.providers.base import ChatMessage, ChatModel, StreamEvent
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.profile import DEFAULT_WINDOW, profile_for
 from assistant.settings import FAKE_MODEL, LOCAL_MODEL, Settings
 from memory.errors import ProviderError
 
@@ -27,7 +27,7 @@ class NoChatModel(ChatModel):
 async def build_chat_model(settings: Settings) -> ChatModel:
     if settings.model == FAKE_MODEL:
         return FakeChatModel(
-            context_window=settings.max_input_tokens or 8192,
+            context_window=settings.max_input_tokens or DEFAULT_WINDOW,
             token_delay_s=settings.fake_token_delay_s,
             record_path=settings.fake_record_path,
         )
@@ -45,5 +45,5 @@ async def build_chat_model(settings: Settings) -> ChatModel:
         idle_timeout=settings.idle_timeout,
         num_retries=settings.max_retries,
         fallbacks=settings.fallback_models,
-        context_window=settings.window_for(settings.model),
+        context_window=profile_for(settings.model, settings).configured_window,
     )

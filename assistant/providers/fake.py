@@ -12,8 +12,8 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
-from assistant.context.tokens import TokenCounter
 from assistant.providers.base import LENGTH, ChatMessage, ChatModel, Completed, StreamEvent, TextDelta, Usage
+from assistant.providers.tokens import TokenCounter
 from memory.errors import ProviderError
 
 Script = Callable[[Sequence[ChatMessage]], str]

@@ -18,13 +18,9 @@ from assistant.providers.base import (
     TextDelta,
     Usage,
 )
-from memory.errors import ProviderError
+from memory.errors import ContextLengthError, ProviderError
 
 log = logging.getLogger("assistant.providers")
-
-
-class ContextLengthError(ProviderError):
-    """The provider rejected the request as longer than its context window."""
 
 
 def provider_error(model: str, exc: Exception, *, api_base: str | None = None) -> ProviderError:

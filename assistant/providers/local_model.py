@@ -13,15 +13,16 @@ from assistant.providers import local_spec
 from assistant.providers.litellm_model import LiteLLMChatModel
 from assistant.providers.local_server import LocalModelServer
 from assistant.providers.offline_litellm import litellm
-from assistant.settings import Settings
+from assistant.providers.profile import profile_for
+from assistant.settings import LOCAL_MODEL, Settings
 
-TOKENIZER_SLACK = 0.85
+PROFILE = profile_for(LOCAL_MODEL)
 
 
 class LocalChatModel(LiteLLMChatModel):
     """A LiteLLM model whose endpoint is a llama.cpp server this process owns."""
 
-    answer_cap = local_spec.ANSWER_CAP
+    answer_cap = PROFILE.answer_cap
     timeout_settings = ("ASSISTANT_LOCAL_STREAM_TIMEOUT", "ASSISTANT_LOCAL_STREAM_TIMEOUT")
 
     def __init__(
@@ -42,9 +43,7 @@ class LocalChatModel(LiteLLMChatModel):
             first_token_timeout=first_token_timeout,
             idle_timeout=idle_timeout,
             num_retries=0,
-            # LiteLLM counts this model's tokens with cl100k, which undercounts SmolLM2's tokenizer by
-            # up to ~12%; budgeting against a smaller window keeps real requests inside n_ctx.
-            context_window=int(info.context_window * TOKENIZER_SLACK),
+            context_window=int(info.context_window * PROFILE.tokenizer_slack),
         )
         self.server = server
         # LiteLLM warns at start-up that a free local model has no cache pricing; nothing for a user to act on.

@@ -1,19 +1,14 @@
-"""Facts about the offline default model (SmolLM2-135M-Instruct), light enough for any face to import.
+"""How the offline default model (SmolLM2-135M-Instruct) is served and sampled; what the rest of the assistant
+needs to know about it is in its profile (assistant/providers/profile.py).
 
-The sampling and limits were chosen with `assistant bench local` (figures in docs/benchmarks.md): without them
+The sampling and stop markers were chosen with `assistant bench local` (figures in docs/benchmarks.md): without them
 the 135M model often repeats a phrase until the token limit, which on two cores takes over a minute.
 """
 
 from __future__ import annotations
 
-from assistant.settings import LOCAL_MODEL
-
 MODEL_NAME = "smollm2-135m-instruct"
 LITELLM_NAME = f"openai/{MODEL_NAME}"
-LABEL = "SmolLM2-135M-Instruct (tiny offline model)"
-
-# Most tokens an answer may take: its useful answers are a few sentences; past this it only repeats itself.
-ANSWER_CAP = 200
 # Where a reply must end even if the model does not emit end-of-turn: the chat template's markers, and the
 # model starting to write the user's next turn itself.
 STOP = ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "\nUser:", "\nuser:"]
@@ -26,8 +21,3 @@ REPEAT_LAST_N = 64
 DRY_MULTIPLIER = 0.8
 DRY_BASE = 1.75
 DRY_ALLOWED_LENGTH = 3
-
-
-def model_label(name: str) -> str:
-    """How a model is named to people: the local default by what it is, others by their LiteLLM name."""
-    return LABEL if name in (LITELLM_NAME, LOCAL_MODEL) else name

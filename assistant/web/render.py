@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.context.citations import excerpt
 from assistant.context.report import ContextReport, ReportItem
-from assistant.providers.local_spec import model_label
+from assistant.providers.profile import profile_for
 from memory.conversations import Message
 from memory.long_term.overview import MemoryOverview, Section
 from memory.long_term.records import MemoryRecord
@@ -159,7 +159,8 @@ def budget_table(report: ContextReport) -> str:
     return "\n".join(
         [
             f"**Token budget** — {report.used:,} of {report.budget:,} input tokens used "
-            f"(window {report.window:,}, {report.reserve:,} kept for the answer), model `{model_label(report.model)}`",
+            f"(window {report.window:,}, {report.reserve:,} kept for the answer), "
+            f"model `{profile_for(report.model).label}`",
             "",
             "| tier | used | budget | items | left out |",
             "|---|---:|---:|---:|---:|",
@@ -220,7 +221,7 @@ def stats(messages: Sequence[Message]) -> str:
         lines.append(f"- reply time: median {median / 1000:.2f} s, slowest {latencies[-1] / 1000:.2f} s")
     models = sorted({m.model for m in replies if m.model})
     if models:
-        lines.append(f"- model(s): {', '.join(model_label(m) for m in models)}")
+        lines.append(f"- model(s): {', '.join(profile_for(m).label for m in models)}")
     return "\n".join(lines)
 
 

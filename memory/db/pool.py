@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,15 +11,8 @@ from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
 from memory.errors import StoreError
+from memory.redaction import redact
 from memory.store_faults import postgres_faults
-
-
-def redact(text: str) -> str:
-    """The text with every password in it hidden: in URLs (``scheme://user:secret@``, ``redis://:secret@``),
-    in ``?password=`` query parameters and in libpq ``password=`` keywords. For messages and status output,
-    so any text that may hold a URL (an error from a driver too) can pass through it."""
-    text = re.sub(r"(://[^:/@\s]*:)\S*@", r"\1***@", text)  # up to the last @: a password may hold one
-    return re.sub(r"(\bpassword\s*=\s*)('[^']*'|[^\s&]+)", r"\1***", text, flags=re.IGNORECASE)
 
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:

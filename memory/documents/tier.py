@@ -7,7 +7,7 @@ import uuid
 from memory.documents.records import DocumentHit
 from memory.documents.service import DocumentService
 from memory.recall import RecalledItem
-from memory.relevance import BELOW, RelevanceFloor, floor_for
+from memory.relevance import BELOW, RelevanceFloor
 
 DEPTH = 50  # candidates from each of the two searches
 
@@ -38,9 +38,10 @@ def _item(hit: DocumentHit, *, below_floor: bool = False) -> RecalledItem:
 
 
 class DocumentTier:
-    def __init__(self, documents: DocumentService, *, floor: RelevanceFloor | None = None) -> None:
+    def __init__(self, documents: DocumentService, *, floor: RelevanceFloor) -> None:
+        """``floor``: the documents floor calibrated for the embedder's vectors (its profile)."""
         self.documents = documents
-        self.floor = floor or floor_for(documents.embedder.name, documents=True)
+        self.floor = floor
 
     async def search(self, user_id: uuid.UUID, thread_id: uuid.UUID, query: str, *, limit: int) -> list[RecalledItem]:
         """The best excerpts that clear the relevance floor, then those below it (flagged, for the report)."""

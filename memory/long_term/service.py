@@ -20,15 +20,15 @@ from psycopg_pool import AsyncConnectionPool
 from memory import text_input
 from memory.conversations import ConversationStore, Message
 from memory.db.at_rest import AtRest
-from memory.embeddings import Embedder, QueryCache, Vectors
+from memory.embeddings import Embedder, RemembersQueries, Vectors
 from memory.errors import InvalidInputError, NotFoundError
-from memory.long_term.duplicates import Match, find_stored, near_threshold, text_key
+from memory.long_term.duplicates import Match, find_stored, text_key
 from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
 from memory.long_term.overview import MemoryOverview, ThreadTurns, overview, turns_by_thread
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, MemoryRecord
 from memory.long_term.search import HybridSearch, SearchHit, searchable
 from memory.long_term.store import MemoryStore, NewMemory
-from memory.relevance import floor_for
+from memory.relevance import RelevanceFloor
 from memory.short_term.window import ShortTermMemory
 
 MAX_MEMORY_CHARS = text_input.MAX_MEMORY_CHARS
@@ -65,19 +65,28 @@ def _clean(text: str) -> str:
 
 class MemoryService:
     def __init__(
-        self, pool: AsyncConnectionPool, embedder: Embedder, short_term: ShortTermMemory, search: HybridSearch
+        self,
+        pool: AsyncConnectionPool,
+        embedder: Embedder,
+        short_term: ShortTermMemory,
+        search: HybridSearch,
+        *,
+        floor: RelevanceFloor,
+        near_duplicate: float,
     ) -> None:
+        """``floor`` and ``near_duplicate``: the similarities calibrated for the embedder's vectors (its profile)."""
         self.pool = pool
         self.embedder = embedder
         self.store = MemoryStore(pool)
         self.short_term = short_term
         self.searcher = search
         self.forgetter = Forgetter(pool, short_term)
-        caches = {id(e): e for e in (embedder, search.embedder) if isinstance(e, QueryCache)}
+        caches = {id(e): e for e in (embedder, search.embedder) if isinstance(e, RemembersQueries)}
         for cache in caches.values():
             self.on_forget(cache.forget_queries)
         self.on_forget(self._forget_term_stats)
-        self.floor = floor_for(embedder.name)
+        self.floor = floor
+        self.near_duplicate = near_duplicate
 
     # -- adding and changing ---------------------------------------------------------------
     async def remember(
@@ -98,7 +107,7 @@ class MemoryService:
         async with self.pool.connection() as conn, conn.transaction():
             # One remember at a time per user, so two of the same text at once still make one memory.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"remember:{user_id}",))
-            found = await find_stored(conn, user_id, text, vectors[0], near_threshold(self.embedder.name))
+            found = await find_stored(conn, user_id, text, vectors[0], self.near_duplicate)
             if found is not None:
                 return await self._restate(
                     conn,

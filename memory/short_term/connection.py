@@ -11,8 +11,8 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from memory.db.pool import redact
 from memory.errors import StoreError
+from memory.redaction import redact
 from memory.store_faults import REDIS_FAULTS, redis_faults
 
 # A command that meets a dropped connection is sent again on a new one, a few times within about half a second:

