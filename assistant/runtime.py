@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from assistant.context.budget import TierShares, model_window
 from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
+from assistant.context.tiers import TierStores, build_tiers, tier_shares
 from assistant.context.tokens import TokenCounter, forget_counted_texts
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork, supervised
@@ -149,15 +150,10 @@ class Runtime:
         )
         documents.at_rest = memories.at_rest
         context = ContextManager(
-            short_term,
-            long_term,
-            long_term,
-            DocumentTier(documents),
+            build_tiers(TierStores(short_term, long_term, long_term, DocumentTier(documents))),
             system_prompt=load_prompt(settings.prompts_dir, "system"),
             templates=ContextTemplates.load(settings.prompts_dir),
-            shares=TierShares(
-                settings.share_core, settings.share_short_term, settings.share_long_term, settings.share_documents
-            ),
+            shares=tier_shares(settings),
             answer_tokens=_answer_tokens(settings.answer_tokens, model),
             margin_tokens=settings.margin_tokens,
         )
@@ -287,7 +283,7 @@ class Runtime:
             if answer_tokens is not None:
                 context.answer_tokens = answer_tokens
             if shares is not None:
-                context.shares = shares.normalised()
+                context.shares = context.with_shares(shares)
             if system_note:
                 context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
         window = model_window(
