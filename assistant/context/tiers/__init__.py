@@ -8,8 +8,10 @@ from assistant.context.tiers.long_term import LongTermMemoryTier
 from assistant.context.tiers.registry import (
     build_tiers,
     configured_share,
+    recalled_tiers,
     register,
     registered,
+    report_titles,
     tier_shares,
     unregister,
 )
@@ -27,8 +29,10 @@ __all__ = [
     "TierStores",
     "build_tiers",
     "configured_share",
+    "recalled_tiers",
     "register",
     "registered",
+    "report_titles",
     "tier_shares",
     "unregister",
 ]

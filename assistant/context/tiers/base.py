@@ -135,6 +135,16 @@ class ContextTier(Protocol):
         ...
 
     @property
+    def report_title(self) -> str:
+        """Its heading where a report is shown (chat, ``/context``)."""
+        ...
+
+    @property
+    def recalled(self) -> bool:
+        """Whether its items are listed with a reply as what was recalled for it (not the conversation itself)."""
+        ...
+
+    @property
     def headings(self) -> Mapping[str, str]:
         """Its sections and their default headings ("": the heading comes from prompts/context.toml)."""
         ...
@@ -163,6 +173,7 @@ class Tier:
     default_share: float
     phase: int = 2
     standalone: bool = False
+    recalled: bool = True
     heading: str = ""  # its sections' default heading; "" when prompts/context.toml has it (``<section>_heading``)
     sections: tuple[str, ...] = ()  # its sections' names, if not just its own name
 
@@ -177,6 +188,10 @@ class Tier:
     @property
     def report_name(self) -> str:
         return self.name
+
+    @property
+    def report_title(self) -> str:
+        return self.title[:1].upper() + self.title[1:]
 
     @property
     def headings(self) -> Mapping[str, str]:

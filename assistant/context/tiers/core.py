@@ -38,6 +38,10 @@ class CoreTier(Tier):
     def report_name(self) -> str:
         return "system"  # reported with the system prompt, which the manager places before it
 
+    @property
+    def report_title(self) -> str:
+        return "System prompt and pinned memories"
+
     async def candidates(self, request: TierRequest) -> Offer:
         pinned: list[RecalledItem] = await self.source.pinned(request.user_id)
         if request.for_turn:

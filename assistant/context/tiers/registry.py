@@ -41,3 +41,13 @@ def tier_shares(settings: object, chosen: Mapping[str, float] | None = None) -> 
     """Every registered tier's share: the user's choice (from the settings panel), else the configured one."""
     chosen = chosen or {}
     return TierShares({kind.name: chosen.get(kind.name, configured_share(settings, kind)) for kind in registered()})
+
+
+def report_titles() -> dict[str, str]:
+    """Each registered tier's title by its name in the context report."""
+    return {tier.report_name: tier.report_title for tier in (kind() for kind in registered())}
+
+
+def recalled_tiers() -> set[str]:
+    """The report names of the tiers whose items are what was recalled for a reply."""
+    return {tier.report_name for tier in (kind() for kind in registered()) if tier.recalled}

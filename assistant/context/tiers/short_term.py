@@ -29,6 +29,7 @@ class ShortTermTier(Tier):
     priority = 1
     default_share = 0.45
     phase = 0  # what it places, the others leave out
+    recalled = False  # the conversation itself, not something recalled for the reply
     sections = ("summary",)  # the summary has a heading; the turns are chat messages
 
     @classmethod
@@ -67,6 +68,10 @@ class ShortTermTier(Tier):
             conversation=turns,
             in_context=frozenset({message.id, *(t.message_id for t in window_turns)}),
         )
+
+    @property
+    def report_title(self) -> str:
+        return "This conversation (recent turns and summary)"
 
     def allocate(self, offer: Offer, cap: int) -> None:
         summary, turns = offer.sections[0].plan, offer.conversation
