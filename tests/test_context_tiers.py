@@ -31,7 +31,7 @@ class WeatherTier(Tier):
 
     async def candidates(self, request: TierRequest) -> Offer:
         items = [RecalledItem(id=f"weather:{n}", kind="memory", text=t, reason="forecast") for n, t in enumerate(HOURS)]
-        return Offer(self, [listed_section(self.name, items, request, tag=None)])
+        return Offer(self, [listed_section(self, items, request, tag=None)])
 
 
 @pytest.fixture

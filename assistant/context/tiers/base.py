@@ -151,6 +151,10 @@ class ContextTier(Protocol):
 
     source: Any  # the store it reads (a test may put its own in)
 
+    def render(self, number: int, item: RecalledItem) -> str:
+        """One item as placed in the system message, labelled ``number``."""
+        ...
+
     async def candidates(self, request: TierRequest) -> Offer:
         """Candidates for ``request``, best first and priced, as the tier's sections."""
         ...
@@ -197,6 +201,9 @@ class Tier:
     def headings(self) -> Mapping[str, str]:
         return {section: self.heading for section in self.sections or (self.name,)}
 
+    def render(self, number: int, item: RecalledItem) -> str:
+        return render_item(number, item)
+
     async def candidates(self, request: TierRequest) -> Offer:
         raise NotImplementedError
 
@@ -219,15 +226,22 @@ def block_heading_cost(heading: str, tag: str | None, counter: TokenCounter) -> 
 
 
 def listed_section(
-    name: str, items: list[RecalledItem], request: TierRequest, *, tag: str | None, cited: bool = False
+    tier: ContextTier,
+    items: list[RecalledItem],
+    request: TierRequest,
+    *,
+    tag: str | None,
+    cited: bool = False,
+    section: str | None = None,
 ) -> Section:
-    """A section of numbered items, each priced as rendered with a two-digit label (the final count catches
-    any difference)."""
+    """A section (named after the tier unless ``section`` is given) of numbered items, each priced as the tier
+    renders it with a two-digit label (the final count catches any difference)."""
+    name = section or tier.name
     heading = request.heading(name)
     counter = request.counter
-    candidates = [Candidate(item, counter.text(render_item(99, item)) + LABEL_TOKENS) for item in items]
+    candidates = [Candidate(item, counter.text(tier.render(99, item)) + LABEL_TOKENS) for item in items]
     cost = heading_cost(heading, tag, counter) if candidates else 0
-    return Section(TierPlan(name, candidates, heading_cost=cost), heading, tag, cited)
+    return Section(TierPlan(name, candidates, heading_cost=cost), heading, tag, cited, tier.render)
 
 
 def above_floor(items: Iterable[RecalledItem]) -> tuple[list[RecalledItem], list[RecalledItem]]:

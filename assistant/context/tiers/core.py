@@ -45,7 +45,7 @@ class CoreTier(Tier):
     async def candidates(self, request: TierRequest) -> Offer:
         pinned: list[RecalledItem] = await self.source.pinned(request.user_id)
         if request.for_turn:
-            return Offer(self, [listed_section("core", pinned, request, tag=TAG)])
+            return Offer(self, [listed_section(self, pinned, request, tag=TAG)])
         counter, heading = request.counter, request.heading("core")
         # In a block, the pinned memories are kept in order until one does not fit.
         candidates = [Candidate(item, counter.text(_bullet(0, item)) + 1) for item in pinned]

@@ -24,4 +24,4 @@ class DocumentsTier(Tier):
             found = await self.source.search(request.user_id, request.thread.id, request.query, limit=CANDIDATES)
         excerpts, below = above_floor(found)
         # Excerpts carry their own delimiters (quoting.render_document), so the section has none.
-        return Offer(self, [listed_section("documents", excerpts, request, tag=None, cited=True)], below_floor=below)
+        return Offer(self, [listed_section(self, excerpts, request, tag=None, cited=True)], below_floor=below)

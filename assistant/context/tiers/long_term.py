@@ -15,7 +15,6 @@ from assistant.context.tiers.base import (
     above_floor,
     block_heading_cost,
     heading_cost,
-    render_item,
 )
 from memory.recall import RecalledItem
 
@@ -49,7 +48,7 @@ class LongTermMemoryTier(Tier):
         counter, heading = request.counter, request.heading("long_term")
         # Turns that share a group are priced line by line while packing, and only as far as the walk goes.
         candidates = [
-            Candidate(item, 0 if item.group_key and item.line else counter.text(render_item(99, item)) + LABEL_TOKENS)
+            Candidate(item, 0 if item.group_key and item.line else counter.text(self.render(99, item)) + LABEL_TOKENS)
             for item in recalled
         ]
         cost = 0
@@ -57,5 +56,5 @@ class LongTermMemoryTier(Tier):
             cost = heading_cost(heading, TAG, counter) if candidates else 0
         elif heading:
             cost = block_heading_cost(heading, TAG, counter)
-        plan = GroupedPlan("long_term", candidates, counter.text, lambda item: render_item(99, item), heading_cost=cost)
-        return Offer(self, [Section(plan, heading, TAG)], below_floor=below)
+        plan = GroupedPlan("long_term", candidates, counter.text, lambda item: self.render(99, item), heading_cost=cost)
+        return Offer(self, [Section(plan, heading, TAG, render=self.render)], below_floor=below)

@@ -64,7 +64,7 @@ class ShortTermTier(Tier):
         )
         return Offer(
             self,
-            [listed_section("summary", summary_items, request, tag=FENCES["summary"])],
+            [listed_section(self, summary_items, request, tag=FENCES["summary"], section="summary")],
             conversation=turns,
             in_context=frozenset({message.id, *(t.message_id for t in window_turns)}),
         )
