@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from assistant.context.budget import TierShares
 from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
+from assistant.context.tiers import TierStores, build_tiers, tier_shares
 from assistant.embedded.manager import Endpoints, ensure_running
 from assistant.pipeline.background import BackgroundWork, supervised
 from assistant.pipeline.extraction import Extractor, drop_jobs
@@ -159,15 +160,12 @@ class Runtime:
         )
         documents.at_rest = memories.at_rest
         context = ContextManager(
-            short_term,
-            long_term,
-            long_term,
-            DocumentTier(documents, floor=calibrated.document_floor),
+            build_tiers(
+                TierStores(short_term, long_term, long_term, DocumentTier(documents, floor=calibrated.document_floor))
+            ),
             system_prompt=load_prompt(settings.prompts_dir, "system"),
             templates=ContextTemplates.load(settings.prompts_dir),
-            shares=TierShares(
-                settings.share_core, settings.share_short_term, settings.share_long_term, settings.share_documents
-            ),
+            shares=tier_shares(settings),
             answer_tokens=_answer_tokens(settings.answer_tokens, model),
             margin_tokens=settings.margin_tokens,
         )
@@ -297,7 +295,7 @@ class Runtime:
             if answer_tokens is not None:
                 context.answer_tokens = answer_tokens
             if shares is not None:
-                context.shares = shares.normalised()
+                context.shares = context.with_shares(shares)
             if system_note:
                 context.system_prompt = f"{self.context.system_prompt.rstrip()}\n\n{system_note}"
         window = profile_for(chosen.name, self.settings).window(reported=chosen.context_window)

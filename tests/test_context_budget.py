@@ -98,9 +98,9 @@ async def test_the_model_never_receives_more_than_the_budget(
 
     model = FakeChatModel(["ok"])
     runtime = make_runtime(model, max_input_tokens=window, answer_tokens=answer_tokens, short_term_turns=20)
-    runtime.context.core = Items("pinned", [size(f) for f in pinned])
-    runtime.context.long_term = Items("memory", [size(f) for f in long_term])
-    runtime.context.documents = Items("document", [size(f) for f in documents])
+    runtime.context.use_source("core", Items("pinned", [size(f) for f in pinned]))
+    runtime.context.use_source("long_term", Items("memory", [size(f) for f in long_term]))
+    runtime.context.use_source("documents", Items("document", [size(f) for f in documents]))
     user = await runtime.conversations.ensure_user("prop")
     thread = await runtime.conversations.create_thread(user.id)
     for index, fraction in enumerate(history):

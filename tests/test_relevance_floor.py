@@ -12,6 +12,7 @@ from mcp.server.fastmcp import FastMCP
 from mcp.types import TextContent
 from typer.testing import CliRunner
 
+from assistant.application.facade import Assistant
 from assistant.cli.main import app
 from assistant.mcp.scope import Scope
 from assistant.mcp.tools import register
@@ -174,7 +175,7 @@ async def test_mcp_forget_by_query_shows_first_and_takes_only_matches(make_runti
     tea = await runtime.memories.remember(user.id, "I like green tea")
     await runtime.memories.remember(user.id, "My bike lock code is 9021")
     server = FastMCP("test")
-    register(server, Scope(runtime=runtime, fixed=user))
+    register(server, Scope(assistant=Assistant(runtime), fixed=user))
 
     async def call(arguments: dict[str, object]) -> dict[str, Any]:
         result = await server.call_tool("forget", arguments)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class TierShares:
-    """Shares of what is left after the system prompt and the new message; unused share flows on."""
+    """Each tier's share (by name) of what is left after the system prompt and the new message; unused share
+    flows on. The tiers and their default shares come from the registry (assistant/context/tiers/)."""
 
-    core: float = 0.10
-    short_term: float = 0.45
-    long_term: float = 0.30
-    documents: float = 0.15
+    values: Mapping[str, float] = field(default_factory=dict)
 
-    def normalised(self) -> TierShares:
-        total = self.core + self.short_term + self.long_term + self.documents
+    def of(self, name: str) -> float:
+        return self.values.get(name, 0.0)
+
+    def normalised(self, fallback: TierShares | None = None) -> TierShares:
+        """The shares scaled to sum to one; all zero (or none), the ``fallback`` as it is."""
+        total = sum(self.values.values())
         if total <= 0:
-            return TierShares()
-        return TierShares(self.core / total, self.short_term / total, self.long_term / total, self.documents / total)
+            return fallback or TierShares()
+        return TierShares({name: value / total for name, value in self.values.items()})
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,35 @@
 """The context manager: for each turn, exactly what the model sees, within its window, and why.
 
-Tiers in priority order: the system prompt with pinned core memories, the new
-message, short-term memory (newest turns, then the rolling summary), long-term
-memories, document excerpts. Each tier has a share of the budget; what a tier
-leaves unused flows to the others. The final rendered messages are counted with
-the model's tokenizer and trimmed, lowest priority first, until they fit.
+The tiers come from the registry (assistant/context/tiers/), most important first: by default
+the system prompt with pinned core memories, then the new message, short-term memory (newest
+turns, then the rolling summary), long-term memories, document excerpts. Each tier has a share
+of the budget; what a tier leaves unused flows to the others (assistant/context/packer.py). The
+final rendered messages are counted with the model's tokenizer and trimmed, lowest priority
+first, until they fit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from assistant.context import packer
 from assistant.context.budget import Budget, TierShares
-from assistant.context.packing import LABEL_TOKENS, MESSAGE_TOKENS, Candidate, GroupedPlan, TierPlan
-from assistant.context.quoting import FENCES, fence, neutralise, render_document
+from assistant.context.packing import LABEL_TOKENS, Candidate, TierPlan
+from assistant.context.quoting import fence
 from assistant.context.report import ContextReport, ReportItem, TierReport, Truncation
-from assistant.context.sources import CoreMemorySource, DocumentSource, LongTermSource
 from assistant.context.templates import ContextTemplates
+from assistant.context.tiers.base import ContextTier, Offer, TierRequest
 from assistant.providers.base import ChatMessage, Role
 from assistant.providers.tokens import TokenCounter
 from memory.conversations import Message, Thread
 from memory.recall import RecalledItem
-from memory.short_term.window import ShortTermMemory, Turn
 
-LONG_TERM_CANDIDATES = 320
-DOCUMENT_CANDIDATES = 20
 REPORTED_DROPPED = 20  # per tier, best first: enough to explain a choice without pricing hundreds of items
 
 
@@ -39,38 +39,12 @@ class BuiltContext:
     report: ContextReport
 
 
-@dataclass
-class _Plans:
-    core: TierPlan
-    summary: TierPlan
-    turns: TierPlan
-    long_term: TierPlan
-    documents: TierPlan
+@dataclass(frozen=True)
+class Block:
+    """Context for another tool's prompt: the text, and each item placed (with its tier's name)."""
 
-    def by_priority_lowest_first(self) -> list[TierPlan]:
-        return [self.documents, self.long_term, self.turns, self.summary, self.core]
-
-
-def _turn_item(turn: Turn, thread: Thread) -> RecalledItem:
-    return RecalledItem(
-        id=str(turn.message_id),
-        kind="turn",
-        text=turn.for_model,
-        reason="recent turn in this thread",
-        thread_id=thread.id,
-        message_ids=(turn.message_id,),
-        created_at=turn.created_at,
-        role=turn.role,
-    )
-
-
-def _above_floor(items: Iterable[RecalledItem]) -> tuple[list[RecalledItem], list[RecalledItem]]:
-    """A tier's candidates split into those that may be used and those below the relevance floor."""
-    above: list[RecalledItem] = []
-    below: list[RecalledItem] = []
-    for item in items:
-        (below if item.below_floor else above).append(item)
-    return above, below
+    text: str
+    items: list[ReportItem]
 
 
 def _would_fit(below: Sequence[RecalledItem], room: int, counter: TokenCounter) -> int:
@@ -88,10 +62,7 @@ def _would_fit(below: Sequence[RecalledItem], room: int, counter: TokenCounter) 
 class ContextManager:
     def __init__(
         self,
-        short_term: ShortTermMemory,
-        core: CoreMemorySource,
-        long_term: LongTermSource,
-        documents: DocumentSource,
+        tiers: Sequence[ContextTier],
         *,
         system_prompt: str,
         templates: ContextTemplates,
@@ -99,30 +70,62 @@ class ContextManager:
         answer_tokens: int,
         margin_tokens: int = 16,
     ) -> None:
-        self.short_term = short_term
-        self.core = core
-        self.long_term = long_term
-        self.documents = documents
+        self.tiers = sorted(tiers, key=lambda tier: tier.priority)
         self.system_prompt = system_prompt
         self.templates = templates
-        self.shares = shares.normalised()
+        self.headings = {
+            section: templates.heading(section, default)
+            for tier in self.tiers
+            for section, default in tier.headings.items()
+        }
+        self.defaults = TierShares({tier.name: tier.default_share for tier in self.tiers})
+        self.shares = shares.normalised(self.defaults)
         self.answer_tokens = answer_tokens
         self.margin_tokens = margin_tokens
         self._warming: set[asyncio.Future[None]] = set()
+
+    def tier(self, name: str) -> ContextTier:
+        return next(tier for tier in self.tiers if tier.name == name)
+
+    def use_source(self, name: str, source: object) -> None:
+        """Let the tier ``name`` of this manager read ``source`` (tests put their own items in)."""
+        tier = copy.copy(self.tier(name))
+        tier.source = source
+        self.tiers = [tier if t.name == name else t for t in self.tiers]
+
+    def with_shares(self, shares: TierShares) -> TierShares:
+        return shares.normalised(self.defaults)
 
     def budget(self, window: int) -> Budget:
         return Budget.for_window(window, answer_tokens=self.answer_tokens, margin_tokens=self.margin_tokens)
 
     def warm(self, thread: Thread, text: str) -> None:
         """Start embedding a message about to be stored and built for, so its storing overlaps the embedding."""
-        warming = asyncio.ensure_future(self.long_term.warm(thread.user_id, text))
+        warming = asyncio.ensure_future(self._warm(thread.user_id, text))
         self._warming.add(warming)  # the event loop keeps only a weak reference to a task
         warming.add_done_callback(self._warmed)
+
+    async def _warm(self, user_id: uuid.UUID, text: str) -> None:
+        for tier in self.tiers:
+            await tier.warm(user_id, text)
 
     def _warmed(self, done: asyncio.Future[None]) -> None:
         self._warming.discard(done)
         if not done.cancelled():
             done.exception()  # any error shows again, where it matters, when the build embeds the same text
+
+    async def _gather(self, request: TierRequest, tiers: Sequence[ContextTier]) -> tuple[list[Offer], float]:
+        """Each tier's offer (in the tiers' order), phase by phase; and how long the first phase took (ms)."""
+        offers: dict[str, Offer] = {}
+        phase_ms: list[float] = []
+        for phase in sorted({tier.phase for tier in tiers}):
+            clock = time.perf_counter()
+            now = [tier for tier in tiers if tier.phase == phase]
+            for tier, offer in zip(now, await asyncio.gather(*(t.candidates(request) for t in now)), strict=True):
+                offers[tier.name] = offer
+                request = replace(request, in_context=request.in_context | offer.in_context)
+            phase_ms.append((time.perf_counter() - clock) * 1000)
+        return [offers[tier.name] for tier in tiers], (phase_ms or [0.0])[0]
 
     async def build(
         self,
@@ -140,68 +143,29 @@ class ContextManager:
         clock = time.perf_counter()
         counter = TokenCounter(model)
         budget = self.budget(window)
-
-        state = await self.short_term.load(thread)
-        timings["load_short_term"] = (time.perf_counter() - clock) * 1000
-
-        clock = time.perf_counter()
-        window_turns = [t for t in state.turns if t.message_id != message.id and t.seq < message.seq]
-        in_context = {message.id, *(t.message_id for t in window_turns)}
-        # Recall embeds the message; only then do the other reads run, side by side (run beside the embedding,
-        # they slow it down more than they save) and the document search finds the embedding cached.
-        recalled: list[RecalledItem] = []
-        recalled_below: list[RecalledItem] = []
-        if long_term_off is None:
-            candidates = await self.long_term.recall(
-                thread.user_id,
-                message.content,
-                now=now or datetime.now(UTC),
-                exclude=in_context,
-                limit=LONG_TERM_CANDIDATES,
-            )
-            recalled, recalled_below = _above_floor(r for r in candidates if not in_context.intersection(r.message_ids))
-        pinned, found = await asyncio.gather(
-            self.core.pinned(thread.user_id),
-            self.documents.search(thread.user_id, thread.id, message.content, limit=DOCUMENT_CANDIDATES),
+        request = TierRequest(
+            thread.user_id,
+            message.content,
+            counter,
+            now or datetime.now(UTC),
+            self.headings,
+            thread=thread,
+            message=message,
+            long_term_off=long_term_off,
         )
-        excerpts, excerpts_below = _above_floor(found)
-        timings["retrieve"] = (time.perf_counter() - clock) * 1000
+        offers, timings["load_short_term"] = await self._gather(request, self.tiers)
+        timings["retrieve"] = (time.perf_counter() - clock) * 1000 - timings["load_short_term"]
 
         clock = time.perf_counter()
         new_text, truncation = self._fit_message(message.content, counter, budget)
         base = counter.messages([ChatMessage("system", self.system_prompt), ChatMessage("user", new_text)])
-        if pinned or state.summary or recalled:
+        if any(s.fence and s.plan.candidates for offer in offers for s in offer.sections):
             base += counter.text(self.templates.data_note) + 2  # said once before the fenced sections
-        summary_items = []
-        if state.summary:
-            summary_items = [
-                RecalledItem(
-                    id=f"summary:{thread.id}",
-                    kind="summary",
-                    text=state.summary.content,
-                    reason=f"rolling summary of messages up to #{state.summary.covers_through_seq}",
-                    thread_id=thread.id,
-                )
-            ]
-        plans = _Plans(
-            core=self._plan("core", pinned, counter, self.templates.core_heading),
-            summary=self._plan("summary", summary_items, counter, self.templates.summary_heading),
-            turns=TierPlan(
-                "turns",
-                [
-                    Candidate(_turn_item(t, thread), counter.text(t.content) + MESSAGE_TOKENS)
-                    for t in reversed(window_turns)
-                ],
-                contiguous=True,
-            ),
-            long_term=self._grouped_plan(recalled, counter, self.templates.long_term_heading),
-            documents=self._plan("documents", excerpts, counter, self.templates.documents_heading),
-        )
-        self._allocate(plans, budget.total - base)
-        messages, rendered = self._render(plans, new_text)
+        packer.allocate(offers, self.shares, budget.total - base)
+        messages, rendered = self._render(offers, new_text)
         used = counter.messages(messages)
-        while used > budget.total and self._drop_one(plans):
-            messages, rendered = self._render(plans, new_text)
+        while used > budget.total and packer.drop_one(offers):
+            messages, rendered = self._render(offers, new_text)
             used = counter.messages(messages)
         timings["assemble"] = (time.perf_counter() - clock) * 1000
 
@@ -212,7 +176,7 @@ class ContextManager:
             margin=budget.margin,
             budget=budget.total,
             used=used,
-            tiers=self._tier_reports(plans, rendered, counter, new_text, (recalled_below, excerpts_below)),
+            tiers=self._tier_reports(offers, rendered, counter, new_text),
             truncated=truncation,
             long_term_off=long_term_off,
             timings_ms=timings,
@@ -220,78 +184,39 @@ class ContextManager:
         )
         return BuiltContext(messages, report)
 
+    async def block(
+        self,
+        user_id: uuid.UUID,
+        query: str,
+        *,
+        model: str,
+        budget: int,
+        now: datetime,
+        long_term_off: str | None = None,
+        tiers: Collection[str] | None = None,
+        headed: bool = True,
+    ) -> Block:
+        """Context for ``query`` outside a conversation, within ``budget`` tokens counted with ``model``'s
+        tokenizer: the standalone tiers (or those named), filled in priority order; ``headed=False`` for the
+        items alone, without headings or the note on quoted data."""
+        chosen = [t for t in self.tiers if (t.name in tiers if tiers is not None else t.standalone)]
+        counter = TokenCounter(model)
+        request = TierRequest(
+            user_id, query, counter, now, self.headings if headed else {}, long_term_off=long_term_off
+        )
+        offers, _ = await self._gather(request, chosen)
+        note = self.templates.data_note
+        used = counter.text(note) + 2 if headed else 0  # stored text is quoted data: the note, fenced sections
+        packed = packer.pack_block(offers, budget, counter, used=used)
+        text = "\n\n".join([note, *(p.text for p in packed)]) if packed and headed else ""
+        return Block(text, [item for p in packed for item in p.items])
+
     async def long_term_context(
         self, user_id: uuid.UUID, query: str, *, model: str, budget: int, now: datetime
     ) -> list[ReportItem]:
         """The long-term tier alone under ``budget`` tokens, each item counted on its own (for benchmarks)."""
-        counter = TokenCounter(model)
-        found = await self.long_term.recall(user_id, query, now=now, exclude=(), limit=LONG_TERM_CANDIDATES)
-        plan = self._grouped_plan(_above_floor(found)[0], counter, "")
-        plan.fill(budget)
-        while True:
-            texts = [self._render_item(number, c.item) for number, c in enumerate(plan.chosen, start=1)]
-            counts = [counter.text(text) for text in texts]
-            if sum(counts) <= budget or not plan.drop_last():
-                break
-        return [
-            ReportItem(
-                id=c.item.id,
-                kind=c.item.kind,
-                text=text,
-                tokens=tokens,
-                score=c.item.score,
-                reason=c.item.reason,
-                thread_id=c.item.thread_id,
-                message_ids=list(c.item.message_ids),
-            )
-            for c, text, tokens in zip(plan.chosen, texts, counts, strict=True)
-        ]
-
-    # -- choosing ------------------------------------------------------------------------
-    def _plan(self, name: str, items: list[RecalledItem], counter: TokenCounter, heading: str) -> TierPlan:
-        # Priced as rendered with a two-digit label; the final count catches any difference.
-        candidates = [Candidate(item, counter.text(self._render_item(99, item)) + LABEL_TOKENS) for item in items]
-        heading_cost = self._heading_cost(name, heading, counter) if candidates else 0
-        return TierPlan(name, candidates, heading_cost=heading_cost)
-
-    @staticmethod
-    def _heading_cost(name: str, heading: str, counter: TokenCounter) -> int:
-        """A section's heading and, for stored text, its delimiters."""
-        return counter.text(heading) + 2 + (counter.text(fence(FENCES[name], "")) if name in FENCES else 0)
-
-    def _grouped_plan(self, items: list[RecalledItem], counter: TokenCounter, heading: str) -> GroupedPlan:
-        # Turns that share a group are priced line by line while packing, and only as far as the walk goes.
-        candidates = [
-            Candidate(
-                item, 0 if item.group_key and item.line else counter.text(self._render_item(99, item)) + LABEL_TOKENS
-            )
-            for item in items
-        ]
-        heading_cost = self._heading_cost("long_term", heading, counter) if candidates and heading else 0
-        return GroupedPlan(
-            "long_term", candidates, counter.text, lambda item: self._render_item(99, item), heading_cost=heading_cost
-        )
-
-    def _allocate(self, plans: _Plans, room: int) -> None:
-        """Fill each tier up to its share, then let tiers in priority order take what is left."""
-        room = max(0, room)
-        shares = self.shares
-        plans.core.fill(int(room * shares.core))
-        short_cap = int(room * shares.short_term)
-        summary_cost = sum(c.cost for c in plans.summary.candidates) + plans.summary.heading_cost
-        if plans.summary.candidates and summary_cost <= short_cap // 2:
-            plans.summary.fill(short_cap)  # a small summary keeps its place beside the newest turns
-        plans.turns.fill(short_cap - plans.summary.chosen_cost)
-        plans.summary.fill(short_cap - plans.turns.chosen_cost)
-        plans.long_term.fill(int(room * shares.long_term))
-        plans.documents.fill(int(room * shares.documents))
-        ordered = [plans.core, plans.turns, plans.summary, plans.long_term, plans.documents]
-        for plan in ordered:
-            spare = room - sum(p.chosen_cost for p in ordered)
-            plan.fill(plan.chosen_cost + spare)
-
-    def _drop_one(self, plans: _Plans) -> bool:
-        return any(plan.drop_last() for plan in plans.by_priority_lowest_first())
+        found = await self.block(user_id, query, model=model, budget=budget, now=now, tiers={"long_term"}, headed=False)
+        return found.items
 
     def _fit_message(self, text: str, counter: TokenCounter, budget: Budget) -> tuple[str, Truncation | None]:
         """The new message, cut with a visible note when it alone would not fit the budget."""
@@ -309,61 +234,45 @@ class ContextManager:
             allowed = max(0, allowed - 8)
 
     # -- rendering -----------------------------------------------------------------------
-    def _render(self, plans: _Plans, new_text: str) -> tuple[list[ChatMessage], dict[int, str]]:
+    def _render(self, offers: Sequence[Offer], new_text: str) -> tuple[list[ChatMessage], dict[int, str]]:
         """The messages, and each chosen candidate's text as placed (keyed by ``id(candidate)``)."""
         sections = [self.system_prompt]
         rendered: dict[int, str] = {}
-        # Document excerpts are [1]..[k], the numbers answers cite as sources; other items follow on.
-        number, excerpt = len(plans.documents.chosen), 0
+        placed = [section for offer in offers for section in offer.sections]
+        # Cited items (document excerpts) are [1]..[k], the numbers answers cite as sources; other items follow on.
+        number, cited = sum(len(s.plan.chosen) for s in placed if s.cited), 0
         noted = False
-        for plan, heading in (
-            (plans.core, self.templates.core_heading),
-            (plans.summary, self.templates.summary_heading),
-            (plans.long_term, self.templates.long_term_heading),
-            (plans.documents, self.templates.documents_heading),
-        ):
+        for section in placed:
             lines = []
-            for candidate in plan.chosen:
-                if plan is plans.documents:
-                    excerpt += 1
-                    rendered[id(candidate)] = self._render_item(excerpt, candidate.item)
-                    lines.append(rendered[id(candidate)])
-                    continue
-                number += 1
-                rendered[id(candidate)] = self._render_item(number, candidate.item)
+            for candidate in section.plan.chosen:
+                if section.cited:
+                    cited += 1
+                    rendered[id(candidate)] = section.render(cited, candidate.item)
+                else:
+                    number += 1
+                    rendered[id(candidate)] = section.render(number, candidate.item)
                 lines.append(rendered[id(candidate)])
             if not lines:
                 continue
-            tag = FENCES.get(plan.name)
-            if tag is None:
-                sections.append(heading + "\n" + "\n".join(lines))
+            if section.fence is None:
+                sections.append(section.heading + "\n" + "\n".join(lines))
                 continue
             if not noted:  # once, before the first section of stored text
                 sections.append(self.templates.data_note)
                 noted = True
-            sections.append(heading + "\n" + fence(tag, "\n".join(lines)))
+            sections.append(section.heading + "\n" + fence(section.fence, "\n".join(lines)))
         messages = [ChatMessage("system", "\n\n".join(sections))]
-        for candidate in reversed(plans.turns.chosen):
-            role: Role = "assistant" if candidate.item.role == "assistant" else "user"
-            rendered[id(candidate)] = candidate.item.text
-            messages.append(ChatMessage(role, candidate.item.text))
+        for offer in offers:
+            for candidate in reversed(offer.conversation.chosen if offer.conversation else []):
+                role: Role = "assistant" if candidate.item.role == "assistant" else "user"
+                rendered[id(candidate)] = candidate.item.text
+                messages.append(ChatMessage(role, candidate.item.text))
         messages.append(ChatMessage("user", new_text))
         return messages, rendered
 
-    @staticmethod
-    def _render_item(number: int, item: RecalledItem) -> str:
-        if item.kind == "document":
-            return render_document(number, item)
-        return f"[{number}] {neutralise(item.text)}"
-
     # -- reporting -----------------------------------------------------------------------
     def _tier_reports(
-        self,
-        plans: _Plans,
-        rendered: dict[int, str],
-        counter: TokenCounter,
-        new_text: str,
-        below_floor: tuple[list[RecalledItem], list[RecalledItem]],
+        self, offers: Sequence[Offer], rendered: dict[int, str], counter: TokenCounter, new_text: str
     ) -> list[TierReport]:
         def item(candidate: Candidate, text: str | None = None) -> ReportItem:
             source = candidate.item
@@ -380,21 +289,21 @@ class ContextManager:
                 source=source.source,
             )
 
-        def tier(
-            name: str, *tier_plans: TierPlan, fixed: list[ReportItem] | None = None, below: Sequence[RecalledItem] = ()
-        ) -> TierReport:
+        def tier(offer: Offer, fixed: list[ReportItem]) -> TierReport:
+            plans: list[TierPlan] = offer.reported
             # Conversation turns are listed in the order the model reads them (oldest first).
             chosen = [
-                item(c, rendered[id(c)]) for p in tier_plans for c in (reversed(p.chosen) if p.contiguous else p.chosen)
+                item(c, rendered[id(c)]) for p in plans for c in (reversed(p.chosen) if p.contiguous else p.chosen)
             ]
-            items = (fixed or []) + chosen
+            items = fixed + chosen
+            room = sum(max(0, (p.share or 0) - p.chosen_cost) for p in plans)
             return TierReport(
-                name=name,
-                budget=sum(max(p.share or 0, p.chosen_cost) for p in tier_plans) + sum(i.tokens for i in fixed or []),
+                name=offer.tier.report_name,
+                budget=sum(max(p.share or 0, p.chosen_cost) for p in plans) + sum(i.tokens for i in fixed),
                 used=sum(i.tokens for i in items),
                 items=items,
-                dropped=[item(c) for c in [c for p in tier_plans for c in p.dropped][:REPORTED_DROPPED]],
-                below_floor=_would_fit(below, sum(max(0, (p.share or 0) - p.chosen_cost) for p in tier_plans), counter),
+                dropped=[item(c) for c in [c for p in plans for c in p.dropped][:REPORTED_DROPPED]],
+                below_floor=_would_fit(offer.below_floor, room, counter),
             )
 
         prompt = ReportItem(
@@ -407,10 +316,7 @@ class ContextManager:
         message = ReportItem(
             id="new-message", kind="message", text=new_text, tokens=counter.text(new_text), reason="the new message"
         )
-        return [
-            tier("system", plans.core, fixed=[prompt]),
-            TierReport(name="message", budget=message.tokens, used=message.tokens, items=[message]),
-            tier("short_term", plans.summary, plans.turns),
-            tier("long_term", plans.long_term, below=below_floor[0]),
-            tier("documents", plans.documents, below=below_floor[1]),
-        ]
+        # The most important tier is reported with the system prompt, then the new message, then the others.
+        reports = [tier(offer, [prompt] if index == 0 else []) for index, offer in enumerate(offers)]
+        reports.insert(1, TierReport(name="message", budget=message.tokens, used=message.tokens, items=[message]))
+        return reports

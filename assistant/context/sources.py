@@ -1,4 +1,4 @@
-"""The tiers the context manager asks for candidates. Each is filled by its own store; empty ones ship here."""
+"""The stores the built-in context tiers read (assistant/context/tiers/); empty ones ship here."""
 
 from __future__ import annotations
 

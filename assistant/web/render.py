@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from assistant.context.citations import excerpt
 from assistant.context.report import ContextReport, ReportItem
+from assistant.context.tiers import recalled_tiers, report_titles
 from assistant.providers.profile import profile_for
 from memory.conversations import Message
 from memory.long_term.overview import MemoryOverview, Section
@@ -16,14 +17,12 @@ from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
 from memory.long_term.service import Remembered
 
-TIER_TITLES = {
-    "system": "System prompt and pinned memories",
-    "message": "Your message",
-    "short_term": "This conversation (recent turns and summary)",
-    "long_term": "Long-term memory",
-    "documents": "Documents",
-}
-RECALLED_TIERS = ("system", "long_term", "documents")
+MESSAGE_TITLE = "Your message"
+
+
+def tier_title(name: str) -> str:
+    """A report's tier as titled for the user (the registry's titles; a tier no longer registered by its name)."""
+    return MESSAGE_TITLE if name == "message" else report_titles().get(name, name)
 
 
 def when(moment: datetime, tz: str | None) -> str:
@@ -125,8 +124,9 @@ def item_text(item: ReportItem) -> str:
 def recalled(report: ContextReport) -> str:
     """What the reply drew on, with scores and sources, then the token budget of each tier."""
     lines: list[str] = []
+    recalled_names = recalled_tiers()
     for tier in report.tiers:
-        if tier.name not in RECALLED_TIERS:
+        if tier.name not in recalled_names:
             continue
         for item in tier.items:
             if item.kind in ("system", "message"):
@@ -153,7 +153,7 @@ def floor_note(count: int) -> str:
 
 def budget_table(report: ContextReport) -> str:
     rows = [
-        f"| {TIER_TITLES.get(t.name, t.name)} | {t.used:,} | {t.budget:,} | {len(t.items)} | {len(t.dropped)} |"
+        f"| {tier_title(t.name)} | {t.used:,} | {t.budget:,} | {len(t.items)} | {len(t.dropped)} |"
         for t in report.tiers
     ]
     return "\n".join(
@@ -177,7 +177,7 @@ def context_report(report: ContextReport, *, timings: bool = False) -> str:
     for tier in report.tiers:
         if tier.name == "message" or not (tier.items or tier.dropped or tier.below_floor):
             continue
-        lines = [f"### {TIER_TITLES.get(tier.name, tier.name)}"]
+        lines = [f"### {tier_title(tier.name)}"]
         for item in tier.items:
             score = f" (score {item.score:.2f})" if item.score is not None else ""
             lines.append(f"- *{item.kind}*{score}, {item.tokens} tokens: {short(item_text(item), 200)}")

@@ -8,19 +8,20 @@ from zoneinfo import available_timezones
 
 import chainlit as cl
 from chainlit.input_widget import Select, Slider, Switch, TextInput
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
+from assistant.context.tiers import configured_share, registered
 from assistant.settings import Settings
 from assistant.web import session, state
 from assistant.web.data_layer import TEMPORARY_MARK
 from memory.conversations import User
 
-SHARES = (
-    ("core", "Budget share: pinned memories", "share_core"),
-    ("short_term", "Budget share: this conversation", "share_short_term"),
-    ("long_term", "Budget share: long-term memory", "share_long_term"),
-    ("documents", "Budget share: documents", "share_documents"),
-)
+SHARE_RULE: Any = Annotated[float, Field(ge=0, le=1)]  # a tier's share without a setting of its own
+
+
+def share_sliders() -> list[tuple[str, str, str]]:
+    """A slider for each registered tier: its name, label and setting (``share_<name>``)."""
+    return [(kind.name, f"Budget share: {kind.title}", f"share_{kind.name}") for kind in registered()]
 
 
 async def show(owner: User) -> None:
@@ -62,8 +63,9 @@ async def show(owner: User) -> None:
             "until you turn it on again. Pinned memories are still shown to the model.",
         ),
     ]
-    for key, label, setting in SHARES:
-        default = float(getattr(runtime.settings, setting))
+    for kind in registered():
+        key, label = kind.name, f"Budget share: {kind.title}"
+        default = configured_share(runtime.settings, kind)
         widgets.append(
             Slider(id=f"share_{key}", label=label, initial=prefs.shares.get(key, default), min=0, max=1, step=0.05)
         )
@@ -73,8 +75,8 @@ async def show(owner: User) -> None:
 @cache
 def _rule(setting: str) -> TypeAdapter[Any]:
     """The pydantic rule of one setting (its type and bounds), so the panel accepts exactly what the settings do."""
-    field = Settings.model_fields[setting]
-    rule: Any = Annotated[field.annotation, *field.metadata]
+    field = Settings.model_fields.get(setting)
+    rule: Any = SHARE_RULE if field is None else Annotated[field.annotation, *field.metadata]
     return TypeAdapter(rule)
 
 
@@ -82,7 +84,7 @@ def checked(values: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool], 
     """The panel's shares and switches as the settings' rules read them, and a sentence for each one they refuse."""
     shares: dict[str, float] = {}
     problems: list[str] = []
-    for key, label, setting in SHARES:
+    for key, label, setting in share_sliders():
         if f"share_{key}" not in values:
             continue
         raw = values[f"share_{key}"]
@@ -123,7 +125,7 @@ async def apply(owner: User, values: dict[str, Any]) -> None:
         prefs.timezone = zone or None
     if "memory" in switches:
         prefs.memory = switches["memory"]
-    defaults = {key: float(getattr(runtime.settings, setting)) for key, _, setting in SHARES}
+    defaults = {kind.name: configured_share(runtime.settings, kind) for kind in registered()}
     if shares and all(abs(shares.get(k, v) - v) < 1e-9 for k, v in defaults.items()):
         prefs.shares = {}  # the configured shares, even if they change later
     elif shares:

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import chainlit as cl
 
-from assistant.context.budget import TierShares
 from assistant.context.report import ContextReport
+from assistant.context.tiers import tier_shares
 from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
 from assistant.web import notices, page, render, session, state
 from assistant.web.data_layer import (
@@ -33,15 +33,7 @@ async def _pipeline(owner: User) -> TurnPipeline:
     app = state.assistant()
     prefs = await session.preferences(owner)
     answer_tokens = session.ANSWER_LENGTHS.get(prefs.answer_length)
-    shares = None
-    if prefs.shares:
-        s = app.settings
-        shares = TierShares(
-            prefs.shares.get("core", s.share_core),
-            prefs.shares.get("short_term", s.share_short_term),
-            prefs.shares.get("long_term", s.share_long_term),
-            prefs.shares.get("documents", s.share_documents),
-        )
+    shares = tier_shares(app.settings, prefs.shares) if prefs.shares else None
     model = await app.chat_model(prefs.model)
     return app.pipeline(model=model, answer_tokens=answer_tokens, shares=shares, system_note=_note(prefs))
 

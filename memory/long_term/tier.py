@@ -75,6 +75,7 @@ class LongTermTier:
                 text=render_memory(m),
                 score=None,
                 reason="pinned by the user",
+                line=m.text,  # its own words, for a block that lists them without dates
                 message_ids=tuple(m.source_message_ids),
                 created_at=m.said_at,
             )

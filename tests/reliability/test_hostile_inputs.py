@@ -23,6 +23,7 @@ from mcp.server.fastmcp.exceptions import ToolError
 from psycopg_pool import AsyncConnectionPool
 from typer.testing import CliRunner
 
+from assistant.application.facade import Assistant
 from assistant.cli.main import app
 from assistant.mcp.scope import Scope
 from assistant.mcp.server import build
@@ -129,7 +130,7 @@ async def test_memories_and_queries_through_the_service_and_mcp(
 ) -> None:
     runtime = make_runtime(FakeChatModel())
     user = await runtime.conversations.ensure_user("ann")
-    server = build(Scope(runtime=runtime, fixed=user), "stdio")
+    server = build(Scope(assistant=Assistant(runtime), fixed=user), "stdio")
     for case in by_face("memory"):
         before = await _counts(pool)
         for face in ("service", "mcp"):
