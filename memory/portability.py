@@ -26,9 +26,9 @@ from memory import text_input
 from memory.embeddings import Embedder
 from memory.errors import InvalidInputError
 from memory.long_term.duplicates import text_key
-from memory.long_term.reembed import passage_of
 from memory.portability_documents import export_documents, import_documents
 from memory.portability_lines import LINE_TYPES, DocumentLine, EventLine, MemoryLine, MessageLine, ThreadLine
+from memory.retrieval.texts import memory_text
 
 Progress = Callable[[int, int], None]
 _EMBED_BATCH = 64
@@ -204,7 +204,7 @@ class Portability:
         vectors: list[Any] = []
         for start in range(0, len(memories), _EMBED_BATCH):
             batch = memories[start : start + _EMBED_BATCH]
-            texts = [passage_of(m.kind, m.text, m.speaker, m.role) for m in batch]
+            texts = [memory_text(m.kind, m.text, m.speaker, m.role) for m in batch]
             vectors.extend(np.asarray(v, dtype=np.float32) for v in await self.embedder.passages(texts))
             if progress:
                 progress(len(vectors), len(memories))

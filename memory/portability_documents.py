@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 
 from memory.embeddings import Embedder
 from memory.portability_lines import ChunkLine, DocumentLine
+from memory.retrieval.texts import chunk_text
 
 if TYPE_CHECKING:
     from memory.portability import _IdMap
@@ -24,11 +25,6 @@ _DOC_COLUMNS = "id, thread_id, name, type AS format, size_bytes, content_hash, p
 async def _has_documents(conn: AsyncConnection) -> bool:
     row = await (await conn.execute("SELECT to_regclass('document_chunks') IS NOT NULL")).fetchone()
     return bool(row and row[0])
-
-
-def passage(chunk: ChunkLine) -> str:
-    """What is embedded for a chunk (as the documents service does: section path, then text)."""
-    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
 
 
 async def export_documents(conn: AsyncConnection, user_id: uuid.UUID) -> list[DocumentLine]:
@@ -82,7 +78,8 @@ async def import_documents(
         for start in range(0, len(doc.chunks), 32):
             batch = doc.chunks[start : start + 32]
             vectors.extend(
-                np.asarray(v, dtype=np.float32) for v in await embedder.passages([passage(c) for c in batch])
+                np.asarray(v, dtype=np.float32)
+                for v in await embedder.passages([chunk_text(c.section, c.text) for c in batch])
             )
         async with conn.cursor() as cursor:
             await cursor.executemany(

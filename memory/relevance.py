@@ -12,7 +12,7 @@ stopwords, compared without plain English endings). For an embedder's floor:
   too, if it comes from the same conversation (or document) as a match, or if its similarity
   reaches ``related_similarity`` and some match is **distinctive**: it holds a word that few of the
   user's memories hold (at most ``distinctive_share`` of them, by the statistics full-text search
-  already reads, memory/long_term/term_stats.py), or it matches on its meaning alone.
+  already reads, memory/retrieval/term_stats.py), or it matches on its meaning alone.
 
 A match made of common words only ("how **long** ... **new** York" against "my new job is a long
 commute") is kept, but it does not bring in what merely resembles the request elsewhere.
@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from memory.long_term.search import distinctive_words
+from memory.retrieval.words import distinctive_words
 
 # A word held by more of a user's memories than this is common ("new", "good", "make"); calibrated on the
 # LoCoMo dev file (docs/benchmarks.md, "Relevance floor").

@@ -6,8 +6,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from assistant.providers.embedders import HashEmbedder
 from memory.conversations import ConversationStore
-from memory.long_term.search import COMMON_MATCHES, HybridSearch, text_query
+from memory.long_term.search import HybridSearch
 from memory.long_term.store import MemoryStore, NewMemory
+from memory.retrieval.words import COMMON_MATCHES, text_query
 
 
 def test_without_statistics_every_distinctive_word_is_asked_for() -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 
 from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
 from assistant.bench.stats import machine, summary
@@ -20,19 +21,17 @@ from assistant.settings import Settings
 from memory.conversations import Thread
 from memory.embeddings import Embedder, Vectors
 from memory.errors import InvalidInputError
+from memory.long_term.search import MEMORIES
 from memory.long_term.store import NewMemory
+from memory.retrieval.query import CurrentVersions, HybridQuery, Pinned
+from memory.retrieval.reembed import MEMORY_VECTORS, create_index
 
 INSERT_BATCH = 1000
 WARMUP = 10
 RECALL_QUERIES = 50
 CONTEXT_MODEL = "fake"
 CONTEXT_WINDOW = 8192
-# As in migrations/0004_long_term_memory.sql.
-INDEX_DDL = "CREATE INDEX memories_embedding_idx ON memories USING hnsw (embedding vector_cosine_ops)"
-# The vector half of HybridSearch's SQL, cut at 10.
-NEAREST_SQL = """SELECT id FROM memories
-    WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned) AND embedding IS NOT NULL
-    ORDER BY embedding <=> %(vector)s LIMIT 10"""
+NEAREST = 10  # the vector leg of the memories' hybrid search, cut here
 
 
 class TimedEmbedder:
@@ -145,22 +144,25 @@ class _Bench:
         sample = self.questions[WARMUP : WARMUP + RECALL_QUERIES]
         vectors = await self.embedder.inner.queries(sample)
         scores = []
+        searched = (CurrentVersions(), Pinned(include=True))
         async with self.runtime.pool.connection() as conn:
             # Each query in a transaction of its own, so SET LOCAL cannot outlive the exact one; and never
             # prepared, since a plan cached while index scans were off would be reused for the HNSW run.
             for number, vector in enumerate(vectors):
-                params = {"user": self.users[(WARMUP + number) % len(self.users)], "vector": vector, "pinned": True}
+                query = HybridQuery(MEMORIES, self.users[(WARMUP + number) % len(self.users)], searched)
+                nearest, params = query.nearest_ids(), query.params(vector=vector, depth=NEAREST)
                 async with conn.transaction():
-                    rows = await (await conn.execute(NEAREST_SQL, params, prepare=False)).fetchall()
+                    rows = await (await conn.execute(nearest, params, prepare=False)).fetchall()
                 found = {row[0] for row in rows}
                 async with conn.transaction():
                     await conn.execute("SET LOCAL enable_indexscan = off")
-                    rows = await (await conn.execute(NEAREST_SQL, params, prepare=False)).fetchall()
+                    rows = await (await conn.execute(nearest, params, prepare=False)).fetchall()
                 exact = {row[0] for row in rows}
                 if exact:
                     scores.append(len(found & exact) / len(exact))
             async with conn.transaction():
-                plan = await (await conn.execute("EXPLAIN " + NEAREST_SQL, params, prepare=False)).fetchall()
+                explain = sql.SQL("EXPLAIN {}").format(nearest)
+                plan = await (await conn.execute(explain, params, prepare=False)).fetchall()
                 hnsw = {
                     name: str((await (await conn.execute(f"SHOW hnsw.{name}")).fetchall())[0][0])
                     for name in ("ef_search", "iterative_scan")
@@ -178,9 +180,9 @@ class _Bench:
         """Seconds to build the HNSW index over the whole table; drop and build share one transaction."""
         async with self.runtime.pool.connection() as conn, conn.transaction():
             # An error rolls the DROP back with the rest, so the index is never left missing.
-            await conn.execute("DROP INDEX memories_embedding_idx")
+            await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(MEMORY_VECTORS.index)))
             started = time.perf_counter()
-            await conn.execute(INDEX_DDL)
+            await create_index(conn, MEMORY_VECTORS)
             return time.perf_counter() - started
 
     async def cleanup(self) -> None:

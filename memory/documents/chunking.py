@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from memory.documents.parsing import Block
+from memory.retrieval.texts import chunk_text
 
 TokenCount = Callable[[str], int]
 
@@ -34,12 +35,7 @@ class Chunk:
 
     @property
     def passage(self) -> str:
-        return passage_of(self.section, self.text)
-
-
-def passage_of(section: str | None, text: str) -> str:
-    """What is embedded for a chunk: the section path gives a short chunk its topic."""
-    return f"{section}\n{text}" if section else text
+        return chunk_text(self.section, self.text)
 
 
 def chunk_hash(section: str | None, text: str) -> str:

@@ -16,11 +16,7 @@ from memory.documents.chunking import Chunk
 from memory.documents.records import CHUNK_COLUMNS, DOCUMENT_COLUMNS, ChunkRecord, DocumentInfo
 from memory.embeddings import Vectors
 from memory.errors import ConfigError
-
-INDEX_SQL = (
-    "CREATE INDEX IF NOT EXISTS document_chunks_embedding_idx"
-    " ON document_chunks USING hnsw (embedding vector_cosine_ops)"
-)
+from memory.retrieval.reembed import CHUNK_VECTORS, create_index, dimension, resize
 
 
 @dataclass(frozen=True)
@@ -44,30 +40,19 @@ class DocumentStore:
         if self._dimension_checked == dim:
             return
         async with self.pool.connection() as conn, conn.transaction():
-            row = await (
-                await conn.execute(
-                    "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'document_chunks'::regclass"
-                    " AND attname = 'embedding'"
-                )
-            ).fetchone()
-            if row is not None and int(row[0]) != dim:
+            stored = await dimension(conn, CHUNK_VECTORS)
+            if stored is not None and stored != dim:
                 used = await (
                     await conn.execute("SELECT 1 FROM document_chunks WHERE embedding IS NOT NULL LIMIT 1")
                 ).fetchone()
                 if used is not None:
                     raise ConfigError(
-                        f"stored document chunks have {int(row[0])}-d vectors, the embedder makes {dim}-d ones",
+                        f"stored document chunks have {stored}-d vectors, the embedder makes {dim}-d ones",
                         hint="run `assistant memory reembed` to re-embed them with the configured model",
                     )
-                await self.set_dimension(conn, dim)
+                await resize(conn, CHUNK_VECTORS, dim)
+                await create_index(conn, CHUNK_VECTORS)
         self._dimension_checked = dim
-
-    @staticmethod
-    async def set_dimension(conn: AsyncConnection, dim: int) -> None:
-        await conn.execute("DROP INDEX IF EXISTS document_chunks_embedding_idx")
-        await conn.execute("UPDATE document_chunks SET embedding = NULL")
-        await conn.execute(f"ALTER TABLE document_chunks ALTER COLUMN embedding TYPE vector({int(dim)})")
-        await conn.execute(INDEX_SQL)
 
     # -- reading ---------------------------------------------------------------------------
     async def find(self, user_id: uuid.UUID, thread_id: uuid.UUID | None, name: str) -> DocumentInfo | None:

@@ -8,6 +8,7 @@ from memory.documents.records import DocumentHit
 from memory.documents.service import DocumentService
 from memory.recall import RecalledItem
 from memory.relevance import BELOW, RelevanceFloor
+from memory.retrieval.texts import chunk_words
 
 DEPTH = 50  # candidates from each of the two searches
 
@@ -50,7 +51,7 @@ class DocumentTier:
         )
         floor = self.floor.for_query(query)
         levels = floor.select(
-            [(h.similarity, f"{h.chunk.section or ''} {h.chunk.text}", h.chunk.document_id) for h in hits]
+            [(h.similarity, chunk_words(h.chunk.text, h.chunk.section), h.chunk.document_id) for h in hits]
         )
         relevant = [h for h, level in zip(hits, levels, strict=True) if level != BELOW]
         below = [h for h, level in zip(hits, levels, strict=True) if level == BELOW]

@@ -20,8 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 from memory.conversations import MESSAGE_COLUMNS, Message
 from memory.embeddings import Embedder, Vectors
 from memory.long_term.forgetting import Forgotten
-from memory.long_term.reembed import passage_of
 from memory.long_term.store import MemoryStore, NewMemory
+from memory.retrieval.texts import turn_text
 
 log = logging.getLogger("memory.episodic")
 
@@ -34,7 +34,7 @@ class _Pending:
 
 def passage_text(message: Message) -> str:
     """What is embedded for a turn: who said it, then what they said."""
-    return passage_of("episodic", message.content, message.speaker, message.role)
+    return turn_text(message.content, message.speaker, message.role)
 
 
 def as_memory(message: Message) -> NewMemory:

@@ -1,43 +1,39 @@
-"""Hybrid retrieval: pgvector HNSW cosine search and Postgres full-text search, fused by reciprocal rank.
+"""Hybrid retrieval over long-term memory: pgvector HNSW cosine search and Postgres full-text search.
 
-Both searches run in one SQL statement scoped to the user; Python then fuses the
-two rankings and adjusts by importance, recency and any period the query names.
+The full-text ranking runs first, then the vector search in one statement that joins
+the two rankings (both built by ``memory.retrieval.query``, scoped to the user); Python
+then fuses them and adjusts by importance, recency and any period the query names.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from psycopg import sql
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
-from memory.long_term.term_stats import TermStatsCache
 from memory.long_term.timeframe import period_in
+from memory.retrieval.fusion import Weights, boosted, reciprocal_rank
+from memory.retrieval.query import CurrentVersions, HybridQuery, Pinned, SearchTable
+from memory.retrieval.term_stats import TermStatsCache
+from memory.retrieval.words import text_query
 
-# Words too common to help a full-text match (English and a few other languages); others count.
-STOPWORDS = frozenset(
-    (
-        "a an and are as at be been but by can could did do does for from had has have he her his how i if in "
-        "into is it its me my of on or our she so than that the their them then there these they this to us "
-        "was we were what when where which who whom why will with would you your doing about after before "
-        "just also very de la le les des du et en un une el los las y o que der die das und ein eine ist "
-        "nicht"
-    ).split()
-)
-# Tuned on LoCoMo (shared/bench): a small k and a heavier vector weight beat the usual k=60, 1:1.
-RRF_K = 10
-# A word expected in more of the user's memories than this is too common to rank by (see term_stats).
-COMMON_MATCHES = 1500
 # Matches ranked at most, a safety net for when the statistics are stale; above COMMON_MATCHES on purpose.
 TEXT_SCAN_CAP = 4000
+
+MEMORIES = SearchTable(
+    name="memories",
+    alias="m",
+    columns=sql.SQL(", ").join(sql.Identifier("m", c.strip()) for c in MEMORY_COLUMNS.split(",")),
+    ties=("said_at", "seq"),
+)
 
 
 @dataclass(frozen=True)
@@ -47,73 +43,6 @@ class SearchHit:
     vector_rank: int | None
     text_rank: int | None
     similarity: float | None
-
-
-def searchable(hit: SearchHit) -> str:
-    """The words the full-text search reads in a memory: its speaker's name and its text."""
-    return f"{hit.memory.speaker or ''} {hit.memory.text}"
-
-
-def distinctive_words(query: str, *, max_terms: int = 16) -> list[str]:
-    """The query's words that can tell memories apart (no stopwords, no single letters), lower-cased, in order."""
-    words: list[str] = []
-    for word in re.findall(r"\w+", query.lower()):
-        if word not in STOPWORDS and word not in words and (len(word) > 1 or not word.isascii()):
-            words.append(word)
-    return words[:max_terms]
-
-
-def text_query(query: str, *, max_terms: int = 16, matches: Callable[[str], float] | None = None) -> str | None:
-    """An OR query of the query's distinctive words, for ``to_tsquery('simple', ...)``.
-
-    With ``matches`` (expected matches of a word), words too common to be worth ranking are left
-    out; when every word is that common, only memories holding all of them are asked for.
-    """
-    words = distinctive_words(query, max_terms=max_terms)
-    if matches is None or not words:
-        return " | ".join(words) or None
-    rare = [w for w in words if matches(w) <= COMMON_MATCHES]
-    return " | ".join(rare) if rare else " & ".join(words)
-
-
-_TEXT_SQL = """
-SELECT id FROM (
-    SELECT id, said_at, seq, ts_rank_cd(tsv, to_tsquery('simple', %(text)s), 1) AS relevance FROM (
-        SELECT id, said_at, seq, tsv FROM memories
-        WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
-          AND tsv @@ to_tsquery('simple', %(text)s)
-        LIMIT %(scan_cap)s) matched
-) ranked
-ORDER BY relevance DESC, said_at, seq LIMIT %(depth)s
-"""
-
-# Each id found by either search with its rank in each (``vec`` and ``fts`` are the two searches' CTEs).
-FUSED_RANKS = """
-    SELECT id, min(vector_rank) AS vector_rank, min(text_rank) AS text_rank, min(distance) AS distance FROM (
-        SELECT id, rank AS vector_rank, NULL::bigint AS text_rank, distance FROM vec
-        UNION ALL
-        SELECT id, NULL::bigint, rank, NULL::double precision FROM fts
-    ) both_lists GROUP BY id"""
-
-# The vector search, joined with the full-text ranking found meanwhile (``text_ids``, best first).
-_SQL = f"""
-WITH vec AS MATERIALIZED (
-    SELECT id, row_number() OVER (ORDER BY distance, said_at, seq) AS rank, distance FROM (
-        SELECT id, said_at, seq, embedding <=> %(vector)s AS distance FROM memories
-        WHERE user_id = %(user)s AND valid_to IS NULL AND (%(pinned)s OR NOT pinned)
-          AND embedding IS NOT NULL
-        ORDER BY embedding <=> %(vector)s LIMIT %(depth)s) nearest
-), fts AS (
-    SELECT id, rank FROM unnest(%(text_ids)s::uuid[]) WITH ORDINALITY AS t(id, rank)
-)
-SELECT {", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))},
-       ranks.vector_rank, ranks.text_rank, m.embedding <=> %(vector)s AS distance
-FROM (
-{FUSED_RANKS}
-) ranks
-JOIN memories m ON m.id = ranks.id
-WHERE m.user_id = %(user)s
-"""
 
 
 _COLUMNS = ", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))
@@ -130,28 +59,18 @@ CROSS JOIN LATERAL (
 """
 
 
-@dataclass(frozen=True)
-class Weights:
-    vector: float = 1.5
-    text: float = 1.0
-    importance: float = 0.2
-    recency: float = 0.1
-    recency_half_life_days: float = 90.0
-    period: float = 0.5
-
-
 class HybridSearch:
     def __init__(self, pool: AsyncConnectionPool, embedder: Embedder, *, weights: Weights | None = None) -> None:
         self.pool = pool
         self.embedder = embedder
         self.weights = weights or Weights()
-        self.term_stats = TermStatsCache(pool)
+        self.term_stats = TermStatsCache(pool, MEMORIES.name)
 
-    async def _text_ranking(self, params: dict[str, object]) -> list[uuid.UUID]:
+    async def _text_ranking(self, query: HybridQuery, params: dict[str, object]) -> list[uuid.UUID]:
         if params["text"] is None:
             return []
         async with self.pool.connection() as conn:
-            rows = await (await conn.execute(_TEXT_SQL, params)).fetchall()
+            rows = await (await conn.execute(query.text_ids(), params)).fetchall()
         return [row[0] for row in rows]
 
     async def neighbours(self, user_id: uuid.UUID, hits: Collection[MemoryRecord]) -> list[MemoryRecord]:
@@ -185,20 +104,19 @@ class HybridSearch:
     ) -> list[SearchHit]:
         """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names)."""
         stats = await self.term_stats.get()
-        params: dict[str, object] = {
-            "user": user_id,
-            "text": text_query(query, matches=lambda word: stats.expected_matches(user_id, word)),
-            "depth": depth,
-            "pinned": include_pinned,
-            "scan_cap": TEXT_SCAN_CAP,
-        }
+        statements = HybridQuery(MEMORIES, user_id, (CurrentVersions(), Pinned(include_pinned)))
+        params = statements.params(
+            text=text_query(query, matches=lambda word: stats.expected_matches(user_id, word)),
+            depth=depth,
+            scan_cap=TEXT_SCAN_CAP,
+        )
         # The embedding comes first, on its own: beside Postgres's full-text ranking, the two halve each
         # other's speed when the embedder has every core.
         vectors = await self.embedder.queries([vector_query or query])
-        params["text_ids"] = await self._text_ranking(params)
+        params["text_ids"] = await self._text_ranking(statements, params)
         params["vector"] = np.asarray(vectors[0])
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_SQL, params)
+            await cur.execute(statements.fused(text_ids=True), params)
             rows = await cur.fetchall()
         period = period_in(query, now)
         hits = []
@@ -228,14 +146,5 @@ class HybridSearch:
         period: tuple[datetime, datetime] | None,
     ) -> float:
         w = self.weights
-        fused = 0.0
-        if vector_rank is not None:
-            fused += w.vector / (RRF_K + vector_rank)
-        if text_rank is not None:
-            fused += w.text / (RRF_K + text_rank)
-        age_days = max(0.0, (now - memory.said_at).total_seconds() / 86400)
-        recency = math.exp(-age_days * math.log(2) / w.recency_half_life_days)
-        boost = 1.0 + w.importance * (memory.importance - 0.5) + w.recency * recency
-        if period is not None and period[0] <= memory.said_at < period[1]:
-            boost += w.period
-        return fused * boost
+        fused = reciprocal_rank(vector_rank, text_rank, vector_weight=w.vector, text_weight=w.text)
+        return boosted(fused, w, importance=memory.importance, said_at=memory.said_at, now=now, period=period)

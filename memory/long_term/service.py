@@ -26,9 +26,10 @@ from memory.long_term.duplicates import Match, find_stored, text_key
 from memory.long_term.forgetting import ForgetHook, ForgetPreview, ForgetReport, Forgetter
 from memory.long_term.overview import MemoryOverview, ThreadTurns, overview, turns_by_thread
 from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, MemoryRecord
-from memory.long_term.search import HybridSearch, SearchHit, searchable
+from memory.long_term.search import HybridSearch, SearchHit
 from memory.long_term.store import MemoryStore, NewMemory
 from memory.relevance import RelevanceFloor
+from memory.retrieval.texts import memory_words, semantic_text
 from memory.short_term.window import ShortTermMemory
 
 MAX_MEMORY_CHARS = text_input.MAX_MEMORY_CHARS
@@ -103,7 +104,7 @@ class MemoryService:
     ) -> Remembered:
         """Store a fact; a text already stored (see ``duplicates``) updates that memory instead of adding a copy."""
         text = _clean(text)
-        vectors = await self.embedder.passages([text])
+        vectors = await self.embedder.passages([semantic_text(text)])
         async with self.pool.connection() as conn, conn.transaction():
             # One remember at a time per user, so two of the same text at once still make one memory.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"remember:{user_id}",))
@@ -199,7 +200,7 @@ class MemoryService:
         old = await self.store.get(user_id, memory_id)
         self._check_edit(old, memory_id, text)
         text = _clean(text)
-        vectors = await self.embedder.passages([text])
+        vectors = await self.embedder.passages([semantic_text(text)])
         async with self.pool.connection() as conn, conn.transaction():
             # Read again under a row lock: an edit that raced this one has closed it, and this one must not fork it.
             old = await self._locked(conn, user_id, memory_id)
@@ -315,7 +316,7 @@ class MemoryService:
         if not floor:
             return hits[:limit]
         matches = self.floor.for_query(query)
-        return [h for h in hits if matches.admits(h.similarity, searchable(h))][:limit]
+        return [h for h in hits if matches.admits(h.similarity, memory_words(h.memory.text, h.memory.speaker))][:limit]
 
     async def list_memories(
         self,

@@ -16,11 +16,12 @@ from datetime import datetime
 
 from memory.long_term.duplicates import merge_repeats
 from memory.long_term.records import MemoryRecord
-from memory.long_term.search import SearchHit, searchable
+from memory.long_term.search import SearchHit
 from memory.long_term.service import MemoryService
-from memory.long_term.term_stats import TermStats
 from memory.recall import RecalledItem
 from memory.relevance import BELOW, MATCHES, word_shares
+from memory.retrieval.term_stats import TermStats
+from memory.retrieval.texts import memory_words
 
 DEPTH = 150  # candidates from each of the two searches
 SESSION_BOOST = 0.5  # + this share of the best score in the same conversation
@@ -127,7 +128,12 @@ class LongTermTier:
         )
         # Only what clears the relevance floor is recalled or lifts its conversation; the rest is reported.
         floor = self.memories.floor.for_query(query, await self._word_shares())
-        levels = floor.select([(h.similarity, searchable(h), h.memory.thread_id or h.memory.id) for h in hits])
+        levels = floor.select(
+            [
+                (h.similarity, memory_words(h.memory.text, h.memory.speaker), h.memory.thread_id or h.memory.id)
+                for h in hits
+            ]
+        )
         relevant = {h.memory.id for h, level in zip(hits, levels, strict=True) if level != BELOW}
         matching = {h.memory.id for h, level in zip(hits, levels, strict=True) if level == MATCHES}
         below = [h for h in hits if h.memory.id not in relevant]

@@ -1,9 +1,9 @@
-"""How many of a user's memories a full-text term would match, from the statistics Postgres keeps anyway.
+"""How many of a user's records a full-text term would match, from the statistics Postgres keeps anyway.
 
 Ranking every match of a common word (``job`` in a tenth of 100,000 memories) costs
 hundreds of milliseconds and adds almost nothing to the fused ranking, since a word
 that common says little about any one memory. ``ANALYZE`` already records the most
-common lexemes of ``memories.tsv`` and the most common ``user_id`` values with their
+common lexemes of a table's ``tsv`` and the most common ``user_id`` values with their
 frequencies; this reads them every few minutes, so choosing terms costs no query.
 A term or a user not in those lists is rare, and a rare term is always kept.
 """
@@ -21,7 +21,7 @@ REFRESH_S = 60.0  # about autovacuum's own pace (autovacuum_naptime)
 _STATS_SQL = """
 SELECT attname, most_common_vals::text::text[], most_common_freqs,
        most_common_elems::text::text[], most_common_elem_freqs
-FROM pg_stats WHERE tablename = 'memories' AND attname IN ('user_id', 'tsv')
+FROM pg_stats WHERE tablename = %s AND attname IN ('user_id', 'tsv')
   AND schemaname = ANY(current_schemas(false))
 """
 
@@ -38,8 +38,9 @@ class TermStats:
 
 
 class TermStatsCache:
-    def __init__(self, pool: AsyncConnectionPool, refresh_s: float = REFRESH_S) -> None:
+    def __init__(self, pool: AsyncConnectionPool, table: str, refresh_s: float = REFRESH_S) -> None:
         self.pool = pool
+        self.table = table
         self.refresh_s = refresh_s
         self._stats = TermStats()
         self._expires = 0.0
@@ -59,10 +60,11 @@ class TermStatsCache:
         async with self.pool.connection() as conn:
             stats = TermStats()
             row = await (
-                await conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass('memories')")
+                await conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (self.table,))
             ).fetchone()
             stats.rows = max(0.0, float(row[0])) if row and row[0] is not None else 0.0
-            for name, values, freqs, elems, elem_freqs in await (await conn.execute(_STATS_SQL)).fetchall():
+            rows = await (await conn.execute(_STATS_SQL, (self.table,))).fetchall()
+            for name, values, freqs, elems, elem_freqs in rows:
                 if name == "user_id" and values and freqs:
                     stats.user_share = dict(zip(values, map(float, freqs), strict=False))
                 elif name == "tsv" and elems and elem_freqs:

@@ -1,0 +1,1 @@
+"""Hybrid search shared by every searchable record kind: the query legs, their fusion, embedded texts, re-embedding."""
