@@ -7,9 +7,10 @@ store the reply and its context report → background work (rolling summary).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -122,8 +123,10 @@ class TurnPipeline:
                         f"Your message was too long for the model's context window: only the first "
                         f"{cut.sent_tokens:,} of its {cut.original_tokens:,} tokens were sent (all of it is saved)."
                     )
-                async for event in self._reply(thread, user_message, built, window, use):
-                    yield event
+                # Closed with this generator: a stop that lands while the face is busy still stores the partial reply.
+                async with contextlib.aclosing(self._reply(thread, user_message, built, window, use)) as replies:
+                    async for event in replies:
+                        yield event
             except StoreError as exc:
                 raise in_turn(exc, saved=True) from exc
 
@@ -138,8 +141,9 @@ class TurnPipeline:
         use = await self.memory_use(thread, private=message.private)
         built = await self._build(thread, message, window, use)
         yield TurnStarted(message, built.report)
-        async for event in self._reply(thread, message, built, window, use):
-            yield event
+        async with contextlib.aclosing(self._reply(thread, message, built, window, use)) as replies:
+            async for event in replies:
+                yield event
 
     async def _admit(self, thread: Thread, message: Message) -> None:
         """The user's rate limits (memory/short_term/rate_limit.py); a refusal names the stored message."""
@@ -161,7 +165,7 @@ class TurnPipeline:
 
     async def _reply(
         self, thread: Thread, user_message: Message, built: BuiltContext, window: int, use: MemoryUse
-    ) -> AsyncIterator[TurnEvent]:
+    ) -> AsyncGenerator[TurnEvent, None]:
         parts: list[str] = []
         started = time.perf_counter()
         retried = False

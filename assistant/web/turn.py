@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ import chainlit as cl
 
 from assistant.context.report import ContextReport
 from assistant.context.tiers import tier_shares
-from assistant.pipeline.turn import Notice, ReplyDelta, TurnFinished, TurnPipeline, TurnStarted
+from assistant.pipeline.turn import Notice, ReplyDelta, TurnEvent, TurnFinished, TurnPipeline, TurnStarted
 from assistant.web import notices, page, render, session, state
 from assistant.web.data_layer import (
     ASSISTANT_NAME,
@@ -86,6 +87,7 @@ async def _stream(
     user_message = stored
     streamed = False
     report: ContextReport | None = None
+    events: AsyncIterator[TurnEvent] | None = None
     try:
         if stored is None:
             assert text is not None
@@ -113,6 +115,11 @@ async def _stream(
 
                 await documents.show_citations(event.report, event.reply.content)
     except asyncio.CancelledError:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            # A stop that lands while this face awaits the socket leaves the turn suspended: close it now, so it
+            # stores the partial reply at once rather than whenever the generator is collected.
+            await asyncio.shield(close())
         # The one notice of a stop (the app's own stop handler sends none): on the partial reply, or alone.
         if streamed:
             reply.content += PARTIAL_MARK
