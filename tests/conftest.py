@@ -43,6 +43,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     `browser` and `slow` are marked in the test modules.
     """
     for item in items:
+        if item.get_closest_marker("browser"):
+            # A browser test drives a real server and Chromium on a shared 2-core machine: one step can outlast a
+            # wait when the machine is busy. It runs once more on failure, and the rerun is reported as such.
+            item.add_marker(pytest.mark.flaky(reruns=1))
         if any(name in STORE_FIXTURES for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.store)
         else:
