@@ -271,7 +271,7 @@ def test_commands_titles_stop_and_wording(
     field = page.get_by_role("dialog").locator("input").first
     field.fill("Lisbon weekend")
     field.press("Enter")
-    expect(page.locator("#thread-history").get_by_text("Lisbon weekend")).to_be_visible()
+    expect(page.locator("#thread-history").get_by_text("Lisbon weekend").first).to_be_visible()
     assert _rows(database_url, "SELECT title FROM threads") == [("Lisbon weekend",)]
     shot(page, "polish-13-renamed")
 
