@@ -203,6 +203,9 @@ def test_deleting_a_conversation_asks_in_the_page(
     page.keyboard.press("Escape")
     expect(question).to_have_count(0)
     expect(page.locator("#thread-history").get_by_text("a second conversation about tea")).to_have_count(0)
+    # It was the open conversation, so the page goes home a moment later; a menu opened before that would close.
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.wait_for_load_state("networkidle")
 
     # Tab to "Forget them too" and Enter: the turns of the deleted conversation are forgotten as well.
     _delete_thread(page, "remember that my train leaves at nine")

@@ -105,7 +105,10 @@ def _not_owner_only(data: Path) -> list[str]:
     """Files the group or others may read or write, and folders they may list or write to."""
     wrong = []
     for path in [data, *data.rglob("*")]:
-        info = path.lstat()
+        try:
+            info = path.lstat()
+        except FileNotFoundError:  # a server's temporary file (Redis's temp-*.rdb) gone since the listing
+            continue
         if stat.S_ISSOCK(info.st_mode) or stat.S_ISLNK(info.st_mode):
             continue
         if info.st_mode & 0o066:
