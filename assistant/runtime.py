@@ -10,7 +10,6 @@ import copy
 import functools
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
 from assistant.context.budget import TierShares
@@ -45,7 +44,7 @@ from memory.long_term.service import MemoryService
 from memory.long_term.store import MemoryStore
 from memory.long_term.tier import LongTermTier
 from memory.portability import Portability
-from memory.short_term.connection import KeySpace, open_redis
+from memory.short_term.connection import KeySpace, RedisClient, open_redis
 from memory.short_term.rate_limit import Limits, RateLimiter
 from memory.short_term.summaries import SummaryStore
 from memory.short_term.window import ShortTermMemory
@@ -69,7 +68,7 @@ class Runtime:
     settings: Settings
     endpoints: Endpoints
     pool: AsyncConnectionPool
-    redis: aioredis.Redis
+    redis: RedisClient
     conversations: ConversationStore
     short_term: ShortTermMemory
     reports: ContextReportStore
@@ -99,7 +98,7 @@ class Runtime:
         configure_tracing(settings.otel_endpoint)
         endpoints = await prepare_stores(settings)
         pool = await open_pool(endpoints.database_url, max_size=pool_size)
-        redis: aioredis.Redis | None = None
+        redis: RedisClient | None = None
         try:
             redis = await open_redis(endpoints.redis_url)
             chat_model = model or (await build_chat_model(settings) if chat else NoChatModel(settings.model))
@@ -121,7 +120,7 @@ class Runtime:
         settings: Settings,
         endpoints: Endpoints,
         pool: AsyncConnectionPool,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         model: ChatModel,
         embedder: Embedder,
     ) -> Runtime:

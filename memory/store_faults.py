@@ -20,8 +20,13 @@ from memory.errors import StoreError
 # connections or no disk (53), shutdown, crash or a server still starting (57P). Other operational errors (a
 # deadlock, a cancelled query) are about one statement: their callers handle or retry them, so they pass.
 _FAULT_STATES = ("08", "53", "57P")
-# BusyLoadingError (a restarted server still reading its AOF) is a ConnectionError.
-REDIS_FAULTS: tuple[type[Exception], ...] = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+# BusyLoadingError (a restarted server still reading its AOF) is a ConnectionError. A cluster that lost a master
+# and has not yet promoted its replica answers CLUSTERDOWN (ClusterDownError) for that master's slots.
+REDIS_FAULTS: tuple[type[Exception], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ClusterDownError,
+)
 
 
 def is_postgres_fault(exc: BaseException) -> bool:

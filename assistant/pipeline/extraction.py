@@ -18,7 +18,6 @@ import uuid
 from typing import Literal
 
 import psycopg
-import redis.asyncio as aioredis
 from pydantic import BaseModel, Field, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -28,6 +27,7 @@ from memory.errors import ProviderError, StoreError
 from memory.long_term.extraction_runs import ExtractionRuns
 from memory.long_term.forgetting import Forgotten
 from memory.long_term.service import MemoryService
+from memory.short_term.connection import RedisClient
 
 log = logging.getLogger("assistant.extraction")
 MAX_ATTEMPTS = 3
@@ -61,7 +61,7 @@ def parse_json(model_type: type[BaseModel], text: str) -> BaseModel:
     return model_type.model_validate(json.loads(match.group(0)))
 
 
-async def drop_jobs(redis: aioredis.Redis, queue_key: str, forgotten: Forgotten) -> int:
+async def drop_jobs(redis: RedisClient, queue_key: str, forgotten: Forgotten) -> int:
     """Remove waiting, running and parked extraction jobs about forgotten turns; returns how many. Any process
     that forgets calls this, whether or not it extracts itself: the queue is shared."""
     dropped = 0
@@ -79,7 +79,7 @@ class Extractor:
         conversations: ConversationStore,
         memories: MemoryService,
         model: ChatModel,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         queue_key: str,
         extract_prompt: str,

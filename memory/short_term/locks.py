@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import redis.asyncio as aioredis
+from memory.short_term.connection import RedisClient
 
 # Compare and delete in one step: a holder whose lock expired (and was taken by another) deletes nothing.
 _RELEASE = """
@@ -14,7 +14,7 @@ return 0
 
 
 class RedisLock:
-    def __init__(self, redis: aioredis.Redis, key: str, *, ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, key: str, *, ttl_s: int) -> None:
         self.redis = redis
         self.key = key
         self.ttl_s = ttl_s

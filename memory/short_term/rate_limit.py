@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from memory.errors import RateLimitError, StoreError
+from memory.short_term.connection import KeySpace, RedisClient
 
 log = logging.getLogger("memory.rate_limit")
 MINUTE = 60
@@ -71,16 +71,17 @@ def _messages(count: int) -> str:
 
 class RateLimiter:
     def __init__(
-        self, redis: aioredis.Redis, prefix: str, limits: Limits, *, clock: Callable[[], float] = time.time
+        self, redis: RedisClient, prefix: str, limits: Limits, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.keys = KeySpace(prefix)
         self.limits = limits
         self.clock = clock
         self._admit = redis.register_script(_ADMIT)
 
     def _keys(self, user_id: uuid.UUID, now: float) -> list[str]:
-        base = f"{self.prefix}:rate:{{u:{user_id}}}"
+        base = self.keys.user(user_id, "rate")
         day = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d")
         return [f"{base}:turns:m:{int(now // MINUTE)}", f"{base}:turns:d:{day}", f"{base}:tokens:d:{day}"]
 

@@ -22,12 +22,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from memory.conversations import ConversationStore, Message, Thread
 from memory.errors import StoreError
-from memory.short_term.connection import KeySpace
+from memory.short_term.cluster import per_master
+from memory.short_term.connection import KeySpace, RedisClient
 from memory.short_term.summaries import Summary, SummaryStore
 
 # After a reply that was stopped or broke off, so no model takes it for a finished answer.
@@ -133,7 +135,7 @@ def _summary_json(summary: Summary) -> str:
 class ShortTermMemory:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         keys: KeySpace,
         conversations: ConversationStore,
         summaries: SummaryStore,
@@ -288,20 +290,25 @@ class ShortTermMemory:
         """Have Redis rewrite its files on disk (append-only log, snapshot) so deleted keys leave them too.
 
         Best effort: a server without persistence, or one that refuses the commands, is left as it is. A
-        rewrite already running started before the deletion, so this waits for it and asks again.
+        rewrite already running started before the deletion, so this waits for it and asks again. On a cluster
+        every master rewrites its own files.
         """
+        await asyncio.gather(*(self._rewrite(target, patience_s) for target in per_master(self.redis)))
+
+    async def _rewrite(self, target: dict[str, Any], patience_s: float) -> None:
+        redis = self.redis
         try:
-            aof = bool((await self.redis.info("persistence")).get("aof_enabled"))
+            aof = bool((await redis.info("persistence", **target)).get("aof_enabled"))
         except (aioredis.RedisError, StoreError):
             return
         try:
-            snapshots = bool((await self.redis.config_get("save")).get("save"))
+            snapshots = bool((await redis.config_get("save", **target)).get("save"))
         except (aioredis.RedisError, StoreError):  # CONFIG may be refused (managed Redis): leave its snapshots to it
             snapshots = False
         if aof:
-            await self._retrying(self.redis.bgrewriteaof, patience_s)
+            await self._retrying(lambda: redis.bgrewriteaof(**target), patience_s)
         if snapshots:
-            await self._retrying(lambda: self.redis.bgsave(schedule=True), patience_s)
+            await self._retrying(lambda: redis.bgsave(schedule=True, **target), patience_s)
 
     @staticmethod
     async def _retrying(command: Callable[[], Awaitable[object]], patience_s: float) -> None:
