@@ -28,7 +28,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where embedded services keep data.")
     database_url: str | None = Field(None, description="Postgres >= 15 with pgvector; unset: embedded server.")
-    redis_url: str | None = Field(None, description="Redis >= 6.2 or Valkey; unset: embedded server.")
+    redis_url: str | None = Field(
+        None,
+        description="Redis >= 6.2 or Valkey; redis+cluster://host:port[,host:port] for a cluster; unset: embedded server.",
+    )
     redis_prefix: str = Field("assistant", description="Prefix of every Redis key.")
 
     model: str = Field(LOCAL_MODEL, description="'local', 'fake' or any LiteLLM model string.")
