@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="Postgres >= 15 with pgvector; unset: embedded server.")
     redis_url: str | None = Field(
         None,
-        description="Redis >= 6.2 or Valkey; redis+cluster://host:port[,host:port] for a cluster; unset: embedded server.",
+        description="Redis >= 6.2 or Valkey; a cluster: redis+cluster://host:port[,host:port]; unset: embedded server.",
     )
     redis_prefix: str = Field("assistant", description="Prefix of every Redis key.")
 
