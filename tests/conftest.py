@@ -18,7 +18,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis.asyncio as aioredis
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
@@ -30,7 +29,7 @@ from assistant.settings import Settings
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
 from memory.db.pool import open_pool
-from memory.short_term.connection import open_redis
+from memory.short_term.connection import RedisClient, open_redis
 
 TEMPLATE_DB = "assistant_test_template"
 # Every fixture that reaches Postgres or Redis depends on one of these (server_dir: a test's own servers).
@@ -162,7 +161,7 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 
 @pytest.fixture
-async def redis(services: manager.Endpoints, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+async def redis(services: manager.Endpoints, redis_prefix: str) -> AsyncIterator[RedisClient]:
     client = await open_redis(services.redis_url)
     yield client
     keys = [key async for key in client.scan_iter(f"{redis_prefix}:*")]
@@ -194,7 +193,7 @@ async def make_runtime(
     database_url: str,
     services: manager.Endpoints,
     pool: AsyncConnectionPool,
-    redis: aioredis.Redis,
+    redis: RedisClient,
 ) -> AsyncIterator[Callable[..., Runtime]]:
     """Build a runtime on this test's stores around a given (fake) model; settings can be overridden."""
     built: list[Runtime] = []

@@ -98,9 +98,9 @@ def running_cluster(masters: int = 3) -> Iterator[list[Node]]:
         share = SLOTS // masters
         for index, node in enumerate(nodes):
             last = SLOTS - 1 if index == masters - 1 else (index + 1) * share - 1
-            node.client().execute_command("CLUSTER ADDSLOTS", *range(index * share, last + 1))
+            node.client().cluster("ADDSLOTS", *range(index * share, last + 1))
         for node in nodes[1:]:
-            nodes[0].client().execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+            nodes[0].client().cluster("MEET", "127.0.0.1", node.port)
         _wait_ready(nodes, processes)
         yield nodes
     finally:

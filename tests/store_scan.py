@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
+
+from memory.short_term.connection import RedisClient
 
 
 @dataclass
@@ -49,7 +50,7 @@ async def scan_postgres(pool: AsyncConnectionPool, marker: str) -> dict[str, int
     return found
 
 
-async def _values(client: aioredis.Redis, key: bytes | str) -> list[bytes | str]:
+async def _values(client: RedisClient, key: bytes | str) -> list[bytes | str]:
     kind = await client.type(key)
     kind = kind.decode() if isinstance(kind, bytes) else kind
     if kind == "string":
@@ -70,7 +71,7 @@ async def _values(client: aioredis.Redis, key: bytes | str) -> list[bytes | str]
     return []
 
 
-async def scan_redis(client: aioredis.Redis, prefix: str, marker: str) -> list[str]:
+async def scan_redis(client: RedisClient, prefix: str, marker: str) -> list[str]:
     """Keys under ``prefix`` whose name or value holds ``marker`` (case-insensitive)."""
     needle = marker.lower()
     hits: list[str] = []
@@ -85,5 +86,5 @@ async def scan_redis(client: aioredis.Redis, prefix: str, marker: str) -> list[s
     return sorted(hits)
 
 
-async def scan(pool: AsyncConnectionPool, client: aioredis.Redis, prefix: str, marker: str) -> Residue:
+async def scan(pool: AsyncConnectionPool, client: RedisClient, prefix: str, marker: str) -> Residue:
     return Residue(await scan_postgres(pool, marker), await scan_redis(client, prefix, marker))

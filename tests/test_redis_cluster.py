@@ -98,9 +98,9 @@ def _assert_one_slot_per_tag(nodes: list[Node], prefix: str) -> None:
     where: dict[str, set[tuple[int, int]]] = {}
     for port, keys in _keys_per_master(nodes, f"{prefix}:*").items():
         for key in keys:
-            tag = re.search(r"\{([^}]+)\}", key)
-            assert tag, f"{key} has no hash tag"
-            where.setdefault(tag.group(1), set()).add((key_slot(key.encode()), port))
+            found = re.search(r"\{([^}]+)\}", key)
+            assert found, f"{key} has no hash tag"
+            where.setdefault(found.group(1), set()).add((key_slot(key.encode()), port))
     for tag, places in where.items():
         assert len(places) == 1, f"keys of {{{tag}}} are spread over {places}"
 
