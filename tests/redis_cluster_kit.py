@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,26 +61,58 @@ def free_ports(count: int) -> list[int]:
     return chosen
 
 
-def _wait_ready(nodes: list[Node], processes: list[subprocess.Popen[bytes]]) -> None:
+@dataclass
+class Cluster:
+    """The running nodes: ``masters`` own the slots, ``replicas[i]`` follows ``masters[i]`` (when asked for)."""
+
+    masters: list[Node]
+    replicas: list[Node]
+    processes: dict[int, subprocess.Popen[bytes]]
+
+    @property
+    def nodes(self) -> list[Node]:
+        return self.masters + self.replicas
+
+    def kill(self, node: Node) -> None:
+        """Kill a node at once (SIGKILL), as a crashed machine would go."""
+        self.processes[node.port].kill()
+        self.processes[node.port].wait()
+
+    def alive(self) -> list[Node]:
+        return [node for node in self.nodes if self.processes[node.port].poll() is None]
+
+
+def _wait_for(what: str, ready: Callable[[], bool], cluster: Cluster) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise RuntimeError(f"a cluster node exited; see the logs in {nodes[0].folder.parent}")
+        if any(cluster.processes[n.port].poll() is not None for n in cluster.alive()):
+            raise RuntimeError(f"a cluster node exited; see the logs in {cluster.nodes[0].folder.parent}")
         with contextlib.suppress(redis.RedisError):
-            infos = [node.client().cluster("info") for node in nodes]
-            if all(i["cluster_state"] == "ok" and int(i["cluster_known_nodes"]) == len(nodes) for i in infos):
+            if ready():
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"the cluster did not reach cluster_state:ok in {READY_TIMEOUT_S} s")
+    raise RuntimeError(f"the cluster did not reach {what} in {READY_TIMEOUT_S} s")
+
+
+def cluster_ok(cluster: Cluster) -> bool:
+    """Every live node says ``cluster_state:ok`` and sees every master's slots served."""
+    infos = [node.client().cluster("info") for node in cluster.alive()]
+    return all(i["cluster_state"] == "ok" and int(i["cluster_slots_ok"]) == SLOTS for i in infos)
+
+
+def _replicas_synced(cluster: Cluster) -> bool:
+    return all(node.client().info("replication").get("master_link_status") == "up" for node in cluster.replicas)
 
 
 @contextlib.contextmanager
-def running_cluster(masters: int = 3) -> Iterator[list[Node]]:
-    """Start ``masters`` cluster nodes, give each a third of the slots, and yield them once the cluster is ok."""
+def running_cluster(masters: int = 3, *, replicas: bool = False) -> Iterator[Cluster]:
+    """Start ``masters`` cluster nodes (and one replica each with ``replicas``), give each master an equal share
+    of the slots, and yield the cluster once every node reports it ok."""
     binary = find_redis_server()
     root = Path(tempfile.mkdtemp(prefix="assistant-cluster-"))
-    nodes = [Node(port, root / str(port)) for port in free_ports(masters)]
-    processes: list[subprocess.Popen[bytes]] = []
+    ports = free_ports(masters * (2 if replicas else 1))
+    nodes = [Node(port, root / str(port)) for port in ports]
+    cluster = Cluster(nodes[:masters], nodes[masters:], {})
     try:
         for node in nodes:
             node.folder.mkdir()
@@ -88,35 +120,32 @@ def running_cluster(masters: int = 3) -> Iterator[list[Node]]:
             argv += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
             argv += ["--cluster-node-timeout", "2000", "--appendonly", "yes", "--save", ""]
             argv += ["--logfile", str(node.folder / "redis.log")]
-            processes.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            cluster.processes[node.port] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for node in nodes:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while not _answers(node):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"cluster node {node.address} did not start")
-                time.sleep(0.05)
+            _wait_for(f"node {node.address} answering", node.client().ping, cluster)
         share = SLOTS // masters
-        for index, node in enumerate(nodes):
+        for index, node in enumerate(cluster.masters):
             last = SLOTS - 1 if index == masters - 1 else (index + 1) * share - 1
             node.client().cluster("ADDSLOTS", *range(index * share, last + 1))
         for node in nodes[1:]:
             nodes[0].client().cluster("MEET", "127.0.0.1", node.port)
-        _wait_ready(nodes, processes)
-        yield nodes
+        _wait_for(
+            "all nodes known",
+            lambda: all(int(n.client().cluster("info")["cluster_known_nodes"]) == len(nodes) for n in nodes),
+            cluster,
+        )
+        for master, replica in zip(cluster.masters, cluster.replicas, strict=False):
+            replica.client().cluster("REPLICATE", master.client().cluster("MYID"))
+        _wait_for("cluster_state:ok", lambda: cluster_ok(cluster), cluster)
+        _wait_for("replicas in sync", lambda: _replicas_synced(cluster), cluster)
+        yield cluster
     finally:
-        for process in processes:
+        for process in cluster.processes.values():
             process.terminate()
-        for process in processes:
+        for process in cluster.processes.values():
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _answers(node: Node) -> bool:
-    try:
-        return bool(node.client().ping())
-    except redis.RedisError:
-        return False

@@ -29,7 +29,7 @@ from memory.short_term.cluster import StoreRedisCluster
 from memory.short_term.connection import RedisClient, open_redis
 from memory.short_term.locks import RedisLock
 from memory.short_term.rate_limit import Limits, RateLimiter
-from tests.redis_cluster_kit import Node, running_cluster
+from tests.redis_cluster_kit import Node, cluster_ok, running_cluster
 from tests.store_scan import scan_redis
 
 MakeRuntime = Callable[..., Runtime]
@@ -39,8 +39,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[list[Node]]:
-    with running_cluster(3) as nodes:
-        yield nodes
+    with running_cluster(3) as running:
+        yield running.masters
 
 
 @pytest.fixture
@@ -244,3 +244,42 @@ async def test_the_extraction_queue_on_a_cluster(
     assert isinstance(reply, TurnFinished)
     report = await runtime.memories.forget_all(user.id)
     assert report.jobs == 1 and await cluster_redis.llen(queue) == 0
+
+
+async def test_a_conversation_goes_on_through_a_failover(
+    settings: Settings, database_url: str, pool: AsyncConnectionPool
+) -> None:
+    with running_cluster(3, replicas=True) as cluster:
+        url = "redis+cluster://" + ",".join(node.address for node in cluster.nodes)
+        client = await open_redis(url)
+        model = FakeChatModel()
+        config = settings.model_copy(update={"redis_url": url, "short_term_turns": 6, "summary_batch": 2})
+        runtime = Runtime.assemble(config, manager.Endpoints(database_url, url), pool, client, model, HashEmbedder())
+        try:
+            user = await runtime.conversations.ensure_user("ann")
+            thread = await runtime.conversations.create_thread(user.id)
+            for turn in range(3):
+                await _talk(runtime, thread, f"message number {turn}")
+            window = runtime.short_term.keys.thread(user.id, thread.id, "window")
+            slot = key_slot(window.encode())
+            master = next(n for n in cluster.masters if int(n.client().cluster("COUNTKEYSINSLOT", slot)))
+            replica = cluster.replicas[cluster.masters.index(master)]
+
+            cluster.kill(master)
+            await _talk(runtime, thread, "said while the master was down")  # read from Postgres; stored there
+
+            for _ in range(300):
+                if replica.client().info("replication")["role"] == "master" and cluster_ok(cluster):
+                    break
+                await asyncio.sleep(0.1)
+            assert replica.client().info("replication")["role"] == "master", "the replica was not promoted"
+            await _talk(runtime, thread, "after the failover")
+            request = next(r for r in reversed(model.received) if r[-1].content == "after the failover")
+            assert "said while the master was down" in "\n".join(m.content for m in request)
+            state = await runtime.short_term.load(thread)
+            assert not state.rebuilt  # served by the promoted replica again
+            stored = [m.content for m in await runtime.conversations.messages(thread)]
+            assert [t.content for t in state.turns] == stored[-len(state.turns) :]
+        finally:
+            await runtime.drain()
+            await client.aclose()
