@@ -17,7 +17,7 @@ from memory.store_faults import redis_faults
 
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 # The seed list of a cluster URL: host:port pairs joined by commas, between the credentials and the path.
-_SEEDS = re.compile(r"^(?P<scheme>[a-z+]+)://(?P<auth>[^/?#]*@)?(?P<seeds>[^/?#]+)(?P<rest>.*)$")
+_SEEDS = re.compile(r"^(?P<scheme>[a-z+]+)://(?P<auth>[^/?#]*@)?(?P<seeds>[^/?#]+)(?P<rest>.*)$", re.IGNORECASE)
 
 
 def is_cluster_url(url: str) -> bool:
