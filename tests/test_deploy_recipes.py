@@ -4,11 +4,9 @@ the options they pass), every ASSISTANT_* variable they set is a setting, and th
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from string import Template
 from typing import Any
 
 import pytest
@@ -17,9 +15,9 @@ import yaml
 
 from assistant.cli.main import app
 from assistant.settings import Settings
+from tests.nginx_proxy import nginx_binary, render
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-NGINX_TEMPLATE = DEPLOY / "nginx" / "assistant.conf.template"
 # Commands another branch brings (the queue helper's `assistant worker`); the xfail below turns into a failure
 # once they exist, so whoever merges removes them from here.
 PENDING_COMMANDS = {("worker",)}
@@ -115,19 +113,12 @@ def test_every_variable_is_a_setting() -> None:
     assert not unknown, f"variables that are no setting: {unknown}"
 
 
-def render_nginx(run_dir: Path, listen: int, upstreams: list[str]) -> str:
-    """The nginx template filled in (nginx's own $variables are left alone)."""
-    servers = "\n        ".join(f"server {u} max_fails=1 fail_timeout=5s;" for u in upstreams)
-    mapping = {"LISTEN": f"127.0.0.1:{listen}", "UPSTREAM_SERVERS": servers, "RUN_DIR": str(run_dir)}
-    return Template(NGINX_TEMPLATE.read_text()).safe_substitute(mapping)
-
-
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (scripts/test.sh installs it)")
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (scripts/test.sh installs it)")
 def test_nginx_template_is_valid(tmp_path: Path) -> None:
     conf = tmp_path / "nginx.conf"
-    conf.write_text(render_nginx(tmp_path, 18080, ["127.0.0.1:18081", "127.0.0.1:18082"]))
+    conf.write_text(render(tmp_path, 18080, ["127.0.0.1:18081", "127.0.0.1:18082"]))
     assert "${" not in conf.read_text()
     checked = subprocess.run(
-        ["nginx", "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, timeout=30
+        [str(nginx_binary()), "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, timeout=30
     )
     assert checked.returncode == 0, checked.stderr

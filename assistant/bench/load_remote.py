@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import random
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +69,7 @@ async def _one_user(url: str, cookie: str, plan: RemotePlan, number: int, run: _
     rng = random.Random(plan.seed * 100_003 + number)
     await asyncio.sleep(rng.uniform(0, plan.think_s))  # users arrive spread over one pause
     try:
-        async with ChatClient(url, cookie, uuid.uuid4()) as chat:
+        async with ChatClient(url, cookie) as chat:
             for turn in range(plan.turns):
                 if turn:
                     await asyncio.sleep(plan.think_s)

@@ -59,10 +59,11 @@ async def login_cookie(url: str, *, username: str | None = None, password: str |
 class ChatClient:
     """One browser tab: a socket on one thread of one app instance (``async with`` opens and closes it)."""
 
-    def __init__(self, url: str, cookie: str, thread_id: uuid.UUID | None = None, *, timeout: float = 60) -> None:
+    def __init__(self, url: str, cookie: str, thread_id: str | None = None, *, timeout: float = 60) -> None:
+        """``thread_id``: a stored thread to resume; None starts a new chat (its id is then ``thread_id``)."""
         self.url = url.rstrip("/")
         self.cookie = cookie
-        self.thread_id = thread_id or uuid.uuid4()
+        self.thread_id = thread_id
         self.timeout = timeout
         self.ready = asyncio.Event()
         self._turn: _Turn | None = None
@@ -70,7 +71,7 @@ class ChatClient:
         self._sio.on("*", self._event)
 
     async def __aenter__(self) -> ChatClient:
-        auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "threadId": str(self.thread_id)}
+        auth = {"sessionId": str(uuid.uuid4()), "clientType": "webapp", "threadId": self.thread_id}
         await self._sio.connect(
             self.url,
             socketio_path=SOCKET_PATH,
@@ -89,6 +90,8 @@ class ChatClient:
 
     async def _event(self, event: str, data: Any = None) -> None:
         step = data if isinstance(data, dict) else {}
+        if self.thread_id is None and step.get("threadId"):
+            self.thread_id = str(step["threadId"])  # the id the app gave this new chat
         if event == "resume_thread" or (event == "update_message" and step.get("name") == "on_chat_start"):
             self.ready.set()
         turn = self._turn
@@ -112,7 +115,7 @@ class ChatClient:
         turn = self._turn = _Turn(time.perf_counter())
         message = {
             "id": str(uuid.uuid4()),
-            "threadId": str(self.thread_id),
+            "threadId": self.thread_id or "",
             "name": "User",
             "type": "user_message",
             "output": text,
