@@ -40,7 +40,7 @@ def test_two_runs_against_a_running_app(served: AppServer, database_url: str) ->
     for run in result["runs"]:
         assert (run["turns"], run["errors"]) == (4, 0), run["error_samples"]
         assert run["turns_per_s"] > 0 and run["added_ms"]["p95"] > 0
-        assert run["cpu_s_per_turn"] > 0
+        assert run["cpu_s_per_turn"] > 0 and 0 <= run["net_cpu_s_per_turn"] <= run["cpu_s_per_turn"]
     assert result["throughput_ratio"] > 0
     # Every turn went through the app's real path: 2 runs x 2 users x 2 turns, each message and reply stored.
     with psycopg.connect(database_url) as conn:

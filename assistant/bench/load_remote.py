@@ -4,8 +4,9 @@ Each URL (one instance, or nginx in front of several) gets the same plan in turn
 their own (assistant/bench/remote.py: the browser's protocol), chats in a fresh thread and pauses between turns.
 Added latency is a turn's wall time minus the fake model's streaming time (tokens received times the per-token
 delay the servers were started with, ASSISTANT_FAKE_TOKEN_DELAY_S), as in the in-process benchmark. The CPU
-seconds the given server processes (and their children) spent during a run, divided by its turns, is the cost of
-one turn: the figure capacity per core is computed from.
+seconds the given server processes (and their children) spent during a run, less what they spend idle (measured
+first, with nobody chatting), divided by its turns, is the cost of one turn: the figure capacity per core is
+computed from.
 """
 
 from __future__ import annotations
@@ -93,7 +94,16 @@ async def _one_user(url: str, cookie: str, plan: RemotePlan, number: int, run: _
         run.fail(f"user {number} could not chat: {type(exc).__name__}: {exc}")
 
 
-async def _run_one(url: str, plan: RemotePlan, cpu_pids: Sequence[int], progress: Progress | None) -> dict[str, Any]:
+async def idle_cpu_rate(pids: Sequence[int], seconds: float) -> float:
+    """CPU seconds per second the servers spend with nobody chatting (timers, pollers): charged to no turn."""
+    before = _cpu_seconds(pids)
+    await asyncio.sleep(seconds)
+    return (_cpu_seconds(pids) - before) / seconds
+
+
+async def _run_one(
+    url: str, plan: RemotePlan, cpu_pids: Sequence[int], idle_rate: float, progress: Progress | None
+) -> dict[str, Any]:
     cookie = await login_cookie(url)
     run = _Run()
     done = 0
@@ -122,18 +132,27 @@ async def _run_one(url: str, plan: RemotePlan, cpu_pids: Sequence[int], progress
         "first_token_added_ms": summary(run.first_token_ms or [0.0]),
         "server_cpu_s": cpu if cpu_pids else None,
         "cpu_s_per_turn": cpu / run.turns if cpu_pids and run.turns else None,
+        # What the turns cost beyond the servers' idle rate: the figure capacity per core is computed from.
+        "net_cpu_s_per_turn": max(0.0, cpu - idle_rate * elapsed) / run.turns if cpu_pids and run.turns else None,
     }
 
 
 async def run_remote_load(
-    urls: Sequence[str], plan: RemotePlan, *, cpu_pids: Sequence[int] = (), progress: Progress | None = None
+    urls: Sequence[str],
+    plan: RemotePlan,
+    *,
+    cpu_pids: Sequence[int] = (),
+    idle_s: float = 10.0,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The plan against each URL in turn; the last entry's throughput and p95 compared with the first's."""
-    runs = [await _run_one(url.rstrip("/"), plan, cpu_pids, progress) for url in urls]
+    idle_rate = await idle_cpu_rate(cpu_pids, idle_s) if cpu_pids and idle_s > 0 else 0.0
+    runs = [await _run_one(url.rstrip("/"), plan, cpu_pids, idle_rate, progress) for url in urls]
     result: dict[str, Any] = {
         "machine": machine(),
         "cpu_count": psutil.cpu_count(),
         "plan": dataclasses.asdict(plan),
+        "idle_cpu_s_per_s": idle_rate,
         "runs": runs,
     }
     if len(runs) > 1 and runs[0]["turns_per_s"]:

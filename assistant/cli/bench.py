@@ -245,9 +245,9 @@ def _bench_load_remote(
     if js:
         print_json(result)
         return
-    table = Table("url", "turns", "errors", "turns/s", "added p50 ms", "added p95 ms", "server CPU s/turn")
+    table = Table("url", "turns", "errors", "turns/s", "added p50 ms", "added p95 ms", "server CPU s/turn (net)")
     for row in result["runs"]:
-        cpu = row["cpu_s_per_turn"]
+        cpu, net = row["cpu_s_per_turn"], row["net_cpu_s_per_turn"]
         table.add_row(
             row["url"],
             str(row["turns"]),
@@ -255,11 +255,13 @@ def _bench_load_remote(
             f"{row['turns_per_s']:.2f}",
             f"{row['added_ms']['p50']:.1f}",
             f"{row['added_ms']['p95']:.1f}",
-            f"{cpu:.4f}" if cpu is not None else "-",
+            f"{cpu:.3f} ({net:.3f})" if cpu is not None else "-",
         )
         for sample in row["error_samples"]:
             err_console.print(f"[red]error:[/red] {sample}", highlight=False)
     console.print(table)
+    if pids:
+        console.print(f"servers idle: {result['idle_cpu_s_per_s']:.3f} CPU-s/s, left out of the net cost per turn")
     if "throughput_ratio" in result:
         console.print(f"last / first: turns/s x{result['throughput_ratio']:.2f}, p95 x{result['p95_ratio'] or 0:.2f}")
 
