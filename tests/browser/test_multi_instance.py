@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -172,7 +173,9 @@ def test_a_conversation_alternating_between_instances_is_stored_once(
                     thread = chat.thread_id
             return replies
 
-        replies = asyncio.run(converse())
+        # A thread of its own: sync Playwright may hold this thread's event loop (the module's browser fixture).
+        with ThreadPoolExecutor(1) as pool:
+            replies = pool.submit(asyncio.run, converse()).result()
     finally:
         for server in servers:
             server.kill()
