@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import typer.main
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML: in the lock as a dependency of dependencies; no stubs
 
 from assistant.cli.main import app
 from assistant.settings import Settings
