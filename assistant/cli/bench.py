@@ -171,13 +171,26 @@ def bench_load(
     ramp_turns: int = typer.Option(5, "--ramp-turns", min=1, help="Turns per user at each --find-max step."),
     target_ms: float = typer.Option(100.0, "--target-ms", min=1, help="The p95 added latency --find-max keeps."),
     out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file (for bench plot)."),
+    urls: list[str] = typer.Option(
+        None, "--url", help="Drive this running deployment over its web socket instead (repeat to compare several)."
+    ),
+    cpu_pids: list[int] = typer.Option(
+        None, "--cpu-pid", help="With --url: a server process whose CPU time counts (repeat; children included)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Concurrent users chatting through the full turn pipeline: turns/s, added latency, errors, memory.
 
+    With --url, the users chat with a running app (one instance, or nginx in front of several; started with
+    ASSISTANT_MODEL=fake and ASSISTANT_FAKE_TOKEN_DELAY_S equal to --token-delay-ms), each URL in turn.
+
     Example: assistant bench load --users 100 --turns 20 --find-max --out bench-results/load.json
     """
     from assistant.bench.load import LoadPlan, run_load_bench
+
+    if urls:
+        _bench_load_remote(urls, cpu_pids or [], users, turns, think, token_delay_ms, out, as_json)
+        return
 
     plan = LoadPlan(users, turns, think_s=think, token_delay_s=token_delay_ms / 1000, reply_tokens=reply_tokens)
     result = run(
@@ -219,6 +232,38 @@ def bench_load(
     if find_max:
         best = result["max_users_within_target"]
         console.print(f"Most users with p95 added latency <= {target_ms:.0f} ms: {best if best else 'none'}")
+
+
+def _bench_load_remote(
+    urls: list[str], pids: list[int], users: int, turns: int, think: float, delay_ms: float, out: Path | None, js: bool
+) -> None:
+    from assistant.bench.load_remote import RemotePlan, run_remote_load
+
+    plan = RemotePlan(users, turns, think_s=think, token_delay_s=delay_ms / 1000)
+    result = run(_with_progress("load", lambda progress: run_remote_load(urls, plan, cpu_pids=pids, progress=progress)))
+    _write_out(out, result)
+    if js:
+        print_json(result)
+        return
+    table = Table("url", "turns", "errors", "turns/s", "added p50 ms", "added p95 ms", "server CPU s/turn (net)")
+    for row in result["runs"]:
+        cpu, net = row["cpu_s_per_turn"], row["net_cpu_s_per_turn"]
+        table.add_row(
+            row["url"],
+            str(row["turns"]),
+            str(row["errors"]),
+            f"{row['turns_per_s']:.2f}",
+            f"{row['added_ms']['p50']:.1f}",
+            f"{row['added_ms']['p95']:.1f}",
+            f"{cpu:.3f} ({net:.3f})" if cpu is not None else "-",
+        )
+        for sample in row["error_samples"]:
+            err_console.print(f"[red]error:[/red] {sample}", highlight=False)
+    console.print(table)
+    if pids:
+        console.print(f"servers idle: {result['idle_cpu_s_per_s']:.3f} CPU-s/s, left out of the net cost per turn")
+    if "throughput_ratio" in result:
+        console.print(f"last / first: turns/s x{result['throughput_ratio']:.2f}, p95 x{result['p95_ratio'] or 0:.2f}")
 
 
 def _write_out(path: Path | None, result: dict[str, Any]) -> None:

@@ -67,6 +67,12 @@ def serve(
     run(prepare_stores(config))
     env = dict(os.environ, CHAINLIT_APP_ROOT=str(PROJECT_ROOT))
     # Signs login tokens; generated once and kept in the data directory, so logins survive restarts.
+    if "CHAINLIT_AUTH_SECRET" not in env and not config.uses_embedded_postgres:
+        print(
+            "note: logins are signed with this instance's own secret; where several instances share the database, "
+            "set CHAINLIT_AUTH_SECRET to the same value on each (docs/deployment.md)",
+            flush=True,
+        )
     env.setdefault("CHAINLIT_AUTH_SECRET", auth_secret(config.data_dir))
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     env.setdefault("HF_HUB_OFFLINE", "1")
