@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from memory import text_input
 from memory.errors import InvalidInputError, NotFoundError
+from memory.job_queue import JobRequest, defer
 
 # The messages the short-term window holds: system messages and private ones never enter it.
 _WINDOW_TURNS = "thread_id = %s AND user_id = %s AND role <> 'system' AND NOT private"
@@ -183,9 +184,11 @@ class ConversationStore:
         created_at: datetime | None = None,
         private: bool = False,
         remember: bool = True,
+        jobs: Sequence[JobRequest] = (),
     ) -> Message:
         """Append one message to the thread's log (durable when this returns); ``remember=False`` keeps it out of
-        episodic memory for good, ``private`` also out of the short-term window and summary."""
+        episodic memory for good, ``private`` also out of the short-term window and summary. ``jobs`` are
+        deferred in the same transaction, with the message's ids: a stored message always has its jobs."""
         # One statement (the thread's ``updated_at`` moves with it): a turn appends two messages on its path.
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(
@@ -212,7 +215,9 @@ class ConversationStore:
                 ),
             )
             row = await cur.fetchone()
-        assert row is not None
+            assert row is not None
+            ids = {"message_id": str(row.id), "thread_id": str(row.thread_id), "user_id": str(row.user_id)}
+            await defer(conn, jobs, ids)
         return row
 
     async def messages(self, thread: Thread, *, last: int | None = None, after_seq: int | None = None) -> list[Message]:
