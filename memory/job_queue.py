@@ -130,16 +130,22 @@ class JobRows:
             return cur.rowcount
 
     async def drop_forgotten(self, tasks: Sequence[str], forgotten: Forgotten) -> int:
-        """Delete waiting jobs of ``tasks`` about forgotten turns; returns how many (the rest find nothing)."""
+        """Delete the jobs about forgotten turns (every job of the user when all is forgotten), except running
+        ones, which find nothing; returns how many of ``tasks`` were still waiting to run."""
         ids = None if forgotten.everything else [str(i) for i in forgotten.message_ids]
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                """DELETE FROM procrastinate_jobs
-                   WHERE status = 'todo' AND task_name = ANY(%s) AND args->>'user_id' = %s
-                     AND (%s::text[] IS NULL OR args->>'message_id' = ANY(%s) OR args->'messages' ?| %s)""",
-                (list(tasks), str(forgotten.user_id), ids, ids, ids or []),
-            )
-            return cur.rowcount
+            row = await (
+                await conn.execute(
+                    """WITH gone AS (
+                           DELETE FROM procrastinate_jobs
+                           WHERE status <> 'doing' AND args->>'user_id' = %s
+                             AND (%s::text[] IS NULL OR args->>'message_id' = ANY(%s) OR args->'messages' ?| %s)
+                           RETURNING status, task_name)
+                       SELECT count(*) FILTER (WHERE status = 'todo' AND task_name = ANY(%s)) FROM gone""",
+                    (str(forgotten.user_id), ids, ids, ids or [], list(tasks)),
+                )
+            ).fetchone()
+        return int(row[0]) if row else 0
 
 
 def message_ids(args: Mapping[str, Any]) -> list[uuid.UUID]:

@@ -35,7 +35,7 @@ class JobQueue:
         self.heartbeat_s = settings.worker_heartbeat_s
         self.app = App(connector=PsycopgConnector())
         retry = RetryStrategy(
-            max_attempts=settings.job_attempts,
+            max_attempts=settings.job_attempts - 1,  # procrastinate counts the retries after the first run
             exponential_wait=settings.job_retry_wait_s,
             retry_exceptions=TRANSIENT,  # a bug fails at once: another attempt would fail the same way
         )
@@ -58,8 +58,14 @@ class JobQueue:
     async def defer(self, jobs: Sequence[JobRequest]) -> None:
         await self.rows.defer(jobs)
 
-    async def run(self, *, wait: bool = True, concurrency: int | None = None, name: str = "worker",
-                  queues: Sequence[str] | None = None) -> None:
+    async def run(
+        self,
+        *,
+        wait: bool = True,
+        concurrency: int | None = None,
+        name: str = "worker",
+        queues: Sequence[str] | None = None,
+    ) -> None:
         """Run jobs until stopped (``wait``) or until none is ready; jobs of dead workers are taken over."""
         await self._open()
         await self.recover_stalled()

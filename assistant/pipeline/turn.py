@@ -253,9 +253,7 @@ class TurnPipeline:
             usage={"finish_reason": None, INCOMPLETE: reason},
             private=use.private,
             remember=use.write,
-            jobs=self.writer.jobs.for_reply(
-                write=use.write, summarize=False, user_message_id=None, complete=False
-            ),
+            jobs=self.writer.jobs.for_reply(write=use.write, summarize=False, user_message_id=None, complete=False),
         )
         await self._store_report(thread, reply, built, use)
         return reply
