@@ -49,6 +49,22 @@ class JobRow:
     updated_at: datetime | None
 
 
+# A clause of the statement that stores a message (CTE ``stored``): its jobs, deferred by the same statement,
+# each with the message's ids added to its args; run last so the statement is one atomic unit in autocommit.
+DEFER_WITH_MESSAGE = """, queued AS (
+    SELECT procrastinate_defer_jobs_v1(array_agg(ROW(
+        j.queue, j.task, 0, replace(j.lock, '{thread_id}', s.thread_id::text), NULL,
+        j.args || jsonb_build_object('message_id', s.id::text, 'thread_id', s.thread_id::text,
+                                     'user_id', s.user_id::text),
+        NULL)::procrastinate_job_to_defer_v1)) AS ids
+    FROM stored s, jsonb_to_recordset(%s) AS j(queue text, task text, lock text, args jsonb))"""
+
+
+def requests_json(jobs: Sequence[JobRequest]) -> Jsonb:
+    """The jobs as the parameter of ``DEFER_WITH_MESSAGE``."""
+    return Jsonb([{"queue": j.queue, "task": j.task, "lock": j.lock, "args": dict(j.args)} for j in jobs])
+
+
 async def defer(conn: AsyncConnection[Any], jobs: Sequence[JobRequest], ids: Mapping[str, str] | None = None) -> None:
     """Insert ``jobs`` on ``conn`` (inside the caller's transaction), each with ``ids`` added to its args."""
     if not jobs:

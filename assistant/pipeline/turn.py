@@ -227,7 +227,7 @@ class TurnPipeline:
                 remember=use.write,
                 jobs=self.writer.jobs.for_reply(
                     write=use.write,
-                    summarize=use.summarize and self.summarizer is not None,
+                    summarize=use.summarize and not use.private and self.summarizer is not None,
                     user_message_id=user_message.id,
                 ),
             )
