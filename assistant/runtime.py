@@ -194,7 +194,9 @@ class Runtime:
                 reconcile_prompt=load_prompt(settings.prompts_dir, "reconcile"),
             )
         remembering = episodic if settings.memory_enabled else None
-        jobs = JobQueue(pool, settings, Handlers(conversations, remembering, summarizer, extractor))
+        jobs = JobQueue(
+            pool, endpoints.database_url, settings, Handlers(conversations, remembering, summarizer, extractor)
+        )
         # What forgetting must also reach in this process and in the queue: queued turns and jobs, cached texts.
         memories.on_forget(episodic.discard)
         memories.on_forget(forget_counted_texts)
@@ -271,6 +273,7 @@ class Runtime:
     async def close(self) -> None:
         await self.jobs.stop()
         await self.drain()
+        await self.jobs.close()
         await self.model.aclose()
         await self.redis.aclose()
         await self.pool.close()

@@ -211,3 +211,4 @@ async def make_runtime(
     yield make
     for runtime in built:
         await runtime.drain()
+        await runtime.jobs.close()  # the queue's own connections

@@ -28,12 +28,12 @@ log = logging.getLogger("assistant.jobs")
 
 
 class JobQueue:
-    def __init__(self, pool: AsyncConnectionPool, settings: Settings, handlers: Handlers) -> None:
-        self.pool = pool
+    def __init__(self, pool: AsyncConnectionPool, database_url: str, settings: Settings, handlers: Handlers) -> None:
         self.rows = JobRows(pool)
         self.concurrency = settings.worker_concurrency
         self.heartbeat_s = settings.worker_heartbeat_s
-        self.app = App(connector=PsycopgConnector())
+        # Its own few connections (fetching, finishing, heartbeats, LISTEN): the stores' pool stays for the work.
+        self.app = App(connector=PsycopgConnector(conninfo=database_url, min_size=1, max_size=4))
         retry = RetryStrategy(
             max_attempts=settings.job_attempts - 1,  # procrastinate counts the retries after the first run
             exponential_wait=settings.job_retry_wait_s,
@@ -52,7 +52,7 @@ class JobQueue:
 
     async def _open(self) -> None:
         if not self._opened:
-            await self.app.open_async(pool=self.pool)
+            await self.app.open_async()
             self._opened = True
 
     async def defer(self, jobs: Sequence[JobRequest]) -> None:
@@ -131,6 +131,12 @@ class JobQueue:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._running
             self._running = None
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._opened:
+            await self.app.close_async()
+            self._opened = False
 
     async def drain(self, *, poll_s: float = 0.02) -> None:
         """Until no job waits or runs: run what is ready here, wait for what runs elsewhere (retries included)."""
