@@ -105,6 +105,17 @@ class JobRows:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    async def ready(self) -> int:
+        """How many jobs wait that may start now (not retries scheduled for later)."""
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    """SELECT count(*) FROM procrastinate_jobs
+                       WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())"""
+                )
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     async def list(self, *, status: str | None = None, task: str | None = None, limit: int = 50) -> list[JobRow]:
         """Jobs, newest first, with when each last changed state."""
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

@@ -33,7 +33,9 @@ class JobQueue:
         self.concurrency = settings.worker_concurrency
         self.heartbeat_s = settings.worker_heartbeat_s
         # Its own few connections (fetching, finishing, heartbeats, LISTEN): the stores' pool stays for the work.
-        self.app = App(connector=PsycopgConnector(conninfo=database_url, min_size=1, max_size=4))
+        self.app = App(
+            connector=PsycopgConnector(conninfo=database_url, min_size=1, max_size=2 + settings.worker_concurrency // 2)
+        )
         retry = RetryStrategy(
             max_attempts=settings.job_attempts - 1,  # procrastinate counts the retries after the first run
             exponential_wait=settings.job_retry_wait_s,
@@ -138,12 +140,14 @@ class JobQueue:
             await self.app.close_async()
             self._opened = False
 
-    async def drain(self, *, poll_s: float = 0.02) -> None:
+    async def drain(self, *, poll_s: float = 0.05) -> None:
         """Until no job waits or runs: run what is ready here, wait for what runs elsewhere (retries included)."""
         while await self.rows.waiting():
-            await self.run(wait=False, name="drain")
-            if await self.rows.waiting():
+            if await self.rows.ready():
+                await self.run(wait=False, name="drain")
+            else:  # running in another worker (or left by a dead one), or a retry waiting its turn
                 await asyncio.sleep(poll_s)
+                await self.recover_stalled()
 
     async def drop_forgotten(self, forgotten: Forgotten) -> int:
         return await self.rows.drop_forgotten(kinds.ABOUT_TURNS, forgotten)
