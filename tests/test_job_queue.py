@@ -151,6 +151,7 @@ def test_jobs_cli_lists_retries_and_purges_failed_jobs(
         # A bug (an id that is not one): failed at once, never retried on its own.
         await runtime.jobs.defer([job(EMBED_TURN, user_id="not-an-id", message_id="nor-this")])
         await runtime.drain()
+        await runtime.jobs.close()  # its connections belong to this event loop
 
     asyncio.run(fail_one())
 
