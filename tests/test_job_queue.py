@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from typer.testing import CliRunner
 
 from assistant.cli.main import app
-from assistant.jobs.kinds import EMBED_TURN, EXTRACT_FACTS, SUMMARIZE, job
+from assistant.jobs.kinds import EMBED_TURN, EXTRACT_FACTS, SUMMARIZE, TurnJobs, job
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
@@ -175,3 +175,20 @@ def test_jobs_cli_lists_retries_and_purges_failed_jobs(
     purged = runner.invoke(app, ["jobs", "purge", "--yes", "--json"])
     assert purged.exit_code == 0 and json.loads(purged.output) == {"purged": 2}
     assert json.loads(runner.invoke(app, ["jobs", "list", "--json"]).output) == []
+
+
+def test_which_jobs_a_turn_brings_follows_the_memory_switches() -> None:
+    jobs = TurnJobs(remembering=True, extracting=True)
+    reply = jobs.for_reply(write=True, summarize=True, user_message_id="u1")
+    assert [j.task for j in reply] == [EMBED_TURN, EXTRACT_FACTS, SUMMARIZE]
+    assert reply[1].args == {"messages": ["u1"]} and reply[2].lock == "summary:{thread_id}"
+    # Private, temporary or memory off: nothing that writes memory; a partial reply: no facts, no summary.
+    assert (
+        jobs.for_user_message(write=False) == []
+        and jobs.for_reply(write=False, summarize=False, user_message_id="u") == []
+    )
+    assert [j.task for j in jobs.for_reply(write=True, summarize=True, user_message_id="u", complete=False)] == [
+        EMBED_TURN
+    ]
+    off = TurnJobs(remembering=False, extracting=True)
+    assert [j.task for j in off.for_reply(write=True, summarize=True, user_message_id="u")] == [SUMMARIZE]
