@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
@@ -17,8 +16,11 @@ from assistant.context.manager import ContextManager
 from assistant.context.templates import ContextTemplates
 from assistant.context.tiers import TierStores, build_tiers, tier_shares
 from assistant.embedded.manager import Endpoints, ensure_running
-from assistant.pipeline.background import BackgroundWork, supervised
-from assistant.pipeline.extraction import Extractor, drop_jobs
+from assistant.jobs import kinds
+from assistant.jobs.handlers import Handlers
+from assistant.jobs.queue import JobQueue
+from assistant.pipeline.background import BackgroundWork
+from assistant.pipeline.extraction import Extractor
 from assistant.pipeline.memory_writer import MemoryWriter
 from assistant.pipeline.summarizer import Summarizer
 from assistant.pipeline.turn import TurnPipeline
@@ -80,8 +82,8 @@ class Runtime:
     background: BackgroundWork
     pipeline: TurnPipeline
     documents: DocumentService
+    jobs: JobQueue
     extractor: Extractor | None = None
-    _worker: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -181,23 +183,24 @@ class Runtime:
             concurrency=settings.summary_concurrency,
         )
         extracting, _ = extraction_status(settings)
-        extraction_queue = f"{settings.redis_prefix}:{{extract}}:jobs"
         extractor = None
         if extracting:
             extractor = Extractor(
                 conversations,
                 memories,
                 model,
-                redis,
-                queue_key=extraction_queue,
                 extract_prompt=load_prompt(settings.prompts_dir, "extract"),
                 reconcile_prompt=load_prompt(settings.prompts_dir, "reconcile"),
             )
-        # What forgetting must also reach in this process and in Redis: queued turns and jobs, cached texts.
+        remembering = episodic if settings.memory_enabled else None
+        jobs = JobQueue(
+            pool, endpoints.database_url, settings, Handlers(conversations, remembering, summarizer, extractor)
+        )
+        # What forgetting must also reach in this process and in the queue: queued turns and jobs, cached texts.
         memories.on_forget(episodic.discard)
         memories.on_forget(forget_counted_texts)
-        memories.on_forget(functools.partial(drop_jobs, redis, extraction_queue))
-        writer = MemoryWriter(short_term, episodic if settings.memory_enabled else None, extractor)
+        memories.on_forget(jobs.drop_forgotten)
+        writer = MemoryWriter(short_term, kinds.TurnJobs(remembering=settings.memory_enabled, extracting=extracting))
         pipeline = TurnPipeline(
             conversations,
             writer,
@@ -226,6 +229,7 @@ class Runtime:
             background,
             pipeline,
             documents,
+            jobs,
             extractor,
         )
 
@@ -239,33 +243,36 @@ class Runtime:
         """Export a user's data to the open JSONL format and import it (docs/export-format.md)."""
         return Portability(self.pool, self.memories.embedder, max_message_chars=self.settings.max_message_chars)
 
+    @property
+    def runs_jobs(self) -> bool:
+        """Whether this process runs the queue's jobs (``ASSISTANT_WORKERS=in-process``, the default)."""
+        return self.settings.workers == "in-process"
+
     def start_workers(self) -> None:
-        """Run the app's background work in this process (one-shot commands drain instead): the fact-extraction
-        worker, and episodic memory for any stored turn a crash or a shutdown left unembedded."""
-        if self.extractor is not None and self._worker is None:
-            work = self.extractor.work
-            self._worker = asyncio.create_task(supervised("fact extraction", work), name="extraction-worker")
+        """Run the queue's jobs in this process, unless workers are external (one-shot commands drain instead),
+        and queue a backfill of episodic memory for any stored turn a crash or a shutdown left unembedded."""
+        if self.runs_jobs:
+            self.jobs.start()
         self.backfill_memories()
 
     def backfill_memories(self) -> None:
-        """Give episodic memory, in the background, to stored turns that have none (a crash, a shutdown or a
-        store fault left them out). Every long-running face calls it when it starts."""
-        self.background.spawn("episodic-backfill", self.episodic.backfill())
+        """Queue a backfill of episodic memory for stored turns that have none (a crash, a shutdown or a store
+        fault left them out). Every long-running face calls it when it starts."""
+        self.background.spawn("episodic-backfill", self.jobs.defer([kinds.job(kinds.BACKFILL)]))
 
     async def drain(self) -> None:
-        """Finish background work: summaries, episodic memory writes, and (without a worker) extraction."""
+        """Finish background work: this process's tasks and, when it runs jobs, every queued job (summaries,
+        episodic memory, extraction), so the next command sees their results."""
         await self.background.drain()
+        if self.runs_jobs:
+            await self.jobs.drain()
         await self.episodic.flush()
-        if self.extractor is not None and self._worker is None:
-            await self.extractor.work(stop_when_empty=True)
         await self.memories.at_rest.settle()  # forgotten text leaving Postgres's files
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
+        await self.jobs.stop()
         await self.drain()
+        await self.jobs.close()
         await self.model.aclose()
         await self.redis.aclose()
         await self.pool.close()

@@ -124,6 +124,20 @@ class Settings(BaseSettings):
         description="Seconds the local model may go without sending, before its first token (it reads the whole "
         "context first) or between tokens (another request's reading can pause it); it shares the machine's cores.",
     )
+    # Background work from the job queue (docs/deployment.md, "Background work").
+    workers: Literal["in-process", "external"] = Field(
+        "in-process",
+        description="Who runs background jobs: this process ('in-process') or `assistant worker` processes "
+        "('external'), which share the queue in Postgres.",
+    )
+    worker_concurrency: int = Field(16, ge=1, le=256, description="Jobs one worker runs at once.")
+    job_attempts: int = Field(4, ge=1, le=20, description="Attempts a job gets before it is left failed.")
+    job_retry_wait_s: int = Field(
+        2, ge=0, le=60, description="Backoff base: a failed job waits this many seconds to the power of its attempts."
+    )
+    worker_heartbeat_s: float = Field(
+        5.0, gt=0, description="How often a worker says it is alive; one silent for 3 beats has its jobs taken over."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from memory import text_input
 from memory.errors import InvalidInputError, NotFoundError
+from memory.job_queue import DEFER_WITH_MESSAGE, JobRequest, requests_json
 
 # The messages the short-term window holds: system messages and private ones never enter it.
 _WINDOW_TURNS = "thread_id = %s AND user_id = %s AND role <> 'system' AND NOT private"
@@ -183,17 +184,23 @@ class ConversationStore:
         created_at: datetime | None = None,
         private: bool = False,
         remember: bool = True,
+        jobs: Sequence[JobRequest] = (),
     ) -> Message:
         """Append one message to the thread's log (durable when this returns); ``remember=False`` keeps it out of
-        episodic memory for good, ``private`` also out of the short-term window and summary."""
+        episodic memory for good, ``private`` also out of the short-term window and summary. ``jobs`` are
+        deferred in the same transaction, with the message's ids: a stored message always has its jobs."""
         # One statement (the thread's ``updated_at`` moves with it): a turn appends two messages on its path.
+        # The jobs in the same statement: a lone statement is atomic (the pool's connections autocommit).
+        queued = (DEFER_WITH_MESSAGE, "SELECT stored.* FROM stored, queued") if jobs else ("", "SELECT * FROM stored")
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
             await cur.execute(
-                f"""WITH touched AS (UPDATE threads SET updated_at = now() WHERE id = %s)
-                    INSERT INTO messages (thread_id, user_id, role, speaker, content, status, model, usage,
-                                          latency_ms, external_id, created_at, private, remember)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s)
-                    RETURNING {MESSAGE_COLUMNS}""",
+                f"""WITH touched AS (UPDATE threads SET updated_at = now() WHERE id = %s),
+                    stored AS (
+                        INSERT INTO messages (thread_id, user_id, role, speaker, content, status, model, usage,
+                                              latency_ms, external_id, created_at, private, remember)
+                        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()), %s, %s)
+                        RETURNING {MESSAGE_COLUMNS}){queued[0]}
+                    {queued[1]}""",
                 (
                     thread.id,
                     thread.id,
@@ -209,6 +216,7 @@ class ConversationStore:
                     created_at,
                     private,
                     remember and not private,
+                    *([requests_json(jobs)] if jobs else []),
                 ),
             )
             row = await cur.fetchone()

@@ -137,6 +137,7 @@ def settings(tmp_path: Path, database_url: str, services: manager.Endpoints, red
         # Tests run hundreds of turns a minute for one user; the rate-limit tests turn the limits on.
         rate_turns_per_minute=0,
         rate_turns_per_day=0,
+        job_retry_wait_s=0,  # a failing job is retried at once (the backoff has a test of its own)
     )
 
 
@@ -209,3 +210,4 @@ async def make_runtime(
     yield make
     for runtime in built:
         await runtime.drain()
+        await runtime.jobs.close()  # the queue's own connections

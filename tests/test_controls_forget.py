@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from typer.testing import CliRunner
 
 from assistant.cli.main import app
+from assistant.jobs.kinds import EXTRACT_FACTS
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.embedders import HashEmbedder, QueryCache
@@ -158,21 +159,20 @@ async def test_forgetting_a_turn_by_id_takes_its_reply_the_facts_drawn_from_it_a
 
 
 async def test_a_queued_extraction_job_about_a_forgotten_turn_is_dropped(
-    make_runtime: MakeRuntime, stores: Stores, redis: aioredis.Redis, redis_prefix: str
+    make_runtime: MakeRuntime, stores: Stores
 ) -> None:
     gone = _marker("gone")
     model = FakeChatModel(_extracting)
     runtime, user, thread = await _start(make_runtime, model, extraction="on")
     await _talk(runtime, thread, f"My locker code is {gone}.", drain=False)
-    await runtime.background.drain()
+    await runtime.jobs.run(wait=False, queues=["turns"])  # episodic memory only: the extraction job waits
     await runtime.episodic.flush()
-    queue = f"{redis_prefix}:{{extract}}:jobs"
-    assert await redis.llen(queue) == 1
+    assert [j.task for j in await runtime.jobs.rows.list(status="todo", task=EXTRACT_FACTS)] == [EXTRACT_FACTS]
     turn = next(m for m in await _memories_with(runtime, user.id, gone) if m.role == "user")
 
     report = await runtime.memories.forget(user.id, [turn.id])
 
-    assert report.jobs == 1 and await redis.llen(queue) == 0
+    assert report.jobs == 1 and await runtime.jobs.rows.list(status="todo", task=EXTRACT_FACTS) == []
     since = len(model.received)
     await _talk(runtime, thread, "Anything to note?")
     assert gone not in _seen(model, since)

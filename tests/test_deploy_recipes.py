@@ -18,9 +18,6 @@ from assistant.settings import Settings
 from tests.nginx_proxy import nginx_binary, render
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-# Commands another branch brings (the queue helper's `assistant worker`); the xfail below turns into a failure
-# once they exist, so whoever merges removes them from here.
-PENDING_COMMANDS = {("worker",)}
 
 
 def _yaml_documents() -> Iterator[tuple[str, Any]]:
@@ -90,19 +87,10 @@ def test_recipes_run_assistant_commands() -> None:
 
 def test_every_command_exists_with_its_options() -> None:
     for source, argv in commands_run():
-        if tuple(argv[1:2]) in PENDING_COMMANDS:
-            continue
         command, options = _resolve(argv)
         assert command is not None and not hasattr(command, "commands"), f"{source}: no command {argv}"
         known = {o for p in command.params for o in [*p.opts, *p.secondary_opts]}
         assert set(options) <= known, f"{source}: {argv} passes options the CLI lacks: {set(options) - known}"
-
-
-@pytest.mark.xfail(strict=True, reason="`assistant worker` comes with the queue branch; drop PENDING_COMMANDS then")
-def test_pending_commands_exist() -> None:
-    for words in PENDING_COMMANDS:
-        command, _ = _resolve(["assistant", *words])
-        assert command is not None
 
 
 def test_every_variable_is_a_setting() -> None:

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Callable, Sequence
 
+from assistant.jobs.kinds import EXTRACT_FACTS
 from assistant.pipeline.turn import TurnFinished
 from assistant.providers.base import ChatMessage
 from assistant.providers.fake import FakeChatModel, default_reply
@@ -78,10 +79,10 @@ async def test_a_model_without_structured_output_is_retried_then_parked(make_run
     finished = await _talk(runtime, thread, "I moved to Lisbon last month.")
     assert finished.reply.content.startswith("Fake reply to:")  # the chat itself is unaffected
     assert await runtime.memories.list_memories(user.id, kinds=("semantic",)) == []
-    extractor = runtime.extractor
-    assert extractor is not None
-    assert await runtime.redis.llen(extractor.parked) == 1
-    assert await runtime.redis.llen(extractor.queue) == 0
+    # Left failed after its last attempt, for `assistant jobs list --status failed`; nothing else waits.
+    [failed] = await runtime.jobs.rows.list(status="failed")
+    assert failed.task == EXTRACT_FACTS and failed.attempts == runtime.settings.job_attempts
+    assert await runtime.jobs.rows.waiting() == 0
 
 
 def test_extraction_is_skipped_for_the_local_model_and_says_why() -> None:

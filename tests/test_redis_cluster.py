@@ -222,28 +222,25 @@ def _extracting(messages: Sequence[ChatMessage]) -> str:
     return default_reply(messages)
 
 
-async def test_the_extraction_queue_on_a_cluster(
+async def test_fact_extraction_on_a_cluster(
     make_cluster_runtime: MakeRuntime, cluster_redis: RedisClient, redis_prefix: str
 ) -> None:
+    """The job queue lives in Postgres (assistant/jobs); on a cluster, extraction works and forgetting drops the
+    jobs still waiting, leaving no extraction key on any master."""
     runtime = make_cluster_runtime(FakeChatModel(_extracting), extraction="on")
     user = await runtime.conversations.ensure_user("ann")
     thread = await runtime.conversations.create_thread(user.id)
-    queue = f"{redis_prefix}:{{extract}}:jobs"
 
     await _talk(runtime, thread, "My cat is called Miso.")  # the drain runs the queued job
 
     facts = await runtime.memories.list_memories(user.id, kinds=["semantic"])
     assert [f.text for f in facts] == ["The user said My cat is called Miso."]
-    assert await cluster_redis.llen(queue) == 0 and await cluster_redis.llen(queue + ":processing") == 0
 
     events = [event async for event in runtime.pipeline.run(thread, "My locker code is 4711.")]
-    await runtime.background.drain()
-    await runtime.episodic.flush()
-    assert await cluster_redis.llen(queue) == 1
-    reply = events[-1]
-    assert isinstance(reply, TurnFinished)
-    report = await runtime.memories.forget_all(user.id)
-    assert report.jobs == 1 and await cluster_redis.llen(queue) == 0
+    assert isinstance(events[-1], TurnFinished)
+    report = await runtime.memories.forget_all(user.id)  # its jobs had not run yet
+    assert report.jobs >= 1
+    assert [key async for key in cluster_redis.scan_iter(match=f"{redis_prefix}:*extract*")] == []
 
 
 async def test_a_conversation_goes_on_through_a_failover(

@@ -45,11 +45,6 @@ async def test_every_key_of_a_user_is_in_one_slot_over_minutes_and_days() -> Non
         await client.aclose()
 
 
-def test_the_extraction_queue_keys_are_in_one_slot() -> None:
-    queue = "assistant:{extract}:jobs"  # as assistant/runtime.py builds it; LMOVE moves between these
-    assert len(_slots([queue, queue + ":processing", queue + ":failed"])) == 1
-
-
 def test_cluster_urls_name_seed_nodes_and_keep_credentials_and_options() -> None:
     assert is_cluster_url("redis+cluster://h:7000") and is_cluster_url("rediss+cluster://h:7000")
     assert not is_cluster_url("redis://h:6379/0") and not is_cluster_url("unix:///tmp/redis.sock")

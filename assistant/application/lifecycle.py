@@ -15,9 +15,9 @@ from assistant.providers.base import ChatModel
 from assistant.runtime import Runtime
 from assistant.settings import Settings
 
-# What runs in the background while the face is open: nothing (one-shot commands drain at the end), episodic
-# memory for stored turns a crash or a fault left without it (long-running faces), or that plus the
-# fact-extraction worker (the web app).
+# What runs in the background while the face is open: nothing (one-shot commands drain at the end), a queued
+# backfill of episodic memory for stored turns a crash or a fault left without it (long-running faces), or
+# that plus a worker running the job queue in this process unless ASSISTANT_WORKERS=external (the web app).
 Background = Literal["none", "backfill", "workers"]
 
 

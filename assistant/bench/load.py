@@ -252,6 +252,7 @@ async def run_load_bench(
     model = FakeChatModel(scripted_reply(plan.reply_tokens), token_delay_s=plan.token_delay_s)
     runtime = await Runtime.start(config, model=model)
     try:
+        runtime.start_workers()  # background jobs run beside the turns, as in the app
         await runtime.memories.embedder.queries(["warm up"])  # load the embedder before the clock starts
         settle_heap()  # as the app does once started
         result: dict[str, Any] = {

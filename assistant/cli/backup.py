@@ -1,7 +1,7 @@
 """`assistant backup FILE` / `assistant restore FILE`: the whole data set, as one Postgres dump.
 
-Postgres is the source of truth; Redis holds only what is rebuilt from it (recent
-turns, summaries, the extraction queue), so it is not part of a backup and is
+Postgres is the source of truth (the job queue included); Redis holds only what is
+rebuilt from it (recent turns, summaries), so it is not part of a backup and is
 cleared after a restore. pg_dump reads one consistent snapshot, so a backup can
 be taken while the app runs.
 """

@@ -157,6 +157,35 @@ def _scale_table(result: dict[str, Any]) -> None:
     console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
 
 
+@bench_app.command("queue")
+def bench_queue(
+    messages: int = typer.Option(500, "--messages", "-m", min=10, help="Messages stored (every other one with a job)."),
+    concurrency: int = typer.Option(16, "--concurrency", "-c", min=1, help="Jobs the one worker runs at once."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The job queue: time a message's jobs add to storing it, jobs/s through one worker, takeover of a dead one's.
+
+    Example: assistant bench queue --messages 1000 --json
+    """
+    from assistant.bench.queue import run_queue_bench
+
+    result = run(run_queue_bench(settings(), messages=messages, concurrency=concurrency))
+    _write_out(out, result)
+    if as_json:
+        print_json(result)
+        return
+    store, with_job = result["store_ms"]["p50"], result["store_with_job_ms"]["p50"]
+    console.print(
+        f"storing a message: p50 {store:.2f} ms, with its job {with_job:.2f} ms (+{result['added_ms_p50']:.2f} ms)"
+    )
+    console.print(f"one worker, {concurrency} at once: {result['jobs_per_s']} jobs/s")
+    console.print(
+        f"a job of a worker that stopped answering: finished by another after {result['takeover_s']} s"
+        f" (heartbeat {result['heartbeat_s']} s)"
+    )
+
+
 @bench_app.command("load")
 def bench_load(
     users: int = typer.Option(100, "--users", "-u", min=1, help="Simulated users chatting at once."),

@@ -12,6 +12,7 @@ from assistant.cli.chat import chat
 from assistant.cli.common import check_argv
 from assistant.cli.context import context_app
 from assistant.cli.docs import docs_app
+from assistant.cli.jobs import jobs_app, worker
 from assistant.cli.mcp import mcp
 from assistant.cli.memory import memory_app
 from assistant.cli.serve import serve
@@ -35,12 +36,14 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
 app.add_typer(threads_app, name="threads")
 app.add_typer(context_app, name="context")
+app.add_typer(jobs_app, name="jobs")
 app.command("serve")(serve)
 app.command("chat")(chat)
 app.command("status")(status)
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("mcp")(mcp)
+app.command("worker")(worker)
 
 
 def main() -> None:

@@ -1,16 +1,16 @@
 """Semantic memory: facts the model extracts from each exchange, reconciled with what is already known.
 
-Jobs wait in a Redis list and a worker in the app process takes them, off the reply
-path. A job that failed for a reason that may pass (the provider, a store) is retried,
-then parked; one that failed from a bug is logged and parked at once. Each job's
-idempotency key is the reply it reads: a job queued or run twice stores its facts once.
+Each exchange's job waits in the job queue (assistant/jobs) and a worker runs it, off the reply
+path. A job that failed for a reason that may pass (the provider, a store) is retried with
+backoff, then left failed (`assistant jobs list --status failed`); one that failed from a bug
+fails at once. Each job's idempotency key is the reply it reads: a job queued or run twice
+stores its facts once.
 The model's answers are validated with pydantic; a model that cannot produce them (the
 tiny local default) is not asked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -22,15 +22,12 @@ from pydantic import BaseModel, Field, ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from assistant.providers.base import ChatMessage, ChatModel
-from memory.conversations import ConversationStore, Message, Thread
+from memory.conversations import ConversationStore
 from memory.errors import ProviderError, StoreError
 from memory.long_term.extraction_runs import ExtractionRuns
-from memory.long_term.forgetting import Forgotten
 from memory.long_term.service import MemoryService
-from memory.short_term.connection import RedisClient
 
 log = logging.getLogger("assistant.extraction")
-MAX_ATTEMPTS = 3
 SIMILAR = 5
 # Failures worth another attempt later: the provider, or a store that is restarting. Anything else is a bug.
 TRANSIENT: tuple[type[Exception], ...] = (ProviderError, StoreError, psycopg.OperationalError, RedisConnectionError)
@@ -61,82 +58,22 @@ def parse_json(model_type: type[BaseModel], text: str) -> BaseModel:
     return model_type.model_validate(json.loads(match.group(0)))
 
 
-async def drop_jobs(redis: RedisClient, queue_key: str, forgotten: Forgotten) -> int:
-    """Remove waiting, running and parked extraction jobs about forgotten turns; returns how many. Any process
-    that forgets calls this, whether or not it extracts itself: the queue is shared."""
-    dropped = 0
-    for key in (queue_key, queue_key + ":processing", queue_key + ":failed"):
-        for raw in await redis.lrange(key, 0, -1):
-            job = json.loads(raw)
-            if forgotten.reaches(uuid.UUID(str(job["user_id"])), (uuid.UUID(str(i)) for i in job["messages"])):
-                dropped += await redis.lrem(key, 0, str(raw))
-    return dropped
-
-
 class Extractor:
     def __init__(
         self,
         conversations: ConversationStore,
         memories: MemoryService,
         model: ChatModel,
-        redis: RedisClient,
         *,
-        queue_key: str,
         extract_prompt: str,
         reconcile_prompt: str,
     ) -> None:
         self.conversations = conversations
         self.memories = memories
         self.model = model
-        self.redis = redis
-        self.queue = queue_key
-        self.processing = queue_key + ":processing"
-        self.parked = queue_key + ":failed"
         self.extract_prompt = extract_prompt
         self.reconcile_prompt = reconcile_prompt
         self.runs = ExtractionRuns(memories.pool)
-
-    async def enqueue(self, thread: Thread, user_message: Message, reply: Message) -> None:
-        job = {
-            "user_id": str(thread.user_id),
-            "thread_id": str(thread.id),
-            "messages": [str(user_message.id), str(reply.id)],
-            "key": str(reply.id),
-            "attempts": 0,
-        }
-        await self.redis.lpush(self.queue, json.dumps(job))
-
-    async def work(self, *, stop_when_empty: bool = False) -> int:
-        """Take jobs until cancelled (or until the queue is empty); returns how many were done."""
-        await self._recover()
-        done = 0
-        while True:
-            raw = await self.redis.lmove(self.queue, self.processing, "RIGHT", "LEFT")
-            if raw is None:
-                if stop_when_empty:
-                    return done
-                await asyncio.sleep(0.5)
-                continue
-            job = json.loads(raw)
-            try:
-                await self.process(job)
-                done += 1
-            except TRANSIENT as exc:
-                job["attempts"] += 1
-                target = self.queue if job["attempts"] < MAX_ATTEMPTS else self.parked
-                log.warning("extraction failed (attempt %d): %s", job["attempts"], exc)
-                await self.redis.lpush(target, json.dumps(job))
-            except Exception as exc:
-                # A bug: another attempt would fail the same way. Parked with the error, for a person to look at.
-                log.exception("extraction job %s hit a bug; parked", job.get("key"))
-                await self.redis.lpush(self.parked, json.dumps(job | {"error": f"{type(exc).__name__}: {exc}"}))
-            finally:
-                await self.redis.lrem(self.processing, 1, str(raw))
-
-    async def _recover(self) -> None:
-        """Jobs left in processing by a crash go back to the queue."""
-        while await self.redis.lmove(self.processing, self.queue, "RIGHT", "LEFT"):
-            pass
 
     async def process(self, job: dict[str, object]) -> list[Decision]:
         """Extract and reconcile one exchange's facts; a job already done (its key recorded) does nothing."""

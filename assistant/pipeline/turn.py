@@ -1,7 +1,7 @@
 """One turn of a conversation: the user's message is durable before the model is called.
 
 Store the message → short-term window → context manager → model (streamed) →
-store the reply and its context report → background work (rolling summary).
+store the reply and its context report; each message is stored with its jobs (assistant/jobs/kinds.py).
 """
 
 from __future__ import annotations
@@ -102,20 +102,20 @@ class TurnPipeline:
                     self.context.warm(thread, text)
                 with tracer.start_as_current_span("write.user_message"):
                     user_message = await self.conversations.append_message(
-                        thread, "user", text, private=use.private, remember=use.write
+                        thread,
+                        "user",
+                        text,
+                        private=use.private,
+                        remember=use.write,
+                        jobs=self.writer.jobs.for_user_message(write=use.write),
                     )
             except StoreError as exc:
                 raise in_turn(exc, saved=False) from exc
-            await self.writer.message_stored(thread, user_message, remember=False)
+            await self.writer.message_stored(thread, user_message)
             try:  # from here on a store fault leaves the user's message saved, and says so
-                try:
-                    # After the message is stored: a turn refused by a rate limit leaves it saved, unanswered.
-                    await self._admit(thread, user_message)
-                    built = await self._build(thread, user_message, window, use)
-                finally:
-                    # Embedding the stored turn waits until the question's own embedding and searches are done.
-                    if use.write:
-                        self.writer.remember(user_message)
+                # After the message is stored: a turn refused by a rate limit leaves it saved, unanswered.
+                await self._admit(thread, user_message)
+                built = await self._build(thread, user_message, window, use)
                 yield TurnStarted(user_message, built.report)
                 if built.report.truncated:
                     cut = built.report.truncated
@@ -178,10 +178,8 @@ class TurnPipeline:
                                 parts.append(event.text)
                                 yield ReplyDelta(event.text)
                             elif isinstance(event, Completed):
-                                reply = await self._finish(thread, event, built, started, use)
+                                reply = await self._finish(thread, user_message, event, built, started, use)
                                 await self._spend(thread, event, built)
-                                if use.write:
-                                    await self.writer.exchange_stored(thread, user_message, reply)
                                 yield TurnFinished(user_message, reply, built.report)
                     return
                 except ContextLengthError:
@@ -207,7 +205,13 @@ class TurnPipeline:
             raise
 
     async def _finish(
-        self, thread: Thread, event: Completed, built: BuiltContext, started: float, use: MemoryUse
+        self,
+        thread: Thread,
+        user_message: Message,
+        event: Completed,
+        built: BuiltContext,
+        started: float,
+        use: MemoryUse,
     ) -> Message:
         with tracer.start_as_current_span("write.reply"):
             total_ms = (time.perf_counter() - started) * 1000
@@ -221,10 +225,13 @@ class TurnPipeline:
                 latency_ms=total_ms,
                 private=use.private,
                 remember=use.write,
+                jobs=self.writer.jobs.for_reply(
+                    write=use.write,
+                    summarize=use.summarize and not use.private and self.summarizer is not None,
+                    user_message_id=user_message.id,
+                ),
             )
             await self._store_report(thread, reply, built, use)
-        if self.summarizer is not None and use.summarize:
-            self.background.spawn(f"summary:{thread.id}", self.summarizer.maybe_summarize(thread))
         return reply
 
     async def _spend(self, thread: Thread, event: Completed, built: BuiltContext) -> None:
@@ -246,12 +253,13 @@ class TurnPipeline:
             usage={"finish_reason": None, INCOMPLETE: reason},
             private=use.private,
             remember=use.write,
+            jobs=self.writer.jobs.for_reply(write=use.write, summarize=False, user_message_id=None, complete=False),
         )
         await self._store_report(thread, reply, built, use)
         return reply
 
     async def _store_report(self, thread: Thread, reply: Message, built: BuiltContext, use: MemoryUse) -> None:
         await asyncio.gather(
-            self.writer.message_stored(thread, reply, remember=use.write),
+            self.writer.message_stored(thread, reply),
             self.reports.save(thread, reply.id, built.report.model_dump(mode="json")),
         )

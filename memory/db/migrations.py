@@ -23,6 +23,8 @@ _LOCK_KEY = 0x61737369
 class Migration:
     version: int
     name: str
+    # A schema an installed library ships (package, file), applied first unless its marker table exists.
+    library_schema: tuple[str, str, str] | None = None
 
     @property
     def sql(self) -> str:
@@ -43,6 +45,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "forgotten_turns"),
     Migration(12, "extraction_runs"),
     Migration(13, "deleted_threads"),
+    Migration(14, "job_queue", library_schema=("procrastinate.sql", "schema.sql", "procrastinate_jobs")),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -71,6 +74,16 @@ async def _check_pgvector(conn: psycopg.AsyncConnection, extension: str = "vecto
         )
 
 
+async def _apply_library_schema(conn: psycopg.AsyncConnection, migration: Migration) -> None:
+    if migration.library_schema is None:
+        return
+    package, file, marker = migration.library_schema
+    row = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (marker,))).fetchone()
+    if row and row[0]:
+        return  # applied before, e.g. by the library's own command
+    await conn.execute(resources.files(package).joinpath(file).read_text().encode())
+
+
 async def migrate(url: str, *, target: int = LATEST) -> list[Migration]:
     """Apply every migration above the recorded version up to ``target``; return those applied."""
     applied: list[Migration] = []
@@ -87,6 +100,7 @@ async def migrate(url: str, *, target: int = LATEST) -> list[Migration]:
                     if migration.version <= await current_version(conn):
                         continue
                     async with conn.transaction():
+                        await _apply_library_schema(conn, migration)
                         await conn.execute(migration.sql.encode())
                         await conn.execute(
                             "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",

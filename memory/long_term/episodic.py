@@ -176,6 +176,17 @@ class EpisodicWriter:
         if self._backfill is not None and not self._backfill.done():
             await asyncio.shield(self._backfill)
 
+    async def rememberable(self, user_id: uuid.UUID, ids: list[uuid.UUID]) -> list[Message]:
+        """These messages, if they are still to be remembered (not forgotten, private or kept out of memory)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(Message)) as cur:
+            await cur.execute(
+                f"""SELECT {MESSAGE_COLUMNS} FROM messages m
+                   WHERE m.user_id = %s AND m.id = ANY(%s) AND m.remember AND m.status <> 'forgotten'
+                   ORDER BY m.seq""",
+                (user_id, ids),
+            )
+            return _rememberable(await cur.fetchall())
+
     async def backfill(self, *, user_id: uuid.UUID | None = None, limit: int = 10_000) -> int:
         """Embed remembered messages that have no episodic memory yet (after a crash or a re-embed)."""
         return await self.store_batches(self._unremembered(user_id, limit))

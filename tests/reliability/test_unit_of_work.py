@@ -8,7 +8,6 @@ memory write and its audit write, on the real server.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from assistant.jobs.kinds import EXTRACT_FACTS, job
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.errors import StoreError
@@ -112,13 +112,12 @@ async def test_an_extraction_job_run_twice_stores_its_facts_once(make_runtime: M
     events = await runtime.memories.store.events(user.id)
     calls = len(model.received)
 
-    # The same job again, queued twice more (once in the old form, without a key): nothing is stored twice,
-    # and the model is not asked again.
-    await extractor.enqueue(thread, first.user_message, first.reply)
-    old_form = {"user_id": str(user.id), "thread_id": str(thread.id), "attempts": 0}
-    old_form["messages"] = [str(first.user_message.id), str(first.reply.id)]
-    await runtime.redis.lpush(extractor.queue, json.dumps(old_form))
-    assert await extractor.work(stop_when_empty=True) == 2
+    # The same job again, queued twice more: nothing is stored twice, and the model is not asked again.
+    ids = {"user_id": str(user.id), "thread_id": str(thread.id), "message_id": str(first.reply.id)}
+    again = job(EXTRACT_FACTS, messages=[str(first.user_message.id)], **ids)
+    await runtime.jobs.defer([again, again])
+    await runtime.drain()
+    assert len(await runtime.jobs.rows.list(status="succeeded", task=EXTRACT_FACTS)) == 3
     assert await runtime.memories.list_memories(user.id, kinds=("semantic",), include_history=True) == [lisbon]
     assert await runtime.memories.store.events(user.id) == events
     assert len(model.received) == calls
@@ -141,13 +140,11 @@ async def test_a_bug_in_an_extraction_job_is_parked_not_retried(
     calls = len(model.received)
     await _talk(runtime, thread, "I moved to Lisbon last month.")  # drains the queue
     assert len(model.received) == calls + 2  # the reply and one extraction, never a second attempt
-    assert await runtime.redis.llen(extractor.queue) == 0
-    [parked] = [json.loads(raw) for raw in await runtime.redis.lrange(extractor.parked, 0, -1)]
-    assert parked["attempts"] == 0 and "KeyError" in parked["error"]
-    assert "hit a bug; parked" in caplog.text
+    [failed] = await runtime.jobs.rows.list(status="failed")
+    assert failed.task == EXTRACT_FACTS and failed.attempts == 1 and "KeyError" in caplog.text
     assert await runtime.memories.list_memories(user.id, kinds=("semantic",)) == []
 
-    # A job that cannot even be read is a bug too: parked at once.
-    await runtime.redis.lpush(extractor.queue, json.dumps({"user_id": str(user.id), "messages": ["x"], "attempts": 0}))
-    await extractor.work(stop_when_empty=True)
-    assert await runtime.redis.llen(extractor.parked) == 2 and await runtime.redis.llen(extractor.queue) == 0
+    # A job that cannot even be read is a bug too: failed at once.
+    await runtime.jobs.defer([job(EXTRACT_FACTS, user_id=str(user.id), messages=["x"])])
+    await runtime.drain()
+    assert len(await runtime.jobs.rows.list(status="failed")) == 2 and await runtime.jobs.rows.waiting() == 0

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from assistant.bench.locomo.dataset import Conversation
 from assistant.bench.locomo.runner import ContextItem
+from assistant.jobs import kinds
 from assistant.runtime import Runtime
 from memory.conversations import Message
 
@@ -47,6 +48,9 @@ class ProjectMemory:
             thread = await store.create_thread(user.id, title=f"session {session.index} ({session.date_text})")
             previous: Message | None = None
             for offset, turn in enumerate(session.turns):
+                jobs = [kinds.job(kinds.EMBED_TURN)]
+                if self.extract and previous is not None:
+                    jobs.append(kinds.job(kinds.EXTRACT_FACTS, messages=[str(previous.id)]))
                 message = await store.append_message(
                     thread,
                     "user",
@@ -54,11 +58,10 @@ class ProjectMemory:
                     speaker=turn.speaker,
                     external_id=turn.dia_id,
                     created_at=clock + timedelta(seconds=offset),
+                    jobs=jobs,
                 )
                 self._dia[message.id] = turn.dia_id
                 await writer.message_stored(thread, message)
-                if self.extract and previous is not None:
-                    await writer.exchange_stored(thread, previous, message)
                 previous = message
                 self.turns_ingested += 1
             clock += timedelta(seconds=len(session.turns))  # a session dated earlier still comes after this one
