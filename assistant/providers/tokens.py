@@ -49,9 +49,9 @@ class _Codec:
 def _codec(model: str) -> _Codec:
     """The tokenizer LiteLLM counts with for ``model``, chosen once: LiteLLM chooses again on every
     count, which costs 0.4-1.2 ms a call here against a few microseconds for the count itself."""
-    from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding
+    from assistant.providers.offline_litellm import litellm  # first: it switches off LiteLLM's network look-ups
 
-    from assistant.providers.offline_litellm import litellm
+    from litellm.litellm_core_utils.token_counter import openai_tokenizer_encoding  # isort: skip
 
     chosen: Any = litellm.utils.select_tokenizer(model=model)
     if chosen["type"] == "openai_tokenizer":
@@ -64,7 +64,9 @@ def _codec(model: str) -> _Codec:
 
 @lru_cache(maxsize=64)
 def _per_message(model: str) -> int:
-    from litellm.litellm_core_utils.token_counter import uses_legacy_message_accounting
+    from assistant.providers.offline_litellm import litellm  # noqa: F401  (first: no network look-ups)
+
+    from litellm.litellm_core_utils.token_counter import uses_legacy_message_accounting  # isort: skip
 
     return 4 if uses_legacy_message_accounting(model) else 3
 
