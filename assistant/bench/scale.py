@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -167,7 +168,8 @@ class _Bench:
                     name: str((await (await conn.execute(f"SHOW hnsw.{name}")).fetchall())[0][0])
                     for name in ("ef_search", "iterative_scan")
                 }
-        used = any("memories_embedding_idx" in str(row[0]) for row in plan)
+        # Partitioned (``assistant db partition``), the plan names the user's partition's index: memories_p3_embedding_idx.
+        used = any(re.search(r"memories(_p\d+)?_embedding_idx", str(row[0])) for row in plan)
         return round(float(np.mean(scores)) if scores else 0.0, 4), used, hnsw
 
     async def analyze(self) -> None:
