@@ -1,10 +1,10 @@
 """`assistant db partition`: an old, populated database's memories split by user hash, and everything still works."""
 
 import json
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
-import os
 
 import numpy as np
 import psycopg
@@ -87,7 +87,9 @@ async def _populate_version_8(url: str) -> dict[str, uuid.UUID]:
 
 def _rows(url: str) -> set[tuple[object, ...]]:
     with psycopg.connect(url) as conn:
-        return set(conn.execute("SELECT id, user_id, kind, text, previous_id, embedding::text FROM memories").fetchall())
+        return set(
+            conn.execute("SELECT id, user_id, kind, text, previous_id, embedding::text FROM memories").fetchall()
+        )
 
 
 @pytest.fixture
@@ -109,7 +111,8 @@ async def runtime(
     report = await partition_memories(
         empty_database_url, PARTITIONS, batch=7, progress=lambda label, done, total: labels.append(label)
     )
-    assert report.partitions == PARTITIONS and report.rows == len(before) == 2 * 30 + 5 + 2 + 1  # turns, facts, fillers, an edit
+    # Turns, facts, fillers and an edit.
+    assert report.partitions == PARTITIONS and report.rows == len(before) == 2 * 30 + 5 + 2 + 1
     assert "copying memories" in labels and "index memories_embedding_idx" in labels
     assert _rows(empty_database_url) == before  # every memory, its vector and its link to its previous version
     pool = await open_pool(empty_database_url, max_size=4)
@@ -153,7 +156,9 @@ async def test_an_old_populated_database_is_partitioned_and_still_searched(
     edited = await runtime.memories.edit(bob.id, fact.id, "Lars lives in Oslo.")
     assert edited.previous_id == fact.id
     with psycopg.connect(empty_database_url) as conn:
-        message = conn.execute("SELECT id, thread_id, seq FROM messages WHERE user_id = %s LIMIT 1", (bob.id,)).fetchone()
+        message = conn.execute(
+            "SELECT id, thread_id, seq FROM messages WHERE user_id = %s LIMIT 1", (bob.id,)
+        ).fetchone()
     assert message
     again = NewMemory(user_id=bob.id, kind="episodic", text="again", thread_id=message[1], message_id=message[0])
     vectors = await HashEmbedder().passages(["again"])
@@ -214,5 +219,5 @@ def test_the_command_partitions_once_and_refuses_after(database_url: str) -> Non
     again = runner.invoke(app, ["db", "partition"])
     assert again.exit_code == 1 and "already partitioned (3 partitions)" in again.stderr
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'memories'::regclass").fetchone() == (3,)
-
+        partitions = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'memories'::regclass")
+        assert partitions.fetchone() == (3,)

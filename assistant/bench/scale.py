@@ -168,7 +168,7 @@ class _Bench:
                     name: str((await (await conn.execute(f"SHOW hnsw.{name}")).fetchall())[0][0])
                     for name in ("ef_search", "iterative_scan")
                 }
-        # Partitioned (``assistant db partition``), the plan names the user's partition's index: memories_p3_embedding_idx.
+        # Partitioned (``assistant db partition``), the plan names the partition's index: memories_p3_embedding_idx.
         used = any(re.search(r"memories(_p\d+)?_embedding_idx", str(row[0])) for row in plan)
         return round(float(np.mean(scores)) if scores else 0.0, 4), used, hnsw
 

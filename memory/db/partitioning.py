@@ -99,7 +99,9 @@ async def _check(conn: AsyncConnection) -> None:
            WHERE contype = 'f' AND confrelid = to_regclass(%s) AND conrelid <> confrelid""",
         TABLE,
     )
-    triggers = await _rows(conn, "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND NOT tgisinternal", TABLE)
+    triggers = await _rows(
+        conn, "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND NOT tgisinternal", TABLE
+    )
     if others or triggers:
         # This code knows how to carry over the table's own references only; anything else is a schema it has
         # not seen, which it must not half-convert.
@@ -133,10 +135,14 @@ async def _convert(conn: AsyncConnection, partitions: int, batch: int, progress:
     progress("replacing the table", 0, 1)
     await conn.execute(sql.SQL("DROP TABLE {}").format(old))
     await conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(new, old))
-    for name in await _rows(conn, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = to_regclass(%s)", TABLE):
+    for name in await _rows(
+        conn, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = to_regclass(%s)", TABLE
+    ):
         if name.endswith("_new"):
             await conn.execute(
-                sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(name[: -len("_new")]))
+                sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.Identifier(name), sql.Identifier(name[: -len("_new")])
+                )
             )
     # Autovacuum analyzes partitions, never their parent: the parent's statistics are made here, once.
     await conn.execute(sql.SQL("ANALYZE {}").format(old))
@@ -162,8 +168,9 @@ async def _copy(conn: AsyncConnection, batch: int, progress: Progress) -> int:
     total_row = await (await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TABLE)))).fetchone()
     total = int(total_row[0]) if total_row else 0
     bound = sql.SQL("SELECT id FROM {} WHERE id > %s ORDER BY id OFFSET %s LIMIT 1").format(sql.Identifier(TABLE))
-    copy = sql.SQL("INSERT INTO {new} ({cols}) SELECT {cols} FROM {old} WHERE id > %s AND (%s::uuid IS NULL OR id <= %s)")
-    copy = copy.format(new=sql.Identifier(_NEW), cols=columns, old=sql.Identifier(TABLE))
+    copy = sql.SQL(
+        "INSERT INTO {new} ({cols}) SELECT {cols} FROM {old} WHERE id > %s AND (%s::uuid IS NULL OR id <= %s)"
+    ).format(new=sql.Identifier(_NEW), cols=columns, old=sql.Identifier(TABLE))
     done, last = 0, "00000000-0000-0000-0000-000000000000"
     progress("copying memories", 0, total)
     while done < total:
@@ -204,7 +211,9 @@ async def _indexes(conn: AsyncConnection, partitions: int, progress: Progress) -
             child_index = f"{child}_{name.removeprefix(TABLE + '_')}"
             await conn.execute(_index_sql(definition, name, child_index, child, bool(unique)))
             await conn.execute(
-                sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(sql.Identifier(parent), sql.Identifier(child_index))
+                sql.SQL("ALTER INDEX {} ATTACH PARTITION {}").format(
+                    sql.Identifier(parent), sql.Identifier(child_index)
+                )
             )
         progress(label, partitions, partitions)
     return len(found) + 1
@@ -219,7 +228,7 @@ def _index_sql(definition: str, name: str, new_name: str, target: str, unique: b
     head, method, rest = matched.groups()
     if unique and not re.match(r"user_id[,)]", rest):
         rest = f"user_id, {rest}"
-    return sql.SQL(f"{head} {new_name} ON {target} USING {method} ({rest}")  # type: ignore[arg-type]
+    return sql.SQL(f"{head} {new_name} ON {target} USING {method} ({rest}")
 
 
 async def _foreign_keys(conn: AsyncConnection) -> None:
@@ -242,6 +251,6 @@ async def _foreign_keys(conn: AsyncConnection) -> None:
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 sql.Identifier(_NEW),
                 sql.Identifier(name),
-                sql.SQL(definition),  # type: ignore[arg-type]
+                sql.SQL(definition),
             )
         )

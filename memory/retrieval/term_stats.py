@@ -66,7 +66,10 @@ class TermStatsCache:
     async def _load(self) -> TermStats:
         async with self.pool.connection() as conn:
             stats = TermStats()
-            leaves = {str(name): float(rows) for name, rows in await (await conn.execute(_LEAVES_SQL, (self.table,))).fetchall()}
+            leaves = {
+                str(name): float(rows)
+                for name, rows in await (await conn.execute(_LEAVES_SQL, (self.table,))).fetchall()
+            }
             stats.rows = sum(leaves.values())
             if not stats.rows:
                 return stats
