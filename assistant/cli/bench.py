@@ -15,7 +15,7 @@ from rich.table import Table
 
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from assistant.cli.docs import bench_docs
-from memory.errors import InvalidInputError
+from memory.errors import AssistantError, InvalidInputError, describe
 
 T = TypeVar("T")
 
@@ -97,19 +97,35 @@ def bench_scale(
     ),
     sentences: int = typer.Option(4000, "--sentences", min=2, help="Distinct sentences to embed and compose from."),
     keep: bool = typer.Option(False, "--keep", help="Keep the benchmark users afterwards."),
+    hnsw: list[str] = typer.Option(
+        [], "--hnsw", help="Also compare this HNSW index, M:EF_CONSTRUCTION (repeatable), at the largest size."
+    ),
+    ef_search: list[int] = typer.Option(
+        [40, 100, 200], "--ef-search", min=1, help="hnsw.ef_search values tried with each --hnsw (repeatable)."
+    ),
+    halfvec: bool = typer.Option(False, "--halfvec", help="Each --hnsw also as a half-precision (halfvec) index."),
     out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file (for bench plot)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Long-term retrieval and context assembly as memories grow, p50/p95/p99, and HNSW recall@10.
 
     Runs once with all memories in one user and once spread over many users (--users 1 --users 100).
+    --hnsw 16:64 --hnsw 32:128 --halfvec also builds those indexes over the largest size and reports build time,
+    size, recall@10 and query latency at each --ef-search.
 
     Example: assistant bench scale --memories 10000 --memories 100000 --out bench-results/scale.json
     """
+    from assistant.bench.hnsw import parse_settings
     from assistant.bench.scale import run_scale_suite
 
     if any(size < count for size in memories for count in users):
         fail("every --memories size needs at least one memory per user")
+    if halfvec and not hnsw:
+        fail("--halfvec needs at least one --hnsw M:EF_CONSTRUCTION")
+    try:
+        settings_tried = parse_settings(hnsw, halfvec=halfvec)
+    except AssistantError as exc:
+        fail(describe(exc))
     result = run(
         _with_progress(
             "scale",
@@ -120,6 +136,8 @@ def bench_scale(
                 queries=queries,
                 sentences=sentences,
                 keep=keep,
+                hnsw=settings_tried,
+                ef_searches=ef_search,
                 progress=progress,
             ),
         )
@@ -130,6 +148,8 @@ def bench_scale(
         return
     for one in result["runs"]:
         _scale_table(one)
+        if one.get("hnsw_settings"):
+            _hnsw_table(one)
 
 
 def _scale_table(result: dict[str, Any]) -> None:
@@ -155,6 +175,24 @@ def _scale_table(result: dict[str, Any]) -> None:
     console.print(table)
     phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["phases_s"].items())
     console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
+
+
+def _hnsw_table(result: dict[str, Any]) -> None:
+    table = Table(
+        "index",
+        "build s",
+        "MB",
+        *(f"ef_search {ef}: recall@10 / p95 ms" for ef in result["hnsw_settings"][0]["ef_search"]),
+        title=f"HNSW settings at {int(list(result['sizes'])[-1]):,} memories, {result['users']} user(s)",
+    )
+    for row in result["hnsw_settings"]:
+        table.add_row(
+            f"m={row['m']} ef_construction={row['ef_construction']} {'halfvec' if row['halfvec'] else 'vector'}",
+            f"{row['build_s']:.1f}",
+            f"{row['index_mb']:.0f}",
+            *(f"{one['recall_at_10']:.3f} / {one['query_ms']['p95']:.1f}" for one in row["ef_search"].values()),
+        )
+    console.print(table)
 
 
 @bench_app.command("load")
