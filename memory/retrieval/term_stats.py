@@ -21,7 +21,9 @@ REFRESH_S = 60.0  # about autovacuum's own pace (autovacuum_naptime)
 # The table itself, or each of its partitions (a partitioned table's own statistics are only made by a manual
 # ANALYZE; autovacuum keeps its partitions' fresh).
 _LEAVES_SQL = """
-SELECT c.relname, greatest(c.reltuples, 0) FROM pg_partition_tree(to_regclass(%s)) t
+SELECT relname, greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass(%(table)s) AND relkind <> 'p'
+UNION ALL
+SELECT c.relname, greatest(c.reltuples, 0) FROM pg_partition_tree(to_regclass(%(table)s)) t
 JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf
 """
 
@@ -68,7 +70,7 @@ class TermStatsCache:
             stats = TermStats()
             leaves = {
                 str(name): float(rows)
-                for name, rows in await (await conn.execute(_LEAVES_SQL, (self.table,))).fetchall()
+                for name, rows in await (await conn.execute(_LEAVES_SQL, {"table": self.table})).fetchall()
             }
             stats.rows = sum(leaves.values())
             if not stats.rows:
