@@ -138,9 +138,7 @@ async def _one(
                 times.append((time.perf_counter() - started) * 1000)
                 if exact[number]:
                     scores.append(len(found & exact[number]) / len(exact[number]))
-            plan = await (
-                await conn.execute(sql.SQL("EXPLAIN {}").format(nearest), params, prepare=False)
-            ).fetchall()
+            plan = await (await conn.execute(sql.SQL("EXPLAIN {}").format(nearest), params, prepare=False)).fetchall()
             used = any(_SWEEP_INDEX in str(row[0]) for row in plan)
             searched[str(ef)] = {
                 "recall_at_10": round(float(np.mean(scores)), 4) if scores else 0.0,
