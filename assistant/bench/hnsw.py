@@ -130,7 +130,8 @@ async def _one(
         nearest = _nearest(setting.halfvec, dim)
         for ef in ef_searches:
             await conn.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(int(ef))))
-            scores, times, used = [], [], True
+            scores: list[float] = []
+            times: list[float] = []
             for number, vector in enumerate(vectors):
                 params = {"user": users[number % len(users)], "vector": np.asarray(vector, dtype=np.float32)}
                 started = time.perf_counter()
