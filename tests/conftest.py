@@ -28,6 +28,7 @@ from assistant.runtime import Runtime
 from assistant.settings import Settings
 from memory.conversations import ConversationStore
 from memory.db.migrations import migrate
+from memory.db.partitioning import partition_memories
 from memory.db.pool import open_pool
 from memory.short_term.connection import RedisClient, open_redis
 
@@ -81,6 +82,9 @@ def services() -> Iterator[manager.Endpoints]:
     template_url = make_conninfo(endpoints.database_url, dbname=TEMPLATE_DB)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, migrate(template_url)).result()
+        # ASSISTANT_TEST_PARTITIONS=N: every test's database has memories in N hash partitions (docs/deployment.md).
+        if partitions := int(os.environ.get("ASSISTANT_TEST_PARTITIONS") or 0):
+            pool.submit(asyncio.run, partition_memories(template_url, partitions)).result()
     yield endpoints
     manager.stop(settings)
     shutil.rmtree(data_dir, ignore_errors=True)

@@ -84,3 +84,31 @@ async def test_every_timed_query_is_embedded_again() -> None:
     timed.forget()
     await timed.queries(["where do I live?"])
     assert Counting.calls == 2 and len(timed.query_ms) == 3
+
+
+async def test_hnsw_settings_are_compared_and_the_app_index_is_left_as_it_was(
+    settings: Settings, database_url: str
+) -> None:
+    from assistant.bench.hnsw import parse_settings
+
+    tried = parse_settings(["8:32"], halfvec=True)
+    result = await run_scale_bench(
+        settings, sizes=[400], queries=10, sentences=40, hnsw_settings=tried, ef_searches=[10, 40]
+    )
+    rows = result["hnsw_settings"]
+    assert [(r["m"], r["ef_construction"], r["halfvec"]) for r in rows] == [(8, 32, False), (8, 32, True)]
+    for row in rows:
+        assert row["build_s"] >= 0 and row["index_mb"] > 0 and list(row["ef_search"]) == ["10", "40"]
+        for one in row["ef_search"].values():
+            assert 0 <= one["recall_at_10"] <= 1 and set(one["query_ms"]) >= {"p50", "p95"}
+    with psycopg.connect(database_url) as conn:
+        indexes = [r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'memories'")]
+    assert "memories_embedding_idx" in indexes and "memories_bench_hnsw_idx" not in indexes
+
+
+@pytest.mark.usefixtures("store_env")
+def test_hnsw_options_are_checked() -> None:
+    bad = runner.invoke(app, ["bench", "scale", "-m", "10", "--users", "1", "--hnsw", "16"])
+    assert bad.exit_code == 1 and "M:EF_CONSTRUCTION" in bad.stderr
+    alone = runner.invoke(app, ["bench", "scale", "-m", "10", "--users", "1", "--halfvec"])
+    assert alone.exit_code == 1 and "--halfvec needs" in alone.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import numpy as np
 from psycopg import sql
 
 from assistant.bench.corpus import Composer, Progress, cached_vectors, diary_sentences, questions
+from assistant.bench.hnsw import HnswSetting, sweep
 from assistant.bench.stats import machine, summary
 from assistant.heap import settle_heap
 from assistant.providers.embedders import QueryCache, build_embedder
@@ -167,8 +169,15 @@ class _Bench:
                     name: str((await (await conn.execute(f"SHOW hnsw.{name}")).fetchall())[0][0])
                     for name in ("ef_search", "iterative_scan")
                 }
-        used = any("memories_embedding_idx" in str(row[0]) for row in plan)
+        # Partitioned (``assistant db partition``), the plan names the partition's index: memories_p3_embedding_idx.
+        used = any(re.search(r"memories(_p\d+)?_embedding_idx", str(row[0])) for row in plan)
         return round(float(np.mean(scores)) if scores else 0.0, 4), used, hnsw
+
+    async def hnsw_sweep(self, settings: Sequence[HnswSetting], ef_searches: Sequence[int]) -> list[dict[str, Any]]:
+        """Other HNSW settings over the memories stored (``assistant/bench/hnsw.py``), on the recall queries."""
+        vectors = await self.embedder.inner.queries(self.questions[WARMUP : WARMUP + RECALL_QUERIES])
+        async with self.runtime.pool.connection() as conn:
+            return await sweep(conn, self.users, vectors, settings, ef_searches, self.progress)
 
     async def analyze(self) -> None:
         """Statistics as autovacuum leaves them within a minute of a bulk insert; search reads them afresh."""
@@ -200,9 +209,12 @@ async def run_scale_bench(
     sentences: int = 4000,
     keep: bool = False,
     seed: int = 0,
+    hnsw_settings: Sequence[HnswSetting] = (),
+    ef_searches: Sequence[int] = (40, 100, 200),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Grow bench users' memories through ``sizes`` (total memories); time retrieval and assembly at each."""
+    """Grow bench users' memories through ``sizes`` (total memories); time retrieval and assembly at each;
+    with ``hnsw_settings``, compare those index settings at the largest size."""
     ordered = sorted(set(sizes))
     if not ordered or ordered[0] < users:
         raise InvalidInputError("every size needs at least one memory per user")
@@ -251,6 +263,11 @@ async def run_scale_bench(
                 "hnsw_recall_at_10": recall,
                 "hnsw_used": used,
             }
+        sweep_rows: list[dict[str, Any]] = []
+        if hnsw_settings:
+            clock = time.perf_counter()
+            sweep_rows = await bench.hnsw_sweep(hnsw_settings, ef_searches)
+            bench.phases["hnsw_settings"] = round(time.perf_counter() - clock, 2)
         index_build_s = await bench.rebuild_index()
         bench.phases["index_build"] = round(index_build_s, 2)
         # The cleanup below still adds its time to this same phases dict.
@@ -264,6 +281,7 @@ async def run_scale_bench(
             "index_build_s": round(index_build_s, 2),
             "ef_search": int(hnsw["ef_search"]),
             "iterative_scan": hnsw["iterative_scan"],
+            **({"hnsw_settings": sweep_rows} if sweep_rows else {}),
             "phases_s": bench.phases,
             "machine": machine(),
         }
@@ -283,6 +301,8 @@ async def run_scale_suite(
     queries: int = 200,
     sentences: int = 4000,
     keep: bool = False,
+    hnsw: Sequence[HnswSetting] = (),
+    ef_searches: Sequence[int] = (40, 100, 200),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """The scale benchmark once per user count (one user holding every memory; many users sharing the table)."""
@@ -291,7 +311,15 @@ async def run_scale_suite(
         report = None if progress is None else _labelled(progress, f"{count} user{'s' if count > 1 else ''}")
         runs.append(
             await run_scale_bench(
-                settings, sizes=sizes, queries=queries, users=count, sentences=sentences, keep=keep, progress=report
+                settings,
+                sizes=sizes,
+                queries=queries,
+                users=count,
+                sentences=sentences,
+                keep=keep,
+                hnsw_settings=hnsw,
+                ef_searches=ef_searches,
+                progress=report,
             )
         )
     first = runs[0]

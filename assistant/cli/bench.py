@@ -13,9 +13,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from assistant.cli.bench_tables import hnsw_table, remote_load_table, scale_table
 from assistant.cli.common import JSON_OPTION, console, err_console, fail, print_json, run, settings
 from assistant.cli.docs import bench_docs
-from memory.errors import InvalidInputError
+from memory.errors import AssistantError, InvalidInputError, describe
 
 T = TypeVar("T")
 
@@ -97,19 +98,35 @@ def bench_scale(
     ),
     sentences: int = typer.Option(4000, "--sentences", min=2, help="Distinct sentences to embed and compose from."),
     keep: bool = typer.Option(False, "--keep", help="Keep the benchmark users afterwards."),
+    hnsw: list[str] = typer.Option(
+        [], "--hnsw", help="Also compare this HNSW index, M:EF_CONSTRUCTION (repeatable), at the largest size."
+    ),
+    ef_search: list[int] = typer.Option(
+        [40, 100, 200], "--ef-search", min=1, help="hnsw.ef_search values tried with each --hnsw (repeatable)."
+    ),
+    halfvec: bool = typer.Option(False, "--halfvec", help="Each --hnsw also as a half-precision (halfvec) index."),
     out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file (for bench plot)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Long-term retrieval and context assembly as memories grow, p50/p95/p99, and HNSW recall@10.
 
     Runs once with all memories in one user and once spread over many users (--users 1 --users 100).
+    --hnsw 16:64 --hnsw 32:128 --halfvec also builds those indexes over the largest size and reports build time,
+    size, recall@10 and query latency at each --ef-search.
 
     Example: assistant bench scale --memories 10000 --memories 100000 --out bench-results/scale.json
     """
+    from assistant.bench.hnsw import parse_settings
     from assistant.bench.scale import run_scale_suite
 
     if any(size < count for size in memories for count in users):
         fail("every --memories size needs at least one memory per user")
+    if halfvec and not hnsw:
+        fail("--halfvec needs at least one --hnsw M:EF_CONSTRUCTION")
+    try:
+        settings_tried = parse_settings(hnsw, halfvec=halfvec)
+    except AssistantError as exc:
+        fail(describe(exc))
     result = run(
         _with_progress(
             "scale",
@@ -120,6 +137,8 @@ def bench_scale(
                 queries=queries,
                 sentences=sentences,
                 keep=keep,
+                hnsw=settings_tried,
+                ef_searches=ef_search,
                 progress=progress,
             ),
         )
@@ -129,32 +148,9 @@ def bench_scale(
         print_json(result)
         return
     for one in result["runs"]:
-        _scale_table(one)
-
-
-def _scale_table(result: dict[str, Any]) -> None:
-    sizes = result["sizes"]
-    table = Table(
-        "memories",
-        *(f"{int(size):,}" for size in sizes),
-        title=f"{result['users']} user(s), {result['embedder']}, {result['sentences']} sentences, "
-        f"hnsw.ef_search {result['ef_search']}, iterative scan {result['iterative_scan']}",
-    )
-
-    def spread(row: dict[str, float]) -> str:
-        return "/".join(f"{row[k]:.1f}" for k in ("p50", "p95", "p99"))
-
-    table.add_row("insert/s", *(f"{row['insert_per_s']:.0f}" for row in sizes.values()))
-    table.add_row("retrieval ms p50/p95/p99", *(spread(row["retrieval_ms"]) for row in sizes.values()))
-    table.add_row("  query embedding ms", *(spread(row["embedding_ms"]) for row in sizes.values()))
-    table.add_row("assembly ms p50/p95/p99", *(spread(row["assembly_ms"]) for row in sizes.values()))
-    table.add_row(
-        "HNSW recall@10",
-        *(f"{row['hnsw_recall_at_10']:.3f}" + ("" if row["hnsw_used"] else " (exact)") for row in sizes.values()),
-    )
-    console.print(table)
-    phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["phases_s"].items())
-    console.print(f"HNSW index build {result['index_build_s']:.1f} s; phases (s): {phases}")
+        scale_table(one)
+        if one.get("hnsw_settings"):
+            hnsw_table(one)
 
 
 @bench_app.command("queue")
@@ -274,25 +270,7 @@ def _bench_load_remote(
     if js:
         print_json(result)
         return
-    table = Table("url", "turns", "errors", "turns/s", "added p50 ms", "added p95 ms", "server CPU s/turn (net)")
-    for row in result["runs"]:
-        cpu, net = row["cpu_s_per_turn"], row["net_cpu_s_per_turn"]
-        table.add_row(
-            row["url"],
-            str(row["turns"]),
-            str(row["errors"]),
-            f"{row['turns_per_s']:.2f}",
-            f"{row['added_ms']['p50']:.1f}",
-            f"{row['added_ms']['p95']:.1f}",
-            f"{cpu:.3f} ({net:.3f})" if cpu is not None else "-",
-        )
-        for sample in row["error_samples"]:
-            err_console.print(f"[red]error:[/red] {sample}", highlight=False)
-    console.print(table)
-    if pids:
-        console.print(f"servers idle: {result['idle_cpu_s_per_s']:.3f} CPU-s/s, left out of the net cost per turn")
-    if "throughput_ratio" in result:
-        console.print(f"last / first: turns/s x{result['throughput_ratio']:.2f}, p95 x{result['p95_ratio'] or 0:.2f}")
+    remote_load_table(result, bool(pids))
 
 
 def _write_out(path: Path | None, result: dict[str, Any]) -> None:

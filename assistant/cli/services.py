@@ -1,4 +1,4 @@
-"""`assistant services up | down | status` and `assistant db migrate | status`."""
+"""`assistant services up | down | status` and `assistant db migrate | status | partition`."""
 
 from __future__ import annotations
 
@@ -113,3 +113,38 @@ def db_status(as_json: bool = JSON_OPTION) -> None:
         print_json({"version": current, "latest": LATEST, "pending": pending})
     else:
         console.print(f"schema version {current} of {LATEST}" + (f"; pending: {pending}" if pending else ""))
+
+
+@db_app.command("partition")
+def db_partition(
+    partitions: int = typer.Option(16, "--partitions", "-p", help="How many hash partitions (2 to 1024)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Split the memories table into hash partitions by user (for millions of memories; see docs/deployment.md).
+
+    One transaction: rows are copied and every index is built again per partition; writes to memories wait
+    meanwhile, reads go on. A table already partitioned is left alone.
+
+    Example: assistant db partition --partitions 16
+    """
+    from assistant.cli.bench import _with_progress
+    from assistant.embedded import manager
+    from memory.db.migrations import migrate
+    from memory.db.partitioning import partition_memories
+
+    config = settings()
+    endpoints = run(asyncio.to_thread(manager.ensure_running, config))
+    run(migrate(endpoints.database_url))
+    report = run(
+        _with_progress(
+            "partition",
+            lambda progress: partition_memories(endpoints.database_url, partitions, progress=progress),
+        )
+    )
+    if as_json:
+        print_json(asdict(report))
+    else:
+        console.print(
+            f"memories: {report.rows:,} rows in {report.partitions} partitions, "
+            f"{report.indexes} indexes built again, in {report.seconds:.1f} s"
+        )

@@ -16,7 +16,7 @@ import psycopg
 from memory.errors import SchemaError
 
 # Arbitrary constant shared by every process that migrates this database.
-_LOCK_KEY = 0x61737369
+LOCK_KEY = 0x61737369
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ async def migrate(url: str, *, target: int = LATEST) -> list[Migration]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await _check_pgvector(conn)
             # One migrating process at a time, from the version table's creation on.
-            await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+            await conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
             try:
                 await conn.execute(_VERSION_TABLE)
                 for migration in MIGRATIONS:
@@ -108,7 +108,7 @@ async def migrate(url: str, *, target: int = LATEST) -> list[Migration]:
                         )
                     applied.append(migration)
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     except psycopg.Error as exc:
         raise SchemaError(f"cannot migrate the database: {exc}".strip()) from exc
     return applied

@@ -201,7 +201,8 @@ class EpisodicWriter:
                        WHERE m.remember AND m.status <> 'forgotten' AND m.role IN ('user', 'assistant')
                          AND btrim(m.content) <> ''
                          AND (%s::uuid IS NULL OR m.user_id = %s) AND m.seq > %s
-                         AND NOT EXISTS (SELECT 1 FROM memories e WHERE e.message_id = m.id AND e.kind = 'episodic')
+                         AND NOT EXISTS (SELECT 1 FROM memories e
+                                         WHERE e.user_id = m.user_id AND e.message_id = m.id AND e.kind = 'episodic')
                        ORDER BY m.seq LIMIT %s""",
                     (user_id, user_id, after, min(self.batch, limit - found)),
                 )

@@ -131,12 +131,14 @@ class MemoryStore:
                 if not rows:
                     return ids
             # One pipelined round trip for the batch; each row's result set holds its id, or nothing if skipped.
+            # A turn's episodic memory is stored once: the conflict is on its message's unique key, (message_id) or,
+            # with memories partitioned by user (memory/db/partitioning.py), (user_id, message_id).
             await cur.executemany(
                 """INSERT INTO memories (user_id, kind, pinned, text, speaker, role, thread_id, message_id, seq,
                        source_message_ids, said_at, valid_from, previous_id, importance, embedding, origin)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s, now()),
                            coalesce(%s, %s, now()), %s, %s, %s, %s)
-                   ON CONFLICT (message_id) WHERE kind = 'episodic' DO NOTHING
+                   ON CONFLICT DO NOTHING
                    RETURNING id""",
                 rows,
                 returning=True,

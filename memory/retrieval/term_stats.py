@@ -18,10 +18,19 @@ from psycopg_pool import AsyncConnectionPool
 
 REFRESH_S = 60.0  # about autovacuum's own pace (autovacuum_naptime)
 
+# The table itself, or each of its partitions (a partitioned table's own statistics are only made by a manual
+# ANALYZE; autovacuum keeps its partitions' fresh).
+_LEAVES_SQL = """
+SELECT relname, greatest(reltuples, 0) FROM pg_class WHERE oid = to_regclass(%(table)s) AND relkind <> 'p'
+UNION ALL
+SELECT c.relname, greatest(c.reltuples, 0) FROM pg_partition_tree(to_regclass(%(table)s)) t
+JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf
+"""
+
 _STATS_SQL = """
-SELECT attname, most_common_vals::text::text[], most_common_freqs,
+SELECT tablename, attname, most_common_vals::text::text[], most_common_freqs,
        most_common_elems::text::text[], most_common_elem_freqs
-FROM pg_stats WHERE tablename = %s AND attname IN ('user_id', 'tsv')
+FROM pg_stats WHERE tablename = ANY(%s) AND attname IN ('user_id', 'tsv') AND NOT inherited
   AND schemaname = ANY(current_schemas(false))
 """
 
@@ -59,15 +68,25 @@ class TermStatsCache:
     async def _load(self) -> TermStats:
         async with self.pool.connection() as conn:
             stats = TermStats()
-            row = await (
-                await conn.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (self.table,))
-            ).fetchone()
-            stats.rows = max(0.0, float(row[0])) if row and row[0] is not None else 0.0
-            rows = await (await conn.execute(_STATS_SQL, (self.table,))).fetchall()
-            for name, values, freqs, elems, elem_freqs in rows:
+            leaves = {
+                str(name): float(rows)
+                for name, rows in await (await conn.execute(_LEAVES_SQL, {"table": self.table})).fetchall()
+            }
+            stats.rows = sum(leaves.values())
+            if not stats.rows:
+                return stats
+            found = await (await conn.execute(_STATS_SQL, (list(leaves),))).fetchall()
+            for leaf, name, values, freqs, elems, elem_freqs in found:
+                # A share of one partition's rows, as a share of the whole table's.
+                weight = leaves[leaf] / stats.rows
                 if name == "user_id" and values and freqs:
-                    stats.user_share = dict(zip(values, map(float, freqs), strict=False))
+                    _add(stats.user_share, values, freqs, weight)
                 elif name == "tsv" and elems and elem_freqs:
                     # The frequencies array ends with three summary numbers that zip() leaves out.
-                    stats.term_share = dict(zip(elems, map(float, elem_freqs), strict=False))
+                    _add(stats.term_share, elems, elem_freqs, weight)
             return stats
+
+
+def _add(shares: dict[str, float], values: list[str], freqs: list[float], weight: float) -> None:
+    for value, freq in zip(values, freqs, strict=False):
+        shares[value] = shares.get(value, 0.0) + float(freq) * weight
