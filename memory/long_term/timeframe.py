@@ -1,4 +1,4 @@
-"""Periods a query names ("in March", "May 2023", "29.12.2023", "last week", "yesterday"), to favour memories from then."""
+"""Periods a query names ("in March", "May 2023", "29.12.2023", "last week"), to favour memories from then."""
 
 from __future__ import annotations
 
