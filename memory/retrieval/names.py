@@ -84,3 +84,8 @@ def with_known_names(query: str, names: Sequence[str]) -> str:
         return name + possessive
 
     return _WORD.sub(replace, query)
+
+
+def named_speakers(query: str, names: Sequence[str]) -> set[str]:
+    """The known names that ``query`` holds as whole words (after ``with_known_names``)."""
+    return {name for name in names if re.search(rf"\b{re.escape(name)}\b", query, re.I)}
