@@ -1,9 +1,11 @@
 """Long-term memory as the context manager's tiers: pinned core memories, and recalled memories.
 
 Recall ranks by hybrid search, then (as measured on LoCoMo) lifts whole conversations
-that hold a strong hit and the turns right around the best hits, because answers often
-sit next to the turn that matches the question. Turns are rendered compactly and carry
-what the packer needs to group them under one date per conversation.
+that hold a strong hit, the turns of the one person a question names, and the turns right
+around the best hits, because answers often sit next to the turn that matches the question.
+A person named by a variant of their name ("Mel", "Melnaie") is read as the speaker it
+stands for. Turns are rendered compactly and carry what the packer needs to group them
+under one date per conversation.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from memory.long_term.search import SearchHit
 from memory.long_term.service import MemoryService
 from memory.recall import RecalledItem
 from memory.relevance import BELOW, MATCHES, word_shares
+from memory.retrieval.names import named_speakers, with_known_names
 from memory.retrieval.term_stats import TermStats
 from memory.retrieval.texts import memory_words
 
 DEPTH = 150  # candidates from each of the two searches
 SESSION_BOOST = 0.5  # + this share of the best score in the same conversation
+# x (1 + this) for a turn of the one speaker a query names: "What are Melanie's hobbies?" is answered in her turns.
+SPEAKER_BOOST = 0.3
 NEIGHBOUR_TOP = 10
 NEIGHBOUR_DECAY = 0.5
 SPEAKERS_TTL_S = 60.0
@@ -108,14 +113,17 @@ class LongTermTier:
 
     async def warm(self, user_id: uuid.UUID, query: str) -> None:
         """Embed ``query`` as ``recall`` will; the search embedder keeps the vector (or shares it in flight)."""
-        vector_query = strip_names(query, await self._speaker_names(user_id))
+        speakers = await self._speaker_names(user_id)
+        vector_query = strip_names(with_known_names(query, speakers), speakers)
         await self.memories.searcher.embedder.queries([vector_query])
 
     async def recall(
         self, user_id: uuid.UUID, query: str, *, now: datetime, exclude: Collection[uuid.UUID], limit: int
     ) -> list[RecalledItem]:
         searcher = self.memories.searcher
-        vector_query = strip_names(query, await self._speaker_names(user_id))
+        speakers = await self._speaker_names(user_id)
+        query = with_known_names(query, speakers)
+        vector_query = strip_names(query, speakers)
         hits = await searcher.search(
             user_id,
             query,
@@ -147,6 +155,11 @@ class LongTermTier:
             best[key] = max(best.get(key, 0.0), hit.score)
         for memory_id, memory in records.items():
             scores[memory_id] += SESSION_BOOST * best[memory.thread_id or memory.id]
+        named = named_speakers(query, speakers)
+        if len(named) == 1:
+            for memory_id, memory in records.items():
+                if memory.speaker in named:
+                    scores[memory_id] *= 1 + SPEAKER_BOOST
         # Only the turns around a match are lifted: around a merely related turn they cost more than they find.
         top = sorted(matching, key=lambda i: -scores[i])[:NEIGHBOUR_TOP]
         for near in await searcher.neighbours(user_id, [records[i] for i in top]):

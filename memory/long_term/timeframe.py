@@ -1,4 +1,4 @@
-"""Periods a query names ("in March", "May 2023", "last week", "yesterday"), to favour memories from then."""
+"""Periods a query names ("in March", "May 2023", "29.12.2023", "last week"), to favour memories from then."""
 
 from __future__ import annotations
 
@@ -28,6 +28,30 @@ MONTHS = {
 }
 _MONTH_YEAR = re.compile(r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?(?:,?\s+(\d{4}))?", re.I)
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+# 29.12.2023, 29/12/23, 12/29/2023: day first unless only month first makes a date.
+_NUMERIC_DATE = re.compile(r"\b(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})\b")
+_NUMERIC_MONTH = re.compile(r"(?<![\d.,/])\b(\d{1,2})[./](\d{4})\b(?![.,/]\d)")
+
+
+def numeric_date(text: str) -> datetime | None:
+    """The first numeric date in ``text`` (ISO, or day first: ``29.12.2023``, ``1/2/24``), naive, or None."""
+    iso = _ISO_DATE.search(text)
+    if iso:
+        return _date(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
+    found = _NUMERIC_DATE.search(text)
+    if not found:
+        return None
+    first, second, year = int(found.group(1)), int(found.group(3)), int(found.group(4))
+    year += 2000 if year < 100 else 0
+    return _date(year, second, first) or _date(year, first, second)
+
+
+def _date(year: int, month: int, day: int) -> datetime | None:
+    try:
+        return datetime(year, month, day)
+    except ValueError:
+        return None
 
 
 def _month_span(year: int, month: int) -> tuple[datetime, datetime]:
@@ -49,6 +73,13 @@ def period_in(query: str, now: datetime) -> tuple[datetime, datetime] | None:
     for phrase, (back, _) in relative.items():
         if phrase in text:
             return now - back, now
+    day = numeric_date(query)
+    if day is not None:
+        return day.replace(tzinfo=tz), (day + timedelta(days=1)).replace(tzinfo=tz)
+    numeric_month = _NUMERIC_MONTH.search(query)
+    if numeric_month and 1 <= int(numeric_month.group(1)) <= 12:
+        start, end = _month_span(int(numeric_month.group(2)), int(numeric_month.group(1)))
+        return start.replace(tzinfo=tz), end.replace(tzinfo=tz)
     found = _MONTH_YEAR.search(query)
     # "may" is a month only with a year or after "in"/"of"/"since"; otherwise it is the verb.
     may_verb = found is not None and found.group(1).lower() == "may" and not found.group(2)
