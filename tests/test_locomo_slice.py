@@ -18,6 +18,7 @@ FLOOR_AT_2000 = 0.85
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 15 s on a quiet machine, over 300 s on a loaded one
 async def test_one_conversation_keeps_its_recall(make_runtime: Callable[..., Runtime], tmp_path: Path) -> None:
     assert DEV_FILE.is_file(), f"the LoCoMo dev file is missing from the repository: {DEV_FILE}"
     smallest = min(load_locomo(DEV_FILE), key=lambda s: sum(1 for _ in s.conversation.turns()))

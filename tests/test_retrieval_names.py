@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from assistant.jobs.kinds import EMBED_TURN, job
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.long_term.tier import LongTermTier
@@ -60,10 +61,9 @@ async def test_a_misspelt_name_finds_that_persons_turns(make_runtime: Callable[.
     for offset, (speaker, text) in enumerate(
         [("Melanie", "Basil is up in the garden."), ("Caroline", "Tomatoes are up too.")]
     ):
-        message = await runtime.conversations.append_message(
-            thread, "user", text, speaker=speaker, created_at=start + timedelta(minutes=offset)
+        await runtime.conversations.append_message(  # with its episodic job, as a turn stores it
+            thread, "user", text, speaker=speaker, created_at=start + timedelta(minutes=offset), jobs=[job(EMBED_TURN)]
         )
-        await runtime.pipeline.writer.message_stored(thread, message)
     await runtime.drain()
     tier = LongTermTier(runtime.memories)  # the long-term tier's ranking, before its turns are grouped by date
     for question in ("What did Melanie say?", "What did Melnaie say?", "what did mel say"):
