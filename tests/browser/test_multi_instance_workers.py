@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -35,6 +36,8 @@ pytestmark = [
     pytest.mark.skipif(nginx_binary() is None, reason="Debian's nginx is not installed (scripts/test.sh installs it)"),
 ]
 
+EXTRACT = "You read one exchange"  # prompts/extract.md
+T = TypeVar("T")
 PASSWORD = "correct horse battery"
 TURNS = 10
 KILL_AFTER_TURN = 4
@@ -54,10 +57,10 @@ SHARED = {
 
 def _sql(database_url: str, query: str, *params: object) -> list[tuple[object, ...]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+        return list(conn.execute(query, params).fetchall())
 
 
-def _until(check: Callable[[], object], what: str, timeout_s: float = 90.0) -> object:
+def _until(check: Callable[[], T], what: str, timeout_s: float = 90.0) -> T:
     deadline = time.monotonic() + timeout_s
     while not (found := check()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -89,9 +92,9 @@ class Workers:
             rows = _sql(self.database_url, "SELECT id FROM procrastinate_workers")
             return [i for i in (int(str(r[0])) for r in rows) if i not in known]
 
-        [worker_id] = _until(registered, f"{name} to register")  # type: ignore[misc]
+        [worker_id] = _until(registered, f"{name} to register")
         self.by_id[worker_id] = self.by_id.pop(-process.pid)
-        return int(worker_id)
+        return worker_id
 
     def kill_all(self) -> None:
         for process in self.by_id.values():
@@ -169,12 +172,15 @@ def test_two_instances_and_two_workers_store_everything_once_when_a_worker_dies(
 ) -> None:
     started = time.monotonic()
     proxy, servers, workers = deployment
-    first, second = workers.start("worker-1"), workers.start("worker-2")
+    first = workers.start("worker-1")
+    workers.start("worker-2")
     sent = [f"note {n}: the train leaves at {n} o'clock" for n in range(TURNS)]
     killed: list[tuple[int, int]] = []
 
     def kill_a_worker_mid_job() -> None:
-        worker_id, job_id = _until(lambda: _holding(database_url, workers), "a worker inside an extraction")  # type: ignore[misc]
+        holding = _until(lambda: _holding(database_url, workers), "a worker inside an extraction")
+        assert holding is not None
+        worker_id, job_id = holding
         time.sleep(0.2)  # inside the job's model call (the fake streams at 50 ms a word)
         workers.by_id[worker_id].send_signal(signal.SIGKILL)
         workers.by_id[worker_id].wait(timeout=30)
@@ -218,8 +224,13 @@ def test_two_instances_and_two_workers_store_everything_once_when_a_worker_dies(
     [(dead, job_id)] = killed
     [again] = [j for j in jobs if j["id"] == job_id]
     assert again["attempts"] == 2, again
-    survivor = second if dead == first else first
-    assert "queued again" in (tmp_path / f"worker-{1 if survivor == first else 2}.log").read_text()
+    dead_name, survivor_name = ("worker-1", "worker-2") if dead == first else ("worker-2", "worker-1")
+    assert "queued again" in (tmp_path / f"{survivor_name}.log").read_text()
+    # Killed inside the job: both workers sent its exchange to the model, only the survivor's run was stored.
+    [(exchange_text,)] = _sql(database_url, "SELECT content FROM messages WHERE id = %s", again["args"]["messages"][0])
+    for name in (dead_name, survivor_name):
+        asked = [c for c in _records(tmp_path / f"{name}-received.jsonl") if c[0]["content"].startswith(EXTRACT)]
+        assert any(f"user: {exchange_text}" in c[-1]["content"] for c in asked), f"{name} never ran the job"
 
     # Routing: each turn reached, through nginx, the instance its cookie hashes to (each records what it got).
     for n, text in enumerate(sent):
