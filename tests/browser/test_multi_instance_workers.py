@@ -1,4 +1,5 @@
-"""Two web instances behind nginx and two `assistant worker` processes, one of them killed mid-job.
+"""Two web instances behind nginx and two `assistant worker` processes, one of them killed mid-job (inside a
+fact extraction, or inside a summary fold).
 
 One Postgres and one Redis; both instances run no jobs (ASSISTANT_WORKERS=external); the workers' fake model
 answers extraction and summary prompts deterministically (ASSISTANT_FAKE_SCRIPT=memory) and slowly enough that
