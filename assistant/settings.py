@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(
         5.0, gt=0, description="How often a worker says it is alive; one silent for 3 beats has its jobs taken over."
     )
+    # Tests that run the app or workers as separate processes script the fake model by name (docs/deployment.md).
+    fake_script: Literal["echo", "memory"] = Field(
+        "echo",
+        description="What the fake model answers: 'echo' (its reply names what it received) or 'memory' (also "
+        "one fact per exchange, added, and a summary listing each message folded in).",
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -1,15 +1,18 @@
 """The LiteLLM provider layer, offline: LiteLLM's own mock responses stand in for a provider."""
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from assistant.providers.base import ChatMessage, Completed, TextDelta
+from assistant.providers.factory import build_chat_model
 from assistant.providers.fake import FakeChatModel, context_items
 from assistant.providers.litellm_model import LiteLLMChatModel, retry_delay
 from assistant.providers.offline_litellm import litellm, llm_errors
+from assistant.settings import Settings
 from memory.errors import ContextLengthError, ProviderError
 
 HELLO = [ChatMessage("user", "hello")]
@@ -121,3 +124,30 @@ async def test_the_fake_can_be_scripted_and_fail() -> None:
     with pytest.raises(ProviderError, match="boom"):
         await model.complete(HELLO, max_tokens=5)
     assert (await model.complete(HELLO, max_tokens=5)).text == "1 messages"
+
+
+def _prompt(name: str) -> ChatMessage:
+    """One of the real prompts: the scripted fake knows them by their opening words."""
+    return ChatMessage("system", (Path(__file__).resolve().parents[1] / "prompts" / f"{name}.md").read_text())
+
+
+async def test_the_fake_chosen_by_settings_can_answer_the_background_prompts() -> None:
+    """ASSISTANT_FAKE_SCRIPT=memory: facts and summaries for processes a test cannot script (workers)."""
+    model = await build_chat_model(Settings(model="fake", fake_script="memory"))
+    extracted = await model.complete(
+        [_prompt("extract"), ChatMessage("user", "user: I keep bees\nmore")], max_tokens=99
+    )
+    assert '"The user said: I keep bees"' in extracted.text
+    reconciled = await model.complete([_prompt("reconcile"), ChatMessage("user", "New fact: x")], max_tokens=99)
+    assert '"add"' in reconciled.text
+    new = "New messages:\nuser: one\nassistant: Fake reply to: one\n[1] an item"
+    first = await model.complete(
+        [_prompt("summarize"), ChatMessage("user", f"Summary so far:\n(none yet)\n\n{new}")], max_tokens=99
+    )
+    assert first.text.splitlines() == ["user: one", "assistant: Fake reply to: one"]
+    later = f"Summary so far:\n{first.text}\n\nNew messages:\nuser: two"
+    second = await model.complete([_prompt("summarize"), ChatMessage("user", later)], max_tokens=99)
+    assert second.text.splitlines() == ["user: one", "assistant: Fake reply to: one", "user: two"]
+    assert (await model.complete(HELLO, max_tokens=9)).text == "Fake reply to: hello"
+    echo = await build_chat_model(Settings(model="fake"))  # the default only echoes
+    assert (await echo.complete([_prompt("extract"), HELLO[0]], max_tokens=9)).text == "Fake reply to: hello"

@@ -9,12 +9,10 @@ from dataclasses import replace
 from assistant.providers.base import ChatMessage, ChatModel
 from assistant.providers.tokens import TokenCounter
 from memory.conversations import ConversationStore, Thread
-from memory.short_term.locks import RedisLock
 from memory.short_term.summaries import Summary
 from memory.short_term.window import ShortTermMemory, Turn
 
 log = logging.getLogger("assistant.summarizer")
-LOCK_TTL_S = 300
 
 
 class Summarizer:
@@ -51,26 +49,22 @@ class Summarizer:
         """Fold messages that fell out of the window (at least ``batch`` of them) into the summary."""
         if not await self._due(thread):
             return None
-        lock = RedisLock(
-            self.short_term.redis,
-            self.short_term.keys.thread(thread.user_id, thread.id, "summarizing"),
-            ttl_s=LOCK_TTL_S,
-        )
-        if not await lock.acquire():
-            return None  # another worker is on it
-        try:
-            latest = None
-            async with self._writing:
-                for round_ in range(max_rounds):
-                    if round_ and not await self._due(thread):
-                        break
-                    folded = await self._fold_once(thread)
-                    if folded is None:
-                        break
-                    latest = folded
-            return latest
-        finally:
-            await lock.release()
+        # One fold per thread at a time comes from the queue (the summary job's procrastinate lock), which a
+        # killed worker's job gives up when it is queued again. A lock in Redis here would outlive a killed
+        # worker for its whole life and turn every later summary job into a no-op (the summary fell minutes
+        # behind: tests/browser/test_multi_instance_workers.py). Two folds that overlap anyway (a frozen worker
+        # wakes up) fold no message twice: a summary written from a stored base replaces a shorter one only
+        # (SummaryStore.put).
+        latest = None
+        async with self._writing:
+            for round_ in range(max_rounds):
+                if round_ and not await self._due(thread):
+                    break
+                folded = await self._fold_once(thread)
+                if folded is None:
+                    break
+                latest = folded
+        return latest
 
     async def _fold_once(self, thread: Thread) -> Summary | None:
         current, pending = await self.short_term.after_summary(thread)

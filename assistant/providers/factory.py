@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from assistant.providers.base import ChatMessage, ChatModel, StreamEvent
-from assistant.providers.fake import FakeChatModel
+from assistant.providers.fake import FakeChatModel, memory_reply
 from assistant.providers.profile import DEFAULT_WINDOW, profile_for
 from assistant.settings import FAKE_MODEL, LOCAL_MODEL, Settings
 from memory.errors import ProviderError
@@ -27,6 +27,7 @@ class NoChatModel(ChatModel):
 async def build_chat_model(settings: Settings) -> ChatModel:
     if settings.model == FAKE_MODEL:
         return FakeChatModel(
+            memory_reply if settings.fake_script == "memory" else None,
             context_window=settings.max_input_tokens or DEFAULT_WINDOW,
             token_delay_s=settings.fake_token_delay_s,
             record_path=settings.fake_record_path,

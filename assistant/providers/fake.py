@@ -104,3 +104,30 @@ class FakeChatModel(ChatModel):
     def _limit(self, reply: str, max_tokens: int) -> str:
         """Cut the reply at ``max_tokens`` tokens, as a real model stops at its limit."""
         return TokenCounter(self.name).truncate(reply, max_tokens)
+
+
+# The background prompts (prompts/extract.md, reconcile.md, summarize.md), known by their opening words.
+_EXTRACT, _RECONCILE, _SUMMARIZE = "You read one exchange", "You keep a list of facts", "You keep a running summary"
+_FOLDED_LINE = re.compile(r"^[^\s\[<:]+: ")  # "user: ...", a message's first line (not a context item's)
+
+
+def memory_reply(messages: Sequence[ChatMessage]) -> str:
+    """``default_reply``, and deterministic answers to the background prompts (``ASSISTANT_FAKE_SCRIPT=memory``).
+
+    Extraction: one fact per exchange, ``The user said: <the first line of the user's message>``; reconciling:
+    always add; a summary: the summary so far plus the first line of each new message, so a message folded in
+    twice shows up twice. Tests of separate processes (workers, web instances) check these stored once.
+    """
+    system = messages[0].content if messages and messages[0].role == "system" else ""
+    body = messages[-1].content if messages else ""
+    if system.startswith(_EXTRACT):
+        said = [line.removeprefix("user: ") for line in body.splitlines() if line.startswith("user: ")]
+        facts = [{"text": f"The user said: {said[0]}", "stated_by": "user", "importance": 0.6}] if said else []
+        return json.dumps({"facts": facts})
+    if system.startswith(_RECONCILE):
+        return json.dumps({"action": "add", "reason": "new"})
+    if system.startswith(_SUMMARIZE):
+        previous, _, new = body.removeprefix("Summary so far:\n").partition("\n\nNew messages:\n")
+        kept = [] if previous.strip() == "(none yet)" else previous.splitlines()
+        return "\n".join(kept + [line for line in new.splitlines() if _FOLDED_LINE.match(line)])
+    return default_reply(messages)
