@@ -1,5 +1,5 @@
 """The app on a real 3-master Redis Cluster (``redis+cluster://``): conversations, summaries, forgetting, rate
-limits, locks and the extraction queue work as on one server, and every key of a thread or a user stays in one
+limits and fact extraction through the job queue work as on one server, and every key of a thread or a user stays in one
 hash slot. Keys are checked on each master directly, not only through the cluster client."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from memory.conversations import Thread
 from memory.errors import RateLimitError
 from memory.short_term.cluster import StoreRedisCluster
 from memory.short_term.connection import RedisClient, open_redis
-from memory.short_term.locks import RedisLock
 from memory.short_term.rate_limit import Limits, RateLimiter
 from tests.redis_cluster_kit import Node, cluster_ok, running_cluster
 from tests.store_scan import scan_redis
@@ -189,7 +188,7 @@ async def test_clearing_the_fast_state_reaches_every_master(
     assert not _all_keys(cluster, f"{redis_prefix}:*")
 
 
-async def test_rate_limits_and_locks_on_a_cluster(cluster_redis: RedisClient, redis_prefix: str) -> None:
+async def test_rate_limits_on_a_cluster(cluster_redis: RedisClient, redis_prefix: str) -> None:
     limiter = RateLimiter(cluster_redis, redis_prefix, Limits(turns_per_minute=2, turns_per_day=0, tokens_per_day=100))
     ann, bob = uuid.uuid4(), uuid.uuid4()
     await limiter.admit_turn(ann)
@@ -201,13 +200,6 @@ async def test_rate_limits_and_locks_on_a_cluster(cluster_redis: RedisClient, re
     assert await limiter.usage(bob) == {"turns_this_minute": 1, "turns_today": 1, "tokens_today": 120}
     with pytest.raises(RateLimitError, match="model tokens"):
         await limiter.admit_turn(bob)
-
-    key = f"{redis_prefix}:u:{ann}:{{t:{uuid.uuid4()}}}:summarizing"
-    holder, other = RedisLock(cluster_redis, key, ttl_s=30), RedisLock(cluster_redis, key, ttl_s=30)
-    assert await holder.acquire() and not await other.acquire()
-    assert not await other.release()  # never held it
-    assert await holder.release() and await other.acquire()
-    assert await other.release()
 
 
 def _extracting(messages: Sequence[ChatMessage]) -> str:

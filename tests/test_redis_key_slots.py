@@ -14,7 +14,7 @@ from memory.short_term.cluster import is_cluster_url, split_cluster_url
 from memory.short_term.connection import KeySpace, open_redis
 from memory.short_term.rate_limit import DAY, MINUTE, Limits, RateLimiter
 
-THREAD_PARTS = ("window", "summary", "state", "summarizing")  # the last: the summarizer's lock
+THREAD_PARTS = ("window", "summary", "state")
 
 
 def _slots(keys: list[str]) -> set[int]:

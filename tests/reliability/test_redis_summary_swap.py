@@ -1,14 +1,11 @@
-"""The window's summary swap is one step in Redis, and the summary lock is released only by its holder."""
+"""The window's summary swap is one step in Redis."""
 
 import asyncio
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.conversations import Message, Thread
-from memory.short_term.locks import RedisLock
 from memory.short_term.summaries import Summary
 
 MakeRuntime = Callable[..., Runtime]
@@ -96,18 +93,3 @@ async def test_a_window_postgres_no_longer_vouches_for_is_not_served(make_runtim
     state = await runtime.short_term.load(thread)
     assert state.rebuilt and "secret 7" not in [t.content for t in state.turns]
     assert not (await runtime.short_term.load(thread)).rebuilt
-
-
-async def test_a_lock_is_released_only_by_its_holder(redis: aioredis.Redis, redis_prefix: str) -> None:
-    key = f"{redis_prefix}:u:x:{{t:y}}:summarizing"
-    first = RedisLock(redis, key, ttl_s=1)
-    assert await first.acquire()
-    assert not await RedisLock(redis, key, ttl_s=1).acquire()  # held
-    await asyncio.sleep(1.2)  # the first holder stalled past its lock's life; a second one takes it
-    second = RedisLock(redis, key, ttl_s=30)
-    assert await second.acquire()
-    assert not await first.release()  # the stale holder deletes nothing
-    assert await redis.get(key) == second.token
-    assert await second.release()
-    assert await redis.get(key) is None
-    assert not await second.release()
