@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
-from memory.errors import AssistantError, StoreError, describe
+from memory.errors import AssistantError, describe
 
 log = logging.getLogger("assistant.background")
 
@@ -41,15 +41,3 @@ class BackgroundWork:
     @property
     def pending(self) -> int:
         return len(self._tasks)
-
-
-async def supervised(name: str, work: Callable[[], Awaitable[Any]], *, pause_s: float = 1.0) -> None:
-    """Run a long-lived worker until it returns or is cancelled, starting it again after a store fault (a
-    Postgres restart or a Redis kill must not end it for the life of the process)."""
-    while True:
-        try:
-            await work()
-            return
-        except StoreError as exc:
-            log.warning("%s stopped on a store fault, restarting in %.0f s: %s", name, pause_s, describe(exc))
-            await asyncio.sleep(pause_s)

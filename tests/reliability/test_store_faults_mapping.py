@@ -1,6 +1,4 @@
-"""Which driver errors are store faults (one StoreError), and a worker that a fault stops starts again."""
-
-import asyncio
+"""Which driver errors are store faults (one StoreError), and what a turn says about a fault."""
 
 import psycopg
 import psycopg.errors as pg_errors
@@ -8,7 +6,6 @@ import pytest
 import redis.exceptions as redis_errors
 from psycopg_pool import PoolTimeout
 
-from assistant.pipeline.background import supervised
 from memory.errors import StoreError
 from memory.store_faults import in_turn, postgres_faults, redis_faults
 
@@ -66,23 +63,3 @@ def test_a_turn_says_whether_the_message_was_saved() -> None:
     fault = StoreError("the database was unreachable (x)", hint="try again")
     assert str(in_turn(fault, saved=False)).endswith("your message was not saved (try again)")
     assert "your message was saved" in str(in_turn(fault, saved=True))
-
-
-async def test_a_worker_stopped_by_a_store_fault_starts_again() -> None:
-    runs: list[int] = []
-
-    async def work() -> None:
-        runs.append(len(runs))
-        if len(runs) < 3:
-            raise StoreError("Redis (short-term memory) was unreachable (killed)")
-
-    await asyncio.wait_for(supervised("test worker", work, pause_s=0.01), 5)
-    assert runs == [0, 1, 2]
-
-
-async def test_a_worker_bug_is_not_hidden() -> None:
-    async def work() -> None:
-        raise ValueError("a bug")
-
-    with pytest.raises(ValueError):
-        await supervised("test worker", work, pause_s=0.01)
