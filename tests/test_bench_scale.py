@@ -112,3 +112,20 @@ def test_hnsw_options_are_checked() -> None:
     assert bad.exit_code == 1 and "M:EF_CONSTRUCTION" in bad.stderr
     alone = runner.invoke(app, ["bench", "scale", "-m", "10", "--users", "1", "--halfvec"])
     assert alone.exit_code == 1 and "--halfvec needs" in alone.stderr
+    memory = runner.invoke(app, ["bench", "scale", "-m", "10", "--users", "1", "--index-memory", "lots"])
+    assert memory.exit_code == 1 and "512MB or 2GB" in memory.stderr
+
+
+async def test_a_bulk_load_builds_the_index_once_per_size_and_leaves_it_in_place(
+    settings: Settings, database_url: str
+) -> None:
+    result = await run_scale_bench(
+        settings, sizes=[100, 200], queries=10, users=1, sentences=40, bulk=True, index_memory="64MB"
+    )
+    assert result["bulk"] and result["index_memory"] == "64MB"
+    phases = result["phases_s"]
+    assert {"index_build_100", "index_build_200"} <= set(phases)
+    assert result["index_build_s"] == phases["index_build_200"]  # the last build is the one reported
+    with psycopg.connect(database_url) as conn:
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_embedding_idx'").fetchone()
+    assert index is not None and "hnsw (embedding vector_cosine_ops)" in index[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -105,6 +106,12 @@ def bench_scale(
         [40, 100, 200], "--ef-search", min=1, help="hnsw.ef_search values tried with each --hnsw (repeatable)."
     ),
     halfvec: bool = typer.Option(False, "--halfvec", help="Each --hnsw also as a half-precision (halfvec) index."),
+    bulk: bool = typer.Option(
+        False, "--bulk", help="Load each size with the vector index dropped, then build it once (as an import would)."
+    ),
+    index_memory: str = typer.Option(
+        None, "--index-memory", help="maintenance_work_mem for the index builds, e.g. 2GB (default: the server's)."
+    ),
     out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file (for bench plot)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -113,6 +120,9 @@ def bench_scale(
     Runs once with all memories in one user and once spread over many users (--users 1 --users 100).
     --hnsw 16:64 --hnsw 32:128 --halfvec also builds those indexes over the largest size and reports build time,
     size, recall@10 and query latency at each --ef-search.
+
+    --bulk loads with the vector index dropped and times one build per size; give the build memory
+    (--index-memory 2GB) so a large graph is built in memory rather than on disk.
 
     Example: assistant bench scale --memories 10000 --memories 100000 --out bench-results/scale.json
     """
@@ -123,6 +133,8 @@ def bench_scale(
         fail("every --memories size needs at least one memory per user")
     if halfvec and not hnsw:
         fail("--halfvec needs at least one --hnsw M:EF_CONSTRUCTION")
+    if index_memory is not None and not re.fullmatch(r"[1-9][0-9]*(kB|MB|GB)", index_memory):
+        fail(f"--index-memory {index_memory!r}: give a size such as 512MB or 2GB")
     try:
         settings_tried = parse_settings(hnsw, halfvec=halfvec)
     except AssistantError as exc:
@@ -139,6 +151,8 @@ def bench_scale(
                 keep=keep,
                 hnsw=settings_tried,
                 ef_searches=ef_search,
+                bulk=bulk,
+                index_memory=index_memory,
                 progress=progress,
             ),
         )
