@@ -15,6 +15,7 @@ from typing import Any
 from assistant.pipeline.extraction import Extractor
 from assistant.pipeline.summarizer import Summarizer
 from memory.conversations import ConversationStore
+from memory.documents.service import DocumentService
 from memory.errors import NotFoundError
 from memory.job_queue import message_ids
 from memory.long_term.episodic import EpisodicWriter
@@ -28,6 +29,7 @@ class Handlers:
     episodic: EpisodicWriter | None  # None: long-term memory is switched off for this deployment
     summarizer: Summarizer | None
     extractor: Extractor | None
+    documents: DocumentService | None = None
 
     async def embed_turn(self, **args: Any) -> int:
         if self.episodic is None:
@@ -63,3 +65,9 @@ class Handlers:
         if added:
             log.info("episodic memory backfilled for %d stored turns that had none", added)
         return added
+
+    async def embed_document(self, **args: Any) -> int:
+        if self.documents is None:
+            return 0
+        # A document removed or replaced since has no chunk left without a vector: nothing to do.
+        return await self.documents.embed_pending(uuid.UUID(str(args["user_id"])), uuid.UUID(str(args["document_id"])))
