@@ -198,7 +198,7 @@ class Runtime:
             pool,
             endpoints.database_url,
             settings,
-            Handlers(conversations, remembering, summarizer, extractor, documents),
+            Handlers(conversations, remembering, summarizer, extractor, documents, memories),
         )
         # What forgetting must also reach in this process and in the queue: queued turns and jobs, cached texts.
         memories.on_forget(episodic.discard)
