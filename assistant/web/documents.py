@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,12 @@ def _service() -> Any | None:
     return getattr(state.assistant(), "documents", None)
 
 
-async def upload(owner: User, files: Sequence[Element]) -> None:
-    """Add each file as a document of this thread, with a progress message per file."""
+async def upload(owner: User, files: Sequence[Element], *, asked: bool = False) -> None:
+    """Add each file as a document of this thread, with a progress message per file.
+
+    Each file is stored with its embedding job and a worker embeds it. ``asked``: a question came with the
+    files, so wait for them to be indexed (the answer should draw on them); otherwise return at once and let
+    each message turn "ready" when its document is."""
     service = _service()
     if service is None:
         await cl.Message(content="Documents are not available in this version; the file was not stored.").send()
@@ -58,7 +62,10 @@ async def upload(owner: User, files: Sequence[Element]) -> None:
         await asyncio.gather(*pending, return_exceptions=True)
         progress.content = _stored_text(info)
         await progress.update()
-        if info.unembedded:
+        if info.unembedded and asked:
+            await _when_indexed(service, info, progress, follow=report, timeout_s=QUESTION_WAIT_S)
+            await asyncio.gather(*pending, return_exceptions=True)
+        elif info.unembedded:
             task = asyncio.ensure_future(_when_indexed(service, info, progress))
             _watching.add(task)
             task.add_done_callback(_watching.discard)
@@ -66,6 +73,7 @@ async def upload(owner: User, files: Sequence[Element]) -> None:
 
 _watching: set[asyncio.Task[Any]] = set()  # upload messages waiting to say their document is ready
 INDEXING_WATCH_S = 600.0
+QUESTION_WAIT_S = 120.0  # a question asked with the file waits this long for it, then is answered anyway
 
 
 def _stored_text(info: Any) -> str:
@@ -80,10 +88,17 @@ def _stored_text(info: Any) -> str:
     return f"📄 **{info.name}** {verb}: {excerpts}. Ask about it; answers cite it."
 
 
-async def _when_indexed(service: Any, info: Any, message: cl.Message) -> None:
+async def _when_indexed(
+    service: Any,
+    info: Any,
+    message: cl.Message,
+    *,
+    follow: Callable[[int, int], None] | None = None,
+    timeout_s: float = INDEXING_WATCH_S,
+) -> None:
     """Turn the upload message into "ready" once a worker has embedded every excerpt."""
     try:
-        done = await service.wait_indexed(info.user_id, info.id, timeout_s=INDEXING_WATCH_S)
+        done = await service.wait_indexed(info.user_id, info.id, timeout_s=timeout_s, progress=follow)
         if done is None:
             message.content = f"📄 **{info.name}** was removed before it was indexed."
         elif done.unembedded:
