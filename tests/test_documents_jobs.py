@@ -161,9 +161,12 @@ def test_with_external_workers_a_document_is_indexing_until_a_worker_runs(
     [job] = _cli(["jobs", "list", "--status", "todo"])
     assert job["task"] == EMBED_DOCUMENT and job["args"]["document_id"] == added["document"]["id"]
 
+    assert _cli(["status"])["counts"]["document_chunks_indexing"] == added["document"]["unembedded"]
+
     worker = runner.invoke(app, ["worker", "--once"])
     assert worker.exit_code == 0, worker.output
     assert [d["status"] for d in _cli(["docs", "list", "-u", "ann"])] == ["ready"]
+    assert _cli(["status"])["counts"]["document_chunks_indexing"] == 0
     assert _cli(["docs", "search", "vacation days", "-u", "ann", "-n", "1"])[0]["source"].startswith("handbook.md")
 
     # --wait embeds before returning, whoever runs the jobs.
