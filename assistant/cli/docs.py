@@ -282,6 +282,7 @@ def bench_docs(
     for name in ("documents", "pages", "chunks", "megabytes", "ingest_s", "pages_per_s", "chunks_per_s"):
         table.add_row(name, str(result[name]))
     table.add_row("embedding share of ingestion", f"{result['embedding_share_pct']}%")
+    table.add_row("upload without embedding, per document (ms)", str(result["upload_without_embedding_ms"]))
     for name in ("search_ms", "search_cached_vector_ms"):
         row = result[name]
         table.add_row(f"{name} p50 / p95 / p99", f"{row['p50']} / {row['p95']} / {row['p99']}")
