@@ -18,6 +18,7 @@ from assistant.cli.main import app
 from assistant.context.citations import cited_sources
 from assistant.jobs.kinds import EMBED_DOCUMENT
 from assistant.pipeline.turn import TurnFinished
+from assistant.providers.embedders import HashEmbedder
 from assistant.providers.fake import FakeChatModel
 from assistant.runtime import Runtime
 from memory.job_queue import JobRequest
@@ -139,6 +140,37 @@ async def test_a_document_is_cited_once_its_job_has_run(make_runtime: MakeRuntim
     assert "Every employee gets 27 vacation days" in model.received[-1][0].content
     [source] = cited_sources(finished.report, finished.reply.content)
     assert source.source.startswith("handbook.md")
+
+
+class _FailingSecondBatch(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def passages(self, texts: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("the embedding server went away")
+        return await super().passages(texts)
+
+
+async def test_an_embedding_job_stopped_midway_keeps_what_it_stored_and_the_next_run_finishes(
+    make_runtime: MakeRuntime,
+) -> None:
+    runtime = make_runtime(FakeChatModel())
+    ann = await runtime.conversations.ensure_user("ann")
+    info = await runtime.documents.add(ann.id, "handbook.md", HANDBOOK, wait=False)
+    assert info.unembedded >= 2
+    failing = runtime.documents
+    failing.embedder, failing.embed_batch = _FailingSecondBatch(), 1
+    with pytest.raises(RuntimeError):
+        await failing.embed_pending(ann.id, info.id)
+    [partial] = await runtime.documents.list(ann.id)
+    assert partial.unembedded == info.unembedded - 1 and partial.status == "indexing"
+
+    failing.embedder = HashEmbedder()
+    assert await failing.embed_pending(ann.id, info.id) == info.unembedded - 1  # only what was left
+    assert (await runtime.documents.list(ann.id))[0].status == "ready"
 
 
 def _cli(args: list[str], *, code: int = 0) -> Any:
