@@ -160,6 +160,7 @@ class Runtime:
             overlap_tokens=settings.document_overlap_tokens,
         )
         documents.at_rest = memories.at_rest
+        documents.index_job = kinds.job(kinds.EMBED_DOCUMENT)  # uploads return once stored; a worker embeds
         context = ContextManager(
             build_tiers(
                 TierStores(short_term, long_term, long_term, DocumentTier(documents, floor=calibrated.document_floor))
@@ -194,7 +195,10 @@ class Runtime:
             )
         remembering = episodic if settings.memory_enabled else None
         jobs = JobQueue(
-            pool, endpoints.database_url, settings, Handlers(conversations, remembering, summarizer, extractor)
+            pool,
+            endpoints.database_url,
+            settings,
+            Handlers(conversations, remembering, summarizer, extractor, documents, memories),
         )
         # What forgetting must also reach in this process and in the queue: queued turns and jobs, cached texts.
         memories.on_forget(episodic.discard)

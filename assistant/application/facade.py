@@ -224,6 +224,13 @@ class Assistant:
 
         return await reembed_all(self.runtime.pool, self.memories.embedder, progress=progress)
 
+    async def reembed_later(self) -> None:
+        """Record the configured embedder as the model and queue a job that re-embeds everything with it."""
+        from assistant.jobs.kinds import REEMBED, job
+        from memory.long_term.reembed import queue_reembed
+
+        await queue_reembed(self.runtime.pool, self.memories.embedder, [job(REEMBED)])
+
     async def clear_fast_state(self) -> int:
         """Delete this deployment's keys in Redis (rebuilt from Postgres on use); how many there were."""
         redis, prefix = self.runtime.redis, self.settings.redis_prefix

@@ -215,6 +215,8 @@ async def run_documents_bench(
             "chunks_per_s": round(stored / ingest_s, 1),
             "pages_per_s": round(pages / ingest_s, 1) if pages else None,
             "embedding_share_pct": round(embedder.passage_s / ingest_s * 100, 1),
+            # What an upload costs its request when a worker embeds the chunks (documents.embed): the rest.
+            "upload_without_embedding_ms": round((ingest_s - embedder.passage_s) / documents * 1000, 1),
             "queries": len(asked),
             "queries_with_hits": found,
             "search_ms": summary(cold),

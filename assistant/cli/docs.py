@@ -52,15 +52,15 @@ def _size(size: int) -> str:
 
 
 def _row(info: DocumentInfo) -> dict[str, Any]:
-    return info.model_dump(mode="json", exclude={"user_id", "embedded", "unchanged"})
+    return {**info.model_dump(mode="json", exclude={"user_id", "embedded", "unchanged"}), "status": info.status}
 
 
 def _table(documents: list[DocumentInfo], title: str) -> Table:
     table = Table(title=title)
     table.add_column("id", no_wrap=True)
     table.add_column("name", no_wrap=True, min_width=12)
-    for name in ("type", "pages", "chunks", "size", "added", "conversation"):
-        table.add_column(name)
+    for name in ("type", "pages", "chunks", "status", "size", "added", "conversation"):
+        table.add_column(name, no_wrap=name == "status")
     for d in documents:
         table.add_row(
             str(d.id)[:8],
@@ -68,6 +68,7 @@ def _table(documents: list[DocumentInfo], title: str) -> Table:
             d.type,
             str(d.pages or ""),
             str(d.chunk_count),
+            d.status,
             _size(d.size_bytes),
             d.created_at.strftime("%Y-%m-%d"),
             str(d.thread_id)[:8] if d.thread_id else "all",
@@ -80,14 +81,25 @@ def add(
     paths: list[Path] = typer.Argument(..., help="Files: .txt .md .pdf .html .docx"),
     user: str = USER_OPTION,
     thread: str = THREAD_OPTION,
+    wait: bool = typer.Option(
+        None,
+        "--wait/--no-wait",
+        help="Embed the chunks before returning (default when jobs run in-process), or return once the file is "
+        "stored and leave its embedding to a worker (default with ASSISTANT_WORKERS=external).",
+        show_default=False,
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Add files (a file of the same name is updated: only changed parts are embedded again).
+
+    A file is stored with its embedding job in one step; until its chunks have vectors it is "indexing" and
+    found by its words only.
 
     Example: assistant docs add handbook.pdf notes.md --user ann
     """
 
     async def work(app: Assistant) -> list[dict[str, Any]]:
+        waiting = wait if wait is not None else app.settings.workers == "in-process"
         uid = await user_id(app, user, create=True)
         thread_id = await _thread_id(app, uid, thread, create=True)
         results: list[dict[str, Any]] = []
@@ -102,8 +114,12 @@ def add(
                     def progress(done: int, total: int, task: Any = task, name: str = path.name) -> None:
                         bar.update(task, description=f"{name} (embedding)", completed=done, total=total)
 
-                    info = await app.documents.add(uid, path.name, data, thread_id=thread_id, progress=progress)
+                    info = await app.documents.add(
+                        uid, path.name, data, thread_id=thread_id, progress=progress, wait=waiting
+                    )
                     state = "unchanged" if info.unchanged else f"{info.chunk_count} chunks, {info.embedded} embedded"
+                    if info.unembedded:
+                        state = f"{info.chunk_count} chunks, indexing"
                     done = max(1, info.chunk_count)
                     bar.update(task, description=f"{path.name} ({state})", completed=done, total=done)
                     results.append({"file": str(path), "document": _row(info), "embedded": info.embedded})
@@ -123,10 +139,12 @@ def add(
             else:
                 doc = r["document"]
                 pages = f", {doc['pages']} pages" if doc["pages"] else ""
-                console.print(
-                    f"added {doc['name']} ({doc['id'][:8]}): {doc['chunk_count']} chunks{pages},"
-                    f" {r['embedded']} embedded"
+                state = (
+                    f"indexing: a worker embeds {doc['unembedded']} of them"
+                    if doc["unembedded"]
+                    else f"{r['embedded']} embedded"
                 )
+                console.print(f"added {doc['name']} ({doc['id'][:8]}): {doc['chunk_count']} chunks{pages}, {state}")
     if failed:
         raise typer.Exit(1)
 
@@ -264,6 +282,7 @@ def bench_docs(
     for name in ("documents", "pages", "chunks", "megabytes", "ingest_s", "pages_per_s", "chunks_per_s"):
         table.add_row(name, str(result[name]))
     table.add_row("embedding share of ingestion", f"{result['embedding_share_pct']}%")
+    table.add_row("upload without embedding, per document (ms)", str(result["upload_without_embedding_ms"]))
     for name in ("search_ms", "search_cached_vector_ms"):
         row = result[name]
         table.add_row(f"{name} p50 / p95 / p99", f"{row['p50']} / {row['p95']} / {row['p99']}")

@@ -29,11 +29,11 @@ jobs_app = typer.Typer(
 def worker(
     concurrency: int = typer.Option(0, "--concurrency", "-c", min=0, help="Jobs run at once (0: the setting)."),
     queue: list[str] = typer.Option(
-        [], "--queue", "-q", help="Only these queues: turns, facts, summaries, maintenance (repeatable)."
+        [], "--queue", "-q", help="Only these queues: turns, facts, summaries, documents, maintenance (repeatable)."
     ),
     once: bool = typer.Option(False, "--once", help="Run the jobs that are ready, then exit."),
 ) -> None:
-    """Run background jobs (episodic memory, summaries, fact extraction, backfill) from the shared queue.
+    """Run background jobs (episodic memory, summaries, fact extraction, document indexing, backfill) from the queue.
 
     Runs until SIGTERM or SIGINT, then finishes the jobs it holds and exits. Any number of workers, on any
     machines, share one queue; the web app runs none of them when ASSISTANT_WORKERS=external.
@@ -114,7 +114,9 @@ def list_jobs(
         return
     table = Table("id", "kind", "state", "attempts", "last change", "about", title="jobs, newest first")
     for r in rows:
-        about = r["args"].get("message_id") or r["args"].get("thread_id") or r["args"].get("user_id") or "all"
+        args = r["args"]
+        about = args.get("message_id") or args.get("document_id") or args.get("thread_id") or args.get("user_id")
+        about = about or "all"
         changed = (r["updated_at"] or "")[:19].replace("T", " ")
         table.add_row(str(r["id"]), r["task"], r["status"], str(r["attempts"]), changed, str(about)[:8])
     console.print(table)

@@ -88,20 +88,43 @@ def import_file(
             )
 
 
-def reembed(yes: bool = YES_OPTION, as_json: bool = JSON_OPTION) -> None:
+def reembed(
+    yes: bool = YES_OPTION,
+    background: bool = typer.Option(
+        False,
+        "--background",
+        help="Queue the work for a worker instead of doing it here (`assistant jobs list --task vectors.reembed` "
+        "shows it; the worker's log shows how far it got).",
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
     """Embed every memory again with the configured embedder (after changing ASSISTANT_EMBEDDER).
+
+    With --background the new model is recorded at once (so the app and workers configured with it start) and
+    a worker with the same ASSISTANT_EMBEDDER does the work; search by meaning is off until it is done.
 
     Example: ASSISTANT_EMBEDDER=openai/text-embedding-3-small ASSISTANT_EMBEDDING_DIM=1536 assistant memory reembed
     """
     from assistant.application.lifecycle import running
 
-    async def work() -> int:
-        async with running(settings(), chat=False, check_embedder=False) as app:
+    async def work() -> int | None:
+        # Queuing only: this command's own drain must not run the job it queues.
+        config = settings().model_copy(update={"workers": "external"}) if background else settings()
+        async with running(config, chat=False, check_embedder=False) as app:
             if not (yes or typer.confirm(f"Re-embed every memory with {app.embedder_name}?", True)):
                 return 0
+            if background:
+                await app.reembed_later()
+                return None
             with Progress(console=console, disable=as_json) as bar:
                 task = bar.add_task("re-embedding", total=None)
                 return await app.reembed(lambda done, total: bar.update(task, completed=done, total=total))
 
     count = run(work())
+    if count is None:
+        if as_json:
+            print_json({"queued": True})
+        else:
+            console.print("queued: a worker re-embeds every memory (`assistant jobs list --task vectors.reembed`)")
+        return
     print_json({"reembedded": count}) if as_json else console.print(f"re-embedded {count} memories")

@@ -40,6 +40,9 @@ async def _counts(database_url: str) -> dict[str, int]:
                 continue
             row = await (await conn.execute(f"SELECT count(*) FROM {table}")).fetchone()
             counts[table] = int(row[0]) if row else 0
+        if "document_chunks" in counts:  # documents being indexed (or re-embedded) by a worker
+            row = await (await conn.execute("SELECT count(*) FROM document_chunks WHERE embedding IS NULL")).fetchone()
+            counts["document_chunks_indexing"] = int(row[0]) if row else 0
         return counts
 
 

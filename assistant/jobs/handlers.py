@@ -8,6 +8,7 @@ A job about something forgotten or deleted since it was queued finds nothing and
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,12 @@ from typing import Any
 from assistant.pipeline.extraction import Extractor
 from assistant.pipeline.summarizer import Summarizer
 from memory.conversations import ConversationStore
-from memory.errors import NotFoundError
+from memory.documents.service import DocumentService
+from memory.errors import ConfigError, NotFoundError
 from memory.job_queue import message_ids
 from memory.long_term.episodic import EpisodicWriter
+from memory.long_term.reembed import reembed_all
+from memory.long_term.service import MemoryService
 
 log = logging.getLogger("assistant.jobs")
 
@@ -28,6 +32,8 @@ class Handlers:
     episodic: EpisodicWriter | None  # None: long-term memory is switched off for this deployment
     summarizer: Summarizer | None
     extractor: Extractor | None
+    documents: DocumentService | None = None
+    memories: MemoryService | None = None
 
     async def embed_turn(self, **args: Any) -> int:
         if self.episodic is None:
@@ -63,3 +69,31 @@ class Handlers:
         if added:
             log.info("episodic memory backfilled for %d stored turns that had none", added)
         return added
+
+    async def embed_document(self, **args: Any) -> int:
+        if self.documents is None:
+            return 0
+        # A document removed or replaced since has no chunk left without a vector: nothing to do.
+        return await self.documents.embed_pending(uuid.UUID(str(args["user_id"])), uuid.UUID(str(args["document_id"])))
+
+    async def reembed(self, **args: Any) -> int:
+        if self.memories is None:
+            return 0
+        embedder = self.memories.embedder
+        wanted = (str(args["embedder"]), int(args["dim"]))
+        if (embedder.name, embedder.dim) != wanted:
+            raise ConfigError(
+                f"this worker embeds with {embedder.name} ({embedder.dim}-d), the job asks for {wanted[0]} "
+                f"({wanted[1]}-d)",
+                hint="run the worker with the embedder the job names (ASSISTANT_EMBEDDER, ASSISTANT_EMBEDDING_DIM)",
+            )
+        shown = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if time.monotonic() - shown[0] >= 5 or done == total:  # the worker's log shows how far it got
+                shown[0] = time.monotonic()
+                log.info("re-embedding memories with %s: %d of %d", embedder.name, done, total)
+
+        count = await reembed_all(self.memories.pool, embedder, progress=progress)
+        log.info("re-embedded %d memories and document chunks with %s", count, embedder.name)
+        return count

@@ -14,15 +14,24 @@ EMBED_TURN = "episodic.embed"  # episodic memory of one stored turn
 EXTRACT_FACTS = "facts.extract"  # facts drawn from one exchange (the reply names its user message)
 SUMMARIZE = "summary.fold"  # fold a thread's older turns into its rolling summary
 BACKFILL = "episodic.backfill"  # episodic memory for every remembered turn that has none
+EMBED_DOCUMENT = "documents.embed"  # vectors for the chunks of one stored document (ids: document, user)
+REEMBED = "vectors.reembed"  # every memory and chunk embedded again with the recorded model (its name and size)
 
-QUEUES = {EMBED_TURN: "turns", EXTRACT_FACTS: "facts", SUMMARIZE: "summaries", BACKFILL: "maintenance"}
+QUEUES = {
+    EMBED_TURN: "turns",
+    EXTRACT_FACTS: "facts",
+    SUMMARIZE: "summaries",
+    BACKFILL: "maintenance",
+    EMBED_DOCUMENT: "documents",
+    REEMBED: "maintenance",
+}
 # Jobs that read one exchange's turns: a forgetting of those turns deletes them if they still wait.
 ABOUT_TURNS = (EMBED_TURN, EXTRACT_FACTS)
 
 
 def job(task: str, **args: object) -> JobRequest:
-    # One thread's summary at a time, whichever worker holds it.
-    lock = "summary:{thread_id}" if task == SUMMARIZE else None
+    # One thread's summary (one document's embedding, one re-embedding) at a time, whichever worker holds it.
+    lock = {SUMMARIZE: "summary:{thread_id}", EMBED_DOCUMENT: "document:{document_id}", REEMBED: "reembed"}.get(task)
     return JobRequest(task, QUEUES[task], args, lock=lock)
 
 

@@ -46,6 +46,8 @@ class JobQueue:
             kinds.EXTRACT_FACTS: handlers.extract_facts,
             kinds.SUMMARIZE: handlers.summarize,
             kinds.BACKFILL: handlers.backfill,
+            kinds.EMBED_DOCUMENT: handlers.embed_document,
+            kinds.REEMBED: handlers.reembed,
         }
         for name, handler in tasks.items():
             self.app.task(name=name, queue=kinds.QUEUES[name], retry=retry)(handler)

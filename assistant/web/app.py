@@ -103,9 +103,9 @@ async def _on_message(message: cl.Message) -> None:
     try:
         owner = await session.user()
         files = [e for e in message.elements if getattr(e, "path", None) or getattr(e, "content", None)]
-        if files:
-            await documents.upload(owner, files)
         parsed = commands.parse(message.command, message.content)
+        if files:  # a question asked with the files waits for them to be indexed
+            await documents.upload(owner, files, asked=parsed is None and bool(message.content.strip()))
         page.note_input(command=parsed is not None)
         if parsed is not None:
             await commands.dispatch(*parsed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,12 @@ def _service() -> Any | None:
     return getattr(state.assistant(), "documents", None)
 
 
-async def upload(owner: User, files: Sequence[Element]) -> None:
-    """Add each file as a document of this thread, with a progress message per file."""
+async def upload(owner: User, files: Sequence[Element], *, asked: bool = False) -> None:
+    """Add each file as a document of this thread, with a progress message per file.
+
+    Each file is stored with its embedding job and a worker embeds it. ``asked``: a question came with the
+    files, so wait for them to be indexed (the answer should draw on them); otherwise return at once and let
+    each message turn "ready" when its document is."""
     service = _service()
     if service is None:
         await cl.Message(content="Documents are not available in this version; the file was not stored.").send()
@@ -48,20 +52,62 @@ async def upload(owner: User, files: Sequence[Element]) -> None:
             data = await asyncio.to_thread(Path(str(file.path)).read_bytes) if file.path else (file.content or b"")
             if isinstance(data, str):
                 data = data.encode()
-            info = await service.add(owner.id, file.name, data, thread_id=thread.id, progress=report)
+            # Stored with its embedding job; a worker (in this process by default) embeds the excerpts.
+            info = await service.add(owner.id, file.name, data, thread_id=thread.id, progress=report, wait=False)
         except AssistantError as exc:
             await asyncio.gather(*pending, return_exceptions=True)
             progress.content = f"⚠️ {describe(exc)}"
             await progress.update()
             continue
         await asyncio.gather(*pending, return_exceptions=True)
-        pages = f", {info.pages} pages" if info.pages else ""
-        verb = "was already stored, unchanged" if info.unchanged else "is ready"
-        progress.content = (
-            f"📄 **{info.name}** {verb}: {info.chunk_count} excerpt{'' if info.chunk_count == 1 else 's'}{pages}. "
-            "Ask about it; answers cite it."
-        )
+        progress.content = _stored_text(info)
         await progress.update()
+        if info.unembedded and asked:
+            await _when_indexed(service, info, progress, follow=report, timeout_s=QUESTION_WAIT_S)
+            await asyncio.gather(*pending, return_exceptions=True)
+        elif info.unembedded:
+            task = asyncio.ensure_future(_when_indexed(service, info, progress))
+            _watching.add(task)
+            task.add_done_callback(_watching.discard)
+
+
+_watching: set[asyncio.Task[Any]] = set()  # upload messages waiting to say their document is ready
+INDEXING_WATCH_S = 600.0
+QUESTION_WAIT_S = 120.0  # a question asked with the file waits this long for it, then is answered anyway
+
+
+def _stored_text(info: Any) -> str:
+    pages = f", {info.pages} pages" if info.pages else ""
+    excerpts = f"{info.chunk_count} excerpt{'' if info.chunk_count == 1 else 's'}{pages}"
+    if info.unembedded:
+        return (
+            f"📄 **{info.name}** is stored and being indexed: {excerpts}. "
+            "Until it is ready, answers find it by its exact words only."
+        )
+    verb = "was already stored, unchanged" if info.unchanged else "is ready"
+    return f"📄 **{info.name}** {verb}: {excerpts}. Ask about it; answers cite it."
+
+
+async def _when_indexed(
+    service: Any,
+    info: Any,
+    message: cl.Message,
+    *,
+    follow: Callable[[int, int], None] | None = None,
+    timeout_s: float = INDEXING_WATCH_S,
+) -> None:
+    """Turn the upload message into "ready" once a worker has embedded every excerpt."""
+    try:
+        done = await service.wait_indexed(info.user_id, info.id, timeout_s=timeout_s, progress=follow)
+        if done is None:
+            message.content = f"📄 **{info.name}** was removed before it was indexed."
+        elif done.unembedded:
+            message.content = _stored_text(done) + " (Still indexing: /docs shows when it is ready.)"
+        else:
+            message.content = _stored_text(done)
+        await message.update()
+    except AssistantError:
+        pass  # the store is unreachable: /docs still shows the document's state
 
 
 async def list_documents(owner: User) -> None:
@@ -78,9 +124,10 @@ async def list_documents(owner: User) -> None:
     for doc in documents:
         pages = f", {doc.pages} pages" if doc.pages else ""
         scope = "this chat" if doc.thread_id == session.thread_id() else ("a chat" if doc.thread_id else "all chats")
+        state = f", indexing: {doc.unembedded} left" if doc.unembedded else ""
         lines.append(
             f"- **{doc.name}** ({doc.type}, {render.size(doc.size_bytes)}{pages}, "
-            f"{render.count(doc.chunk_count, 'excerpt')}) "
+            f"{render.count(doc.chunk_count, 'excerpt')}{state}) "
             f"— added {render.when(doc.created_at, tz)}, for {scope}"
         )
     await cl.Message(content="\n".join(lines)).send()

@@ -11,9 +11,18 @@ DOCUMENT_COLUMNS = (
     "id, user_id, thread_id, name, type, size_bytes, content_hash, pages, chunk_count, created_at, updated_at"
 )
 
+# How many of a document's chunks still wait for their vector (the embedding job fills them in).
+UNEMBEDDED_COLUMN = (
+    "(SELECT count(*) FROM document_chunks c WHERE c.document_id = documents.id AND c.embedding IS NULL) AS unembedded"
+)
+
 
 class DocumentInfo(BaseModel):
-    """One stored document (``embedded``/``unchanged`` describe the ``add`` that returned it)."""
+    """One stored document (``embedded``/``unchanged`` describe the ``add`` that returned it).
+
+    ``unembedded``: chunks still waiting for their vector; until they have it the document is "indexing"
+    (found by its words only), then "ready".
+    """
 
     id: uuid.UUID
     user_id: uuid.UUID
@@ -26,8 +35,13 @@ class DocumentInfo(BaseModel):
     chunk_count: int
     created_at: datetime
     updated_at: datetime
+    unembedded: int = 0
     embedded: int = 0
     unchanged: bool = False
+
+    @property
+    def status(self) -> str:
+        return "indexing" if self.unembedded else "ready"
 
 
 CHUNK_COLUMNS = "c.id, c.document_id, d.name AS document_name, c.ordinal, c.text, c.page, c.section, c.token_count"

@@ -2,7 +2,12 @@
 
 ``add`` checks the file, parses and chunks it in a thread, embeds only chunks whose
 content is new (by hash), and writes the document with all its chunks in one
-transaction: a bad file or an interrupted add stores nothing.
+transaction: a bad file stores nothing.
+
+With an ``index_job`` (the app's job queue), the document is stored at once with its chunks'
+text and, in the same transaction, the job that embeds them (``embed_pending``): a worker fills
+the vectors in, and until then the document is "indexing", found by its words only. Without
+one (benchmarks, tools), ``add`` embeds first and an interrupted add stores nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from memory.documents.search import DocumentSearch
 from memory.documents.store import DocumentStore, NewDocument
 from memory.embeddings import Embedder
 from memory.errors import InvalidInputError, NotFoundError
+from memory.job_queue import JobRequest
+from memory.retrieval.texts import chunk_text
 
 Progress = Callable[[int, int], None]
 
@@ -66,6 +73,8 @@ class DocumentService:
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = overlap_tokens
         self.embed_batch = embed_batch
+        # Set by the runtime: the job that embeds a stored document's chunks (documents.embed).
+        self.index_job: JobRequest | None = None
 
     # -- adding ----------------------------------------------------------------------------
     async def add(
@@ -76,11 +85,14 @@ class DocumentService:
         *,
         thread_id: uuid.UUID | None = None,
         progress: Progress | None = None,
+        wait: bool = True,
     ) -> DocumentInfo:
         """Store the file as a document of the user (of one thread if given); the same name replaces it.
 
-        ``progress(done, total)`` is called with chunks embedded so far. Raises ``InvalidInputError``
-        for a file that cannot be used (nothing is stored) and ``NotFoundError`` for another's thread.
+        ``progress(done, total)`` is called with chunks embedded so far. ``wait=False`` returns once the
+        document is stored and its embedding job queued (needs an ``index_job``; the result says how many
+        chunks wait). Raises ``InvalidInputError`` for a file that cannot be used (nothing is stored) and
+        ``NotFoundError`` for another's thread.
         """
         name = clean_name(filename)
         kind = document_type(name)
@@ -96,6 +108,9 @@ class DocumentService:
         digest = hashlib.sha256(data).hexdigest()
         existing = await self.store.find(user_id, thread_id, name)
         if existing is not None and existing.content_hash == digest:
+            if wait and existing.unembedded and self.index_job is not None:
+                embedded = await self.embed_pending(user_id, existing.id, progress=progress)
+                return existing.model_copy(update={"unchanged": True, "embedded": embedded, "unembedded": 0})
             if progress:
                 progress(existing.chunk_count, existing.chunk_count)
             return existing.model_copy(update={"unchanged": True})
@@ -109,11 +124,71 @@ class DocumentService:
         )
         if not chunks:
             raise InvalidInputError(f"{name}: the file contains no text besides headings")
-        vectors, embedded = await self._vectors(user_id, chunks, progress)
-        saved = await self.store.save(
-            NewDocument(user_id, thread_id, name, kind, len(data), digest, parsed.pages), chunks, vectors
-        )
-        return saved.model_copy(update={"embedded": embedded})
+        new = NewDocument(user_id, thread_id, name, kind, len(data), digest, parsed.pages)
+        if self.index_job is None:
+            vectors, embedded = await self._vectors(user_id, chunks, progress)
+            saved = await self.store.save(new, chunks, vectors)
+            return saved.model_copy(update={"embedded": embedded})
+        # Content seen before keeps its vector; the rest waits for the job stored with the document.
+        await self.store.ensure_dimension(self.embedder.dim)
+        known = await self.store.known_vectors(user_id, sorted({c.content_hash for c in chunks}))
+        saved = await self.store.save(new, chunks, [known.get(c.content_hash) for c in chunks], [self.index_job])
+        if not wait or not saved.unembedded:
+            if progress:
+                progress(len(chunks) - saved.unembedded, len(chunks))
+            return saved
+        embedded = await self.embed_pending(user_id, saved.id, progress=progress)
+        return saved.model_copy(update={"embedded": embedded, "unembedded": 0})
+
+    async def embed_pending(
+        self, user_id: uuid.UUID, document_id: uuid.UUID, *, progress: Progress | None = None
+    ) -> int:
+        """Give the document's chunks that have no vector one; how many passages were embedded.
+
+        Idempotent and resumable: a chunk with a vector is skipped (run twice, the second run embeds
+        nothing), each batch is stored as it is made, and a deleted document has no chunks left to embed.
+        """
+        document = await self.store.get(user_id, document_id)
+        if document is None or not document.unembedded:
+            return 0
+        await self.store.ensure_dimension(self.embedder.dim)
+        total, done, embedded = document.chunk_count, document.chunk_count - document.unembedded, 0
+        if progress:
+            progress(done, total)
+        last = uuid.UUID(int=0)
+        while batch := await self.store.pending(document_id, after=last, limit=self.embed_batch):
+            last = batch[-1].id
+            known = await self.store.known_vectors(user_id, sorted({c.content_hash for c in batch}))
+            todo = {c.content_hash: chunk_text(c.section, c.text) for c in batch if c.content_hash not in known}
+            if todo:
+                known.update(zip(todo, await self.embedder.passages(list(todo.values())), strict=True))
+                embedded += len(todo)
+            await self.store.fill_vectors([(c.id, known[c.content_hash]) for c in batch])
+            done += len(batch)
+            if progress:
+                progress(min(done, total), total)
+        return embedded
+
+    async def wait_indexed(
+        self,
+        user_id: uuid.UUID,
+        document_id: uuid.UUID,
+        *,
+        timeout_s: float,
+        poll_s: float = 0.25,
+        progress: Progress | None = None,
+    ) -> DocumentInfo | None:
+        """The document once every chunk has its vector (a worker embeds them), or as it is after ``timeout_s``;
+        None if it was removed meanwhile. ``progress(done, total)`` follows the worker."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            document = await self.store.get(user_id, document_id)
+            if document is None or not document.unembedded or loop.time() >= deadline:
+                return document
+            if progress:
+                progress(document.chunk_count - document.unembedded, document.chunk_count)
+            await asyncio.sleep(poll_s)
 
     async def _vectors(
         self, user_id: uuid.UUID, chunks: Sequence[Chunk], progress: Progress | None

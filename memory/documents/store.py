@@ -13,10 +13,21 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.documents.chunking import Chunk
-from memory.documents.records import CHUNK_COLUMNS, DOCUMENT_COLUMNS, ChunkRecord, DocumentInfo
+from memory.documents.records import CHUNK_COLUMNS, DOCUMENT_COLUMNS, UNEMBEDDED_COLUMN, ChunkRecord, DocumentInfo
 from memory.embeddings import Vectors
 from memory.errors import ConfigError
+from memory.job_queue import JobRequest, defer
 from memory.retrieval.reembed import CHUNK_VECTORS, create_index, dimension, resize
+
+
+@dataclass(frozen=True)
+class PendingChunk:
+    """A chunk still without its vector, with what its vector is made from."""
+
+    id: uuid.UUID
+    content_hash: str
+    section: str | None
+    text: str
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,9 @@ class DocumentStore:
     async def _documents(self, where: str, params: Sequence[Any]) -> list[DocumentInfo]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(DocumentInfo)) as cur:
             await cur.execute(
-                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {where} ORDER BY created_at DESC, id", params
+                f"SELECT {DOCUMENT_COLUMNS}, {UNEMBEDDED_COLUMN} FROM documents WHERE {where}"
+                " ORDER BY created_at DESC, id",
+                params,
             )
             return await cur.fetchall()
 
@@ -112,8 +125,18 @@ class DocumentStore:
             return await cur.fetchall()
 
     # -- writing ---------------------------------------------------------------------------
-    async def save(self, document: NewDocument, chunks: Sequence[Chunk], vectors: Sequence[Any]) -> DocumentInfo:
-        """Insert or replace the document of this name in its scope, with all its chunks, atomically."""
+    async def save(
+        self,
+        document: NewDocument,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Any],
+        jobs: Sequence[JobRequest] = (),
+    ) -> DocumentInfo:
+        """Insert or replace the document of this name in its scope, with all its chunks, atomically.
+
+        A vector may be None (the chunk waits for one); ``jobs`` (those filling the vectors in) are queued in
+        the same transaction, with the document's and user's ids, so a stored document always has its jobs.
+        """
         async with self.pool.connection() as conn, conn.transaction():
             async with conn.cursor(row_factory=class_row(DocumentInfo)) as cur:
                 await cur.execute(
@@ -155,26 +178,52 @@ class DocumentStore:
                             chunk.section.replace("\x00", "") if chunk.section else None,
                             chunk.tokens,
                             chunk.content_hash,
-                            np.asarray(vector, dtype=np.float32),
+                            None if vector is None else np.asarray(vector, dtype=np.float32),
                         )
                         for chunk, vector in zip(chunks, vectors, strict=True)
                     ],
                 )
-        return saved
+            await defer(conn, jobs, {"document_id": str(saved.id), "user_id": str(document.user_id)})
+        return saved.model_copy(update={"unembedded": sum(1 for v in vectors if v is None)})
+
+    async def pending(self, document_id: uuid.UUID, *, after: uuid.UUID, limit: int) -> list[PendingChunk]:
+        """The document's chunks without a vector, by id after ``after`` (a walk that survives restarts)."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(PendingChunk)) as cur:
+            await cur.execute(
+                """SELECT id, content_hash, section, text FROM document_chunks
+                   WHERE document_id = %s AND embedding IS NULL AND id > %s ORDER BY id LIMIT %s""",
+                (document_id, after, limit),
+            )
+            return await cur.fetchall()
+
+    async def fill_vectors(self, values: Sequence[tuple[uuid.UUID, Any]]) -> int:
+        """Give chunks their vectors; a chunk that has one already (or is gone) is left as it is."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "UPDATE document_chunks SET embedding = %s WHERE id = %s AND embedding IS NULL",
+                [(np.asarray(vector, dtype=np.float32), chunk_id) for chunk_id, vector in values],
+            )
+            return max(cur.rowcount, 0)
 
     async def delete(self, user_id: uuid.UUID, document_id: uuid.UUID) -> DocumentInfo | None:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(DocumentInfo)) as cur:
-            await cur.execute(
-                f"DELETE FROM documents WHERE user_id = %s AND id = %s RETURNING {DOCUMENT_COLUMNS}",
-                (user_id, document_id),
-            )
-            return await cur.fetchone()
+        """The document, its chunks and its jobs that are not running (a running one finds nothing left)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            async with conn.cursor(row_factory=class_row(DocumentInfo)) as cur:
+                await cur.execute(
+                    f"DELETE FROM documents WHERE user_id = %s AND id = %s RETURNING {DOCUMENT_COLUMNS}",
+                    (user_id, document_id),
+                )
+                removed = await cur.fetchone()
+            await _drop_jobs(conn, user_id, document_id)
+        return removed
 
     async def delete_all(self, user_id: uuid.UUID, conn: AsyncConnection | None = None) -> int:
-        """Every document of the user (chunks go with them); inside ``conn``'s transaction if given."""
+        """Every document of the user (chunks and jobs go with them); inside ``conn``'s transaction if given."""
         if conn is not None:
+            await _drop_jobs(conn, user_id, None)
             return (await conn.execute("DELETE FROM documents WHERE user_id = %s", (user_id,))).rowcount
-        async with self.pool.connection() as own:
+        async with self.pool.connection() as own, own.transaction():
+            await _drop_jobs(own, user_id, None)
             return (await own.execute("DELETE FROM documents WHERE user_id = %s", (user_id,))).rowcount
 
     async def counts(self, user_id: uuid.UUID) -> tuple[int, int]:
@@ -188,6 +237,16 @@ class DocumentStore:
                 )
             ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def _drop_jobs(conn: AsyncConnection, user_id: uuid.UUID, document_id: uuid.UUID | None) -> None:
+    """Delete the queued jobs about this document (every document of the user with None), unless running."""
+    await conn.execute(
+        """DELETE FROM procrastinate_jobs
+           WHERE status <> 'doing' AND args->>'user_id' = %s AND args ? 'document_id'
+             AND (%s::text IS NULL OR args->>'document_id' = %s)""",
+        (str(user_id), document_id and str(document_id), document_id and str(document_id)),
+    )
 
 
 def _array(value: Any) -> Vectors:

@@ -1,10 +1,18 @@
-"""Re-embedding every stored memory and document chunk with another embedding model (possibly of another dimension)."""
+"""Re-embedding every stored memory and document chunk with another embedding model (possibly of another dimension).
+
+In the foreground (``reembed_all``) or as a job (``queue_reembed``): the job records the new model at once, so
+processes configured with it can start, and a worker embeds every row again. A run stopped midway and run again
+starts over: every row is rewritten by id, so a second run leaves what the first one would have.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
+from memory.job_queue import JobRequest, defer
 from memory.long_term.store import MemoryStore
 from memory.retrieval.reembed import MEMORY_VECTORS, VECTOR_COLUMNS, Progress, reembed
 
@@ -23,3 +31,11 @@ async def reembed_all(
             pool, embedder, vectors, batch=batch, progress=progress if vectors is MEMORY_VECTORS else None
         )
     return done
+
+
+async def queue_reembed(pool: AsyncConnectionPool, embedder: Embedder, jobs: Sequence[JobRequest]) -> None:
+    """Record ``embedder`` as the model of every vector column and queue ``jobs`` (the re-embedding), in one
+    transaction; the jobs carry the model's name and size so a worker configured otherwise refuses them."""
+    async with pool.connection() as conn, conn.transaction():
+        await MemoryStore(pool).set_embedding_model(conn, embedder.name, embedder.dim)
+        await defer(conn, jobs, {"embedder": embedder.name, "dim": str(embedder.dim)})

@@ -101,3 +101,23 @@ def test_the_welcome_names_the_model_and_a_cut_off_reply_says_so(
     _ready(page)
     expect(note).to_have_count(1)
     screenshot(page, "attach-05-cut-off-note-after-reload")
+
+
+def test_a_file_sent_alone_is_stored_at_once_and_turns_ready_when_indexed(
+    page: Page, make_app_server: Callable[..., AppServer], tmp_path: Path, database_url: str
+) -> None:
+    server = make_app_server(ASSISTANT_EMBEDDER="hash")
+    _open(page, server.url)
+    notes = tmp_path / "packing-list.md"
+    notes.write_text("# Packing\n\nBring the blue umbrella and two adapters.\n")
+    page.locator("#upload-button-input").set_input_files(str(notes))
+    expect(page.get_by_text("packing-list.md").first).to_be_visible()
+    page.locator("#chat-input").press("Enter")  # no question: the upload answers once the file is stored
+    # The in-process worker embeds it; the upload message then says it is ready.
+    expect(page.get_by_text("packing-list.md is ready", exact=False)).to_be_visible(timeout=30_000)
+    assert _rows(database_url, "SELECT count(*) FROM document_chunks WHERE embedding IS NULL") == [(0,)]
+    _send(page, "/docs")
+    expect(page.get_by_text("Your documents")).to_be_visible()
+    assert _rows(database_url, "SELECT status::text FROM procrastinate_jobs WHERE task_name = 'documents.embed'") == [
+        ("succeeded",)
+    ]
