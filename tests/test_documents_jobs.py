@@ -205,3 +205,28 @@ def test_with_external_workers_a_document_is_indexing_until_a_worker_runs(
     (tmp_path / "notes.md").write_text("# Notes\n\nThe garden gate code is 4411.\n")
     [waited] = _cli(["docs", "add", str(tmp_path / "notes.md"), "-u", "ann", "--wait"])
     assert waited["document"]["status"] == "ready" and waited["embedded"] == 1
+
+
+class _BrokenPassages(HashEmbedder):
+    """Embeds questions but fails on every passage, as a provider that is down would."""
+
+    async def passages(self, texts: Any) -> Any:
+        raise RuntimeError("the embedding provider is down")
+
+
+async def test_a_document_whose_job_ran_out_of_tries_says_so_instead_of_indexing_forever(
+    make_runtime: MakeRuntime,
+) -> None:
+    runtime = make_runtime(FakeChatModel(), job_attempts=1, embedder_instance=_BrokenPassages())
+    ann = await runtime.conversations.ensure_user("ann")
+    info = await runtime.documents.add(ann.id, "handbook.md", HANDBOOK, wait=False)
+    assert info.status == "indexing"
+
+    await runtime.drain()
+    [failed] = await runtime.documents.list(ann.id)
+    assert failed.status == "failed" and failed.unembedded == failed.chunk_count
+    assert await runtime.jobs.rows.counts() == {"failed": 1}
+    # Waiting for it ends at once rather than at the timeout, and words still find it.
+    done = await runtime.documents.wait_indexed(ann.id, info.id, timeout_s=60)
+    assert done is not None and done.status == "failed"
+    assert await runtime.documents.search(ann.id, "vacation days")

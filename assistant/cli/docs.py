@@ -52,7 +52,8 @@ def _size(size: int) -> str:
 
 
 def _row(info: DocumentInfo) -> dict[str, Any]:
-    return {**info.model_dump(mode="json", exclude={"user_id", "embedded", "unchanged"}), "status": info.status}
+    fields = info.model_dump(mode="json", exclude={"user_id", "embedded", "unchanged", "index_job"})
+    return {**fields, "status": info.status}
 
 
 def _table(documents: list[DocumentInfo], title: str) -> Table:

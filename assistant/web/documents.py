@@ -101,6 +101,11 @@ async def _when_indexed(
         done = await service.wait_indexed(info.user_id, info.id, timeout_s=timeout_s, progress=follow)
         if done is None:
             message.content = f"📄 **{info.name}** was removed before it was indexed."
+        elif done.status == "failed":
+            message.content = (
+                f"⚠️ **{info.name}** is stored, but indexing it failed after several tries, so answers find it by "
+                "its exact words only. Remove it and attach it again, or ask an administrator to retry the job."
+            )
         elif done.unembedded:
             message.content = _stored_text(done) + " (Still indexing: /docs shows when it is ready.)"
         else:
@@ -125,6 +130,8 @@ async def list_documents(owner: User) -> None:
         pages = f", {doc.pages} pages" if doc.pages else ""
         scope = "this chat" if doc.thread_id == session.thread_id() else ("a chat" if doc.thread_id else "all chats")
         state = f", indexing: {doc.unembedded} left" if doc.unembedded else ""
+        if doc.status == "failed":
+            state = f", indexing failed with {doc.unembedded} left: found by its words only"
         lines.append(
             f"- **{doc.name}** ({doc.type}, {render.size(doc.size_bytes)}{pages}, "
             f"{render.count(doc.chunk_count, 'excerpt')}{state}) "

@@ -15,13 +15,21 @@ DOCUMENT_COLUMNS = (
 UNEMBEDDED_COLUMN = (
     "(SELECT count(*) FROM document_chunks c WHERE c.document_id = documents.id AND c.embedding IS NULL) AS unembedded"
 )
+# The state of the newest job about a document that still waits for vectors: "failed" once its retries ran out.
+# Only looked up for such a document, so listing ready documents never reads the queue.
+INDEX_JOB_COLUMN = (
+    "CASE WHEN EXISTS (SELECT 1 FROM document_chunks c WHERE c.document_id = documents.id AND c.embedding IS NULL)"
+    " THEN (SELECT j.status::text FROM procrastinate_jobs j WHERE j.args->>'document_id' = documents.id::text"
+    " ORDER BY j.id DESC LIMIT 1) END AS index_job"
+)
 
 
 class DocumentInfo(BaseModel):
     """One stored document (``embedded``/``unchanged`` describe the ``add`` that returned it).
 
     ``unembedded``: chunks still waiting for their vector; until they have it the document is "indexing"
-    (found by its words only), then "ready".
+    (found by its words only), then "ready"; "failed" if its embedding job ran out of retries
+    (`assistant jobs retry` runs it again).
     """
 
     id: uuid.UUID
@@ -36,12 +44,15 @@ class DocumentInfo(BaseModel):
     created_at: datetime
     updated_at: datetime
     unembedded: int = 0
+    index_job: str | None = None
     embedded: int = 0
     unchanged: bool = False
 
     @property
     def status(self) -> str:
-        return "indexing" if self.unembedded else "ready"
+        if not self.unembedded:
+            return "ready"
+        return "failed" if self.index_job == "failed" else "indexing"
 
 
 CHUNK_COLUMNS = "c.id, c.document_id, d.name AS document_name, c.ordinal, c.text, c.page, c.section, c.token_count"

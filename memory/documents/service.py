@@ -178,13 +178,14 @@ class DocumentService:
         poll_s: float = 0.25,
         progress: Progress | None = None,
     ) -> DocumentInfo | None:
-        """The document once every chunk has its vector (a worker embeds them), or as it is after ``timeout_s``;
-        None if it was removed meanwhile. ``progress(done, total)`` follows the worker."""
+        """The document once every chunk has its vector (a worker embeds them), or as it is after ``timeout_s``
+        or once its job has failed for good; None if it was removed meanwhile. ``progress(done, total)``
+        follows the worker."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
             document = await self.store.get(user_id, document_id)
-            if document is None or not document.unembedded or loop.time() >= deadline:
+            if document is None or document.status != "indexing" or loop.time() >= deadline:
                 return document
             if progress:
                 progress(document.chunk_count - document.unembedded, document.chunk_count)

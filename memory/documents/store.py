@@ -13,7 +13,14 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.documents.chunking import Chunk
-from memory.documents.records import CHUNK_COLUMNS, DOCUMENT_COLUMNS, UNEMBEDDED_COLUMN, ChunkRecord, DocumentInfo
+from memory.documents.records import (
+    CHUNK_COLUMNS,
+    DOCUMENT_COLUMNS,
+    INDEX_JOB_COLUMN,
+    UNEMBEDDED_COLUMN,
+    ChunkRecord,
+    DocumentInfo,
+)
 from memory.embeddings import Vectors
 from memory.errors import ConfigError
 from memory.job_queue import JobRequest, defer
@@ -85,7 +92,7 @@ class DocumentStore:
     async def _documents(self, where: str, params: Sequence[Any]) -> list[DocumentInfo]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(DocumentInfo)) as cur:
             await cur.execute(
-                f"SELECT {DOCUMENT_COLUMNS}, {UNEMBEDDED_COLUMN} FROM documents WHERE {where}"
+                f"SELECT {DOCUMENT_COLUMNS}, {UNEMBEDDED_COLUMN}, {INDEX_JOB_COLUMN} FROM documents WHERE {where}"
                 " ORDER BY created_at DESC, id",
                 params,
             )
