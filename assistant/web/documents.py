@@ -35,6 +35,13 @@ async def upload(owner: User, files: Sequence[Element], *, asked: bool = False) 
         await cl.Message(content="Documents are not available in this version; the file was not stored.").send()
         return
     thread = await session.thread(owner)
+    if not asked:
+        # A chat begun with files alone is named by them, as a first message names one.
+        try:
+            names = ", ".join(f.name for f in files)
+            await state.assistant().conversations.rename_thread(owner.id, thread.id, names, only_if_untitled=True)
+        except AssistantError:
+            pass  # unnamed, the chat is still listed ("Untitled conversation")
     for file in files:
         progress = cl.Message(content=f"📄 Reading **{file.name}**…")
         await progress.send()

@@ -116,8 +116,11 @@ def test_a_file_sent_alone_is_stored_at_once_and_turns_ready_when_indexed(
     # The in-process worker embeds it; the upload message then says it is ready.
     expect(page.get_by_text("packing-list.md is ready", exact=False)).to_be_visible(timeout=30_000)
     assert _rows(database_url, "SELECT count(*) FROM document_chunks WHERE embedding IS NULL") == [(0,)]
+    screenshot(page, "attach-06a-file-alone-ready")
+    assert _rows(database_url, "SELECT title FROM threads") == [("packing-list.md",)]  # named by its file
     _send(page, "/docs")
     expect(page.get_by_text("Your documents")).to_be_visible()
+    screenshot(page, "attach-06-file-alone-ready-and-docs")
     assert _rows(database_url, "SELECT status::text FROM procrastinate_jobs WHERE task_name = 'documents.embed'") == [
         ("succeeded",)
     ]
