@@ -4,8 +4,9 @@ Recall ranks by hybrid search, then (as measured on LoCoMo) lifts whole conversa
 that hold a strong hit, the turns of the one person a question names, and the turns right
 around the best hits, because answers often sit next to the turn that matches the question.
 A person named by a variant of their name ("Mel", "Melnaie") is read as the speaker it
-stands for. Turns are rendered compactly and carry what the packer needs to group them
-under one date per conversation.
+stands for. Turns are rendered compactly (a long one without its sentences farthest from
+the question's words: memory/retrieval/excerpts.py) and carry what the packer needs to
+group them under one date per conversation.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
 from memory.long_term.service import MemoryService
 from memory.recall import RecalledItem
-from memory.relevance import BELOW, MATCHES, word_shares
+from memory.relevance import BELOW, MATCHES, stem, word_shares
+from memory.retrieval.excerpts import excerpt
 from memory.retrieval.names import named_speakers, with_known_names
 from memory.retrieval.term_stats import TermStats
 from memory.retrieval.texts import memory_words
+from memory.retrieval.words import distinctive_words
 
 DEPTH = 150  # candidates from each of the two searches
 SESSION_BOOST = 0.5  # + this share of the best score in the same conversation
@@ -177,14 +180,24 @@ class LongTermTier:
         ranked = sorted(records, key=lambda i: (-scores[i], records[i].said_at, records[i].seq or 0))
         pinned = await self.memories.pinned(user_id)
         merged = merge_repeats([records[i] for i in ranked], pinned=pinned)[:limit]
-        items = [self._item(m.shown, scores[m.best.id], by_id.get(m.best.id), told=m.told) for m in merged]
+        # A long turn leaves out the sentences farthest from the question's words (its names aside), so more fit.
+        words = {stem(w) for w in distinctive_words(vector_query)}
+        items = [self._item(m.shown, scores[m.best.id], by_id.get(m.best.id), told=m.told, words=words) for m in merged]
         return items + [self._item(h.memory, h.score, h, below_floor=True) for h in below if h.memory.id not in records]
 
     @staticmethod
     def _item(
-        memory: MemoryRecord, score: float, hit: SearchHit | None, *, told: int = 1, below_floor: bool = False
+        memory: MemoryRecord,
+        score: float,
+        hit: SearchHit | None,
+        *,
+        told: int = 1,
+        below_floor: bool = False,
+        words: Collection[str] | None = None,
     ) -> RecalledItem:
         episodic = memory.kind == "episodic"
+        said = excerpt(memory.text, words) if episodic and words is not None else memory.text
+        shown = memory if said == memory.text else memory.model_copy(update={"text": said})
         reason = _reason(hit) + (f"; said {told} times, the most recent kept" if told > 1 else "")
         if below_floor and hit is not None:
             similarity = "not embedded" if hit.similarity is None else f"similarity {hit.similarity:.2f}"
@@ -192,7 +205,7 @@ class LongTermTier:
         return RecalledItem(
             id=str(memory.id),
             kind="turn" if episodic else "memory",
-            text=render_memory(memory),
+            text=render_memory(shown),
             score=round(score, 6),
             reason=reason,
             below_floor=below_floor,
@@ -202,6 +215,6 @@ class LongTermTier:
             role=memory.role,
             group_key=str(memory.thread_id) if episodic and memory.thread_id else None,
             group_header=f"({short_date(memory.said_at)})" if episodic else None,
-            line=f"{memory.speaker or memory.role}: {memory.text}" if episodic else None,
+            line=f"{memory.speaker or memory.role}: {said}" if episodic else None,
             order=memory.seq or 0,
         )
