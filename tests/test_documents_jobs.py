@@ -24,6 +24,7 @@ from assistant.runtime import Runtime
 from memory.job_queue import JobRequest
 from tests.store_scan import scan_postgres
 from tests.test_documents_context import HANDBOOK
+from tests.test_long_term import FailingSecondBatch
 
 MakeRuntime = Callable[..., Runtime]
 runner = CliRunner()
@@ -142,18 +143,6 @@ async def test_a_document_is_cited_once_its_job_has_run(make_runtime: MakeRuntim
     assert source.source.startswith("handbook.md")
 
 
-class _FailingSecondBatch(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    async def passages(self, texts: Any) -> Any:
-        self.calls += 1
-        if self.calls == 2:
-            raise RuntimeError("the embedding server went away")
-        return await super().passages(texts)
-
-
 async def test_an_embedding_job_stopped_midway_keeps_what_it_stored_and_the_next_run_finishes(
     make_runtime: MakeRuntime,
 ) -> None:
@@ -162,7 +151,7 @@ async def test_an_embedding_job_stopped_midway_keeps_what_it_stored_and_the_next
     info = await runtime.documents.add(ann.id, "handbook.md", HANDBOOK, wait=False)
     assert info.unembedded >= 2
     failing = runtime.documents
-    failing.embedder, failing.embed_batch = _FailingSecondBatch(), 1
+    failing.embedder, failing.embed_batch = FailingSecondBatch(), 1
     with pytest.raises(RuntimeError):
         await failing.embed_pending(ann.id, info.id)
     [partial] = await runtime.documents.list(ann.id)

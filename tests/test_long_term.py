@@ -261,7 +261,7 @@ async def test_changing_the_embedder_requires_a_reembed_which_keeps_memories_sea
     assert hits and hits[0].memory.text == "Blue whales are the largest animals."
 
 
-class _FailingSecondBatch(HashEmbedder):
+class FailingSecondBatch(HashEmbedder):
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
@@ -278,7 +278,7 @@ async def test_a_failed_batch_fails_only_its_own_turns_and_backfill_takes_them_l
 ) -> None:
     runtime = make_runtime(FakeChatModel())
     user_id, thread = await _user_and_thread(runtime)
-    writer = EpisodicWriter(runtime.pool, runtime.memories.store, _FailingSecondBatch(), batch=2)
+    writer = EpisodicWriter(runtime.pool, runtime.memories.store, FailingSecondBatch(), batch=2)
     messages = [await runtime.conversations.append_message(thread, "user", f"turn {n}") for n in range(5)]
     done = [writer.submit(m) for m in messages]  # queued together: batches of 2, 2 (fails) and 1
     await writer.flush()
