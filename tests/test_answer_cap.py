@@ -96,7 +96,7 @@ def test_the_local_model_is_labelled_by_what_it_is() -> None:
     assert profile_for("openai/gpt-4o-mini").label == "openai/gpt-4o-mini"
 
 
-@pytest.mark.timeout(300)  # ~10 s on two idle cores; minutes when they are shared
+@pytest.mark.timeout(600)  # ~15 s on two idle cores; minutes when they are shared
 async def test_the_local_model_stops_by_itself_on_a_short_request() -> None:
     from assistant.providers.local_model import LocalChatModel
     from assistant.providers.local_server import LocalModelServer
@@ -112,10 +112,11 @@ async def test_the_local_model_stops_by_itself_on_a_short_request() -> None:
             params = json.load(answer)["default_generation_settings"]["params"]
         assert params["repeat_penalty"] == pytest.approx(REPEAT_PENALTY)
         assert params["dry_multiplier"] == pytest.approx(DRY_MULTIPLIER)
-        # Sampling is random and its numbers differ between CPUs, so one rambling reply is allowed in three: the
+        # Sampling is random and its numbers differ between CPUs, so two rambling replies are allowed in five: the
         # claim is that such replies are the exception, and the answer cap ends them anyway.
         outcomes: list[tuple[str | None, int, str, float]] = []
-        for request in ("Reply with just OK.", "Say hello in one word.", "Reply with just OK."):
+        requests = ("Reply with just OK.", "Say hello in one word.", "What is 2 + 2?", "Thank you!", "Name one colour.")
+        for request in requests:
             started = time.monotonic()
             events = [e async for e in model.stream([ChatMessage("user", request)], max_tokens=ANSWER_CAP)]
             done = events[-1]
@@ -124,6 +125,6 @@ async def test_the_local_model_stops_by_itself_on_a_short_request() -> None:
             used = done.usage.completion_tokens or 0
             outcomes.append((done.finish_reason, used, text, time.monotonic() - started))
         stopped_short = [o for o in outcomes if o[0] == "stop" and o[1] < ANSWER_CAP // 2]  # a few sentences at most
-        assert len(stopped_short) >= 2, outcomes
+        assert len(stopped_short) >= 3, outcomes
     finally:
         await model.aclose()
