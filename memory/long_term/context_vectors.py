@@ -27,6 +27,8 @@ from psycopg.rows import dict_row
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
 from memory.retrieval.texts import memory_words
 
+DEPTH = 50  # turns the context leg reads at most (the other legs read 150)
+
 # The turns of a window: the turn itself (counted twice, so it stays the centre) and one on each side.
 _SIDE = """SELECT p.embedding FROM memories p
            WHERE p.user_id = m.user_id AND p.thread_id = m.thread_id AND p.kind = 'episodic'

@@ -125,7 +125,11 @@ class HybridSearch:
             rows = await cur.fetchall()
             found = (
                 await context_vectors.context_leg(
-                    conn, user_id, params["vector"], depth=depth, include_pinned=include_pinned
+                    conn,
+                    user_id,
+                    params["vector"],
+                    depth=min(depth, context_vectors.DEPTH),
+                    include_pinned=include_pinned,
                 )
                 if context
                 else []
