@@ -150,7 +150,7 @@ class Runtime:
         )
         memories.at_rest.rewrite_always = settings.forget_rewrites_tables
         episodic = EpisodicWriter(pool, memories.store, embedder)
-        long_term = LongTermTier(memories)
+        long_term = LongTermTier(memories, context_vectors=settings.recall_context_vectors)
         documents = DocumentService(
             pool,
             embedder,

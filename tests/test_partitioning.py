@@ -140,7 +140,8 @@ async def test_an_old_populated_database_is_partitioned_and_still_searched(
         hnsw = conn.execute(
             "SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'memories_p%%' AND indexdef LIKE '%%USING hnsw%%'"
         ).fetchone()
-    assert kind == ("p",) and leaves == (PARTITIONS,) and hnsw == (PARTITIONS,)
+    # Two vector indexes per partition: the turns' own vectors and their context vectors.
+    assert kind == ("p",) and leaves == (PARTITIONS,) and hnsw == (2 * PARTITIONS,)
     async with runtime.pool.connection() as aconn:
         assert await partition_count(aconn) == PARTITIONS
     ann = await runtime.conversations.ensure_user("ann")

@@ -46,6 +46,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "extraction_runs"),
     Migration(13, "deleted_threads"),
     Migration(14, "job_queue", library_schema=("procrastinate.sql", "schema.sql", "procrastinate_jobs")),
+    Migration(15, "context_vectors"),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 from memory.conversations import TOMBSTONE_SQL
 from memory.db.at_rest import USER_TABLES, AtRest
 from memory.errors import NotFoundError, StoreError
+from memory.long_term import context_vectors
 from memory.short_term.window import ShortTermMemory
 
 FORGOTTEN_TEXT = "(forgotten)"
@@ -385,9 +386,12 @@ class Forgetter:
             )
         ).rowcount
         erased.reports = await self._reports(conn, user_id, memories, turns, erased.touched)
+        # The turns beside a forgotten one read it in their context vectors: computed again without it.
+        beside = await context_vectors.neighbours(conn, memories)
         erased.memories = (
             await conn.execute("DELETE FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memories)))
         ).rowcount
+        await context_vectors.refresh(conn, beside - set(memories))
         await conn.execute(
             """UPDATE memory_events SET before = NULL, after = NULL, reason = NULL
                WHERE user_id = %s AND memory_id = ANY(%s)""",

@@ -13,8 +13,18 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
 from memory.job_queue import JobRequest, defer
+from memory.long_term import context_vectors
 from memory.long_term.store import MemoryStore
-from memory.retrieval.reembed import MEMORY_VECTORS, VECTOR_COLUMNS, Progress, reembed
+from memory.retrieval.reembed import (
+    CONTEXT_VECTORS,
+    MEMORY_VECTORS,
+    VECTOR_COLUMNS,
+    Progress,
+    create_index,
+    dimension,
+    reembed,
+    resize,
+)
 
 
 async def reembed_all(
@@ -30,6 +40,17 @@ async def reembed_all(
         done += await reembed(
             pool, embedder, vectors, batch=batch, progress=progress if vectors is MEMORY_VECTORS else None
         )
+    await rebuild_context_vectors(pool, embedder.dim)
+    return done
+
+
+async def rebuild_context_vectors(pool: AsyncConnectionPool, dim: int) -> int:
+    """Every turn's context vector from the new vectors, in one transaction (the column resized if needed)."""
+    async with pool.connection() as conn, conn.transaction():
+        if await dimension(conn, CONTEXT_VECTORS) != dim:
+            await resize(conn, CONTEXT_VECTORS, dim)
+        done = await context_vectors.refresh_all(conn)
+        await create_index(conn, CONTEXT_VECTORS)
     return done
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -18,6 +18,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
+from memory.long_term import context_vectors
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
 from memory.long_term.timeframe import period_in
 from memory.retrieval.fusion import Weights, boosted, reciprocal_rank
@@ -43,6 +44,8 @@ class SearchHit:
     vector_rank: int | None
     text_rank: int | None
     similarity: float | None
+    context_rank: int | None = None  # found by the turn's context vector (memory/long_term/context_vectors.py)
+    context_similarity: float | None = None
 
 
 _COLUMNS = ", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))
@@ -101,8 +104,10 @@ class HybridSearch:
         exclude: Collection[uuid.UUID] = (),
         include_pinned: bool = True,
         vector_query: str | None = None,
+        context: bool = False,
     ) -> list[SearchHit]:
-        """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names)."""
+        """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names); ``context``
+        adds the turns' context vectors as a third leg."""
         stats = await self.term_stats.get()
         statements = HybridQuery(MEMORIES, user_id, (CurrentVersions(), Pinned(include_pinned)))
         params = statements.params(
@@ -118,6 +123,17 @@ class HybridSearch:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(statements.fused(text_ids=True), params)
             rows = await cur.fetchall()
+            found = (
+                await context_vectors.context_leg(
+                    conn,
+                    user_id,
+                    params["vector"],
+                    depth=min(depth, context_vectors.DEPTH),
+                    include_pinned=include_pinned,
+                )
+                if context
+                else []
+            )
         period = period_in(query, now)
         hits = []
         for row in rows:
@@ -134,8 +150,32 @@ class HybridSearch:
                     None if distance is None else 1.0 - float(distance),
                 )
             )
+        if found:
+            hits = self._with_context(hits, found, exclude, now, period)
         hits.sort(key=lambda h: (-h.score, h.memory.said_at, h.memory.seq or 0, str(h.memory.id)))
         return hits[:limit]
+
+    def _with_context(
+        self,
+        hits: list[SearchHit],
+        found: list[context_vectors.ContextHit],
+        exclude: Collection[uuid.UUID],
+        now: datetime,
+        period: tuple[datetime, datetime] | None,
+    ) -> list[SearchHit]:
+        """The context leg adds its share of the fused score, as the vector leg would at that rank."""
+        by_id = {h.memory.id: h for h in hits}
+        for c in found:
+            if c.memory.message_id in exclude:
+                continue
+            share = self.weights.context * self._score(c.memory, c.rank, None, now, period)
+            hit = by_id.get(c.memory.id)
+            if hit is None:
+                hit = SearchHit(c.memory, 0.0, None, None, c.own_similarity)
+            by_id[c.memory.id] = replace(
+                hit, score=hit.score + share, context_rank=c.rank, context_similarity=c.similarity
+            )
+        return list(by_id.values())
 
     def _score(
         self,

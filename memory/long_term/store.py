@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Vectors
 from memory.errors import ConfigError, NotFoundError
+from memory.long_term import context_vectors
 from memory.long_term.records import (
     EVENT_COLUMNS,
     MEMORY_COLUMNS,
@@ -149,6 +150,8 @@ class MemoryStore:
                     ids.append(row[0])
                 if not cur.nextset():
                     break
+            if any(m.kind == "episodic" for m in memories):
+                await context_vectors.stored(conn, ids)  # the new turns' windows and their neighbours'
         return ids
 
     async def update(
@@ -174,10 +177,12 @@ class MemoryStore:
     async def delete(
         self, user_id: uuid.UUID, memory_ids: Sequence[uuid.UUID], *, conn: AsyncConnection | None = None
     ) -> int:
-        async with self._using(conn) as conn:
+        async with self._using(conn) as conn, conn.transaction():
+            beside = await context_vectors.neighbours(conn, memory_ids)
             cur = await conn.execute(
                 "DELETE FROM memories WHERE user_id = %s AND id = ANY(%s)", (user_id, list(memory_ids))
             )
+            await context_vectors.refresh(conn, beside - set(memory_ids))
             return cur.rowcount
 
     # -- reading ---------------------------------------------------------------------------

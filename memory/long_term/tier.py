@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
+from memory.long_term.context_vectors import window_words
 from memory.long_term.duplicates import merge_repeats
 from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
@@ -63,6 +64,8 @@ def _reason(hit: SearchHit | None) -> str:
     if hit is None:
         return "next to a strong match in the same conversation"
     parts = []
+    if hit.context_rank is not None and hit.vector_rank is None and hit.text_rank is None:
+        parts.append(f"its context #{hit.context_rank}")
     if hit.vector_rank is not None:
         parts.append(f"meaning #{hit.vector_rank}")
     if hit.text_rank is not None:
@@ -71,10 +74,19 @@ def _reason(hit: SearchHit | None) -> str:
 
 
 class LongTermTier:
-    def __init__(self, memories: MemoryService) -> None:
+    def __init__(self, memories: MemoryService, *, context_vectors: bool = True) -> None:
         self.memories = memories
+        self.context_vectors = context_vectors  # search the turns' context vectors too
         self._speakers: dict[uuid.UUID, tuple[float, list[str]]] = {}
         self._shares: tuple[TermStats, dict[str, float]] | None = None
+
+    async def _windows(self, user_id: uuid.UUID, hits: Sequence[SearchHit]) -> list[tuple[float | None, str] | None]:
+        """For each hit found by its context vector, the similarity and words of its window (else None)."""
+        found = [h.memory for h in hits if h.context_rank is not None]
+        around = await self.memories.searcher.neighbours(user_id, found) if found else []
+        return [
+            None if h.context_rank is None else (h.context_similarity, window_words(h.memory, around)) for h in hits
+        ]
 
     async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:
         return [
@@ -131,11 +143,12 @@ class LongTermTier:
             user_id,
             query,
             now=now,
-            limit=2 * DEPTH,
+            limit=3 * DEPTH,
             depth=DEPTH,
             exclude=exclude,
             include_pinned=False,  # pinned memories are already in the core tier
             vector_query=vector_query,
+            context=self.context_vectors,
         )
         # Only what clears the relevance floor is recalled or lifts its conversation; the rest is reported.
         floor = self.memories.floor.for_query(query, await self._word_shares())
@@ -143,7 +156,8 @@ class LongTermTier:
             [
                 (h.similarity, memory_words(h.memory.text, h.memory.speaker), h.memory.thread_id or h.memory.id)
                 for h in hits
-            ]
+            ],
+            await self._windows(user_id, hits),
         )
         relevant = {h.memory.id for h, level in zip(hits, levels, strict=True) if level != BELOW}
         matching = {h.memory.id for h, level in zip(hits, levels, strict=True) if level == MATCHES}

@@ -41,6 +41,8 @@ class Weights:
     recency: float = 0.1
     recency_half_life_days: float = 90.0
     period: float = 0.5
+    # The context-vector leg (memory/long_term/context_vectors.py) as a share of a vector leg at the same rank.
+    context: float = 1.0
 
 
 def boosted(

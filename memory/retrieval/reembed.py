@@ -33,6 +33,9 @@ class VectorColumn:
 
 
 MEMORY_VECTORS = VectorColumn("memories", MEMORY_TEXT)
+# Not embedded from text: each turn's window of MEMORY_VECTORS (memory/long_term/context_vectors.py), recomputed
+# after them; it has their size.
+CONTEXT_VECTORS = VectorColumn("memories", MEMORY_TEXT, "context_embedding")
 CHUNK_VECTORS = VectorColumn("document_chunks", CHUNK_TEXT)
 # Every vector column, in the order ``reembed`` takes them; all hold vectors of the one recorded model.
 VECTOR_COLUMNS = (MEMORY_VECTORS, CHUNK_VECTORS)
