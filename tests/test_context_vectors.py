@@ -97,7 +97,9 @@ async def test_a_turn_is_stored_with_its_window_and_the_turn_before_it_gains_the
     rows = await _store(runtime)
     _assert_current(rows)
     alone = next(r for r in rows if r[1] == other.id)
-    assert np.allclose(alone[4], 2 * alone[3])  # type: ignore[operator]
+    own, window = alone[3], alone[4]
+    assert own is not None and window is not None
+    assert np.allclose(window, 2 * own)
 
 
 async def test_a_forgotten_turn_leaves_no_trace_in_any_context_vector_and_brings_no_neighbour_in(
