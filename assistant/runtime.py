@@ -150,7 +150,9 @@ class Runtime:
         )
         memories.at_rest.rewrite_always = settings.forget_rewrites_tables
         episodic = EpisodicWriter(pool, memories.store, embedder)
-        long_term = LongTermTier(memories, context_vectors=settings.recall_context_vectors)
+        long_term = LongTermTier(
+            memories, context_vectors=settings.recall_context_vectors, centred=settings.recall_centred
+        )
         documents = DocumentService(
             pool,
             embedder,

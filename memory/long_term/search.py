@@ -21,6 +21,7 @@ from memory.embeddings import Embedder
 from memory.long_term import context_vectors
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
 from memory.long_term.timeframe import period_in
+from memory.retrieval.centring import centred_ranks
 from memory.retrieval.fusion import Weights, boosted, reciprocal_rank
 from memory.retrieval.query import CurrentVersions, HybridQuery, Pinned, SearchTable
 from memory.retrieval.term_stats import TermStatsCache
@@ -105,9 +106,11 @@ class HybridSearch:
         include_pinned: bool = True,
         vector_query: str | None = None,
         context: bool = False,
+        centred: bool = False,
     ) -> list[SearchHit]:
         """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names); ``context``
-        adds the turns' context vectors as a third leg."""
+        adds the turns' context vectors as a third leg; ``centred`` re-ranks the vector leg by what sets each
+        row apart from the others (memory/retrieval/centring.py)."""
         stats = await self.term_stats.get()
         statements = HybridQuery(MEMORIES, user_id, (CurrentVersions(), Pinned(include_pinned)))
         params = statements.params(
@@ -121,7 +124,7 @@ class HybridSearch:
         params["text_ids"] = await self._text_ranking(statements, params)
         params["vector"] = np.asarray(vectors[0])
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(statements.fused(text_ids=True), params)
+            await cur.execute(statements.fused(text_ids=True, centred=centred), params)
             rows = await cur.fetchall()
             found = (
                 await context_vectors.context_leg(
@@ -135,6 +138,18 @@ class HybridSearch:
                 else []
             )
         period = period_in(query, now)
+        if centred:
+            ranks = centred_ranks(
+                {
+                    i: (row["vector_rank"], float(row["distance"]), row["centre_distance"])
+                    for i, row in enumerate(rows)
+                    if row["vector_rank"] is not None and row["distance"] is not None
+                }
+            )
+            for i, row in enumerate(rows):
+                row.pop("centre_distance")
+                if i in ranks:
+                    row["vector_rank"] = ranks[i]
         hits = []
         for row in rows:
             vector_rank, text_rank, distance = row.pop("vector_rank"), row.pop("text_rank"), row.pop("distance")

@@ -74,9 +74,10 @@ def _reason(hit: SearchHit | None) -> str:
 
 
 class LongTermTier:
-    def __init__(self, memories: MemoryService, *, context_vectors: bool = True) -> None:
+    def __init__(self, memories: MemoryService, *, context_vectors: bool = True, centred: bool = True) -> None:
         self.memories = memories
         self.context_vectors = context_vectors  # search the turns' context vectors too
+        self.centred = centred  # re-rank the vector leg by what sets a turn apart (memory/retrieval/centring.py)
         self._speakers: dict[uuid.UUID, tuple[float, list[str]]] = {}
         self._shares: tuple[TermStats, dict[str, float]] | None = None
 
@@ -149,15 +150,18 @@ class LongTermTier:
             include_pinned=False,  # pinned memories are already in the core tier
             vector_query=vector_query,
             context=self.context_vectors,
+            centred=self.centred,
         )
         # Only what clears the relevance floor is recalled or lifts its conversation; the rest is reported.
         floor = self.memories.floor.for_query(query, await self._word_shares())
+        named = named_speakers(query, speakers)
         levels = floor.select(
             [
                 (h.similarity, memory_words(h.memory.text, h.memory.speaker), h.memory.thread_id or h.memory.id)
                 for h in hits
             ],
             await self._windows(user_id, hits),
+            [h.memory.kind == "episodic" and h.memory.speaker in named for h in hits] if named else None,
         )
         relevant = {h.memory.id for h, level in zip(hits, levels, strict=True) if level != BELOW}
         matching = {h.memory.id for h, level in zip(hits, levels, strict=True) if level == MATCHES}
@@ -172,7 +176,6 @@ class LongTermTier:
             best[key] = max(best.get(key, 0.0), hit.score)
         for memory_id, memory in records.items():
             scores[memory_id] += SESSION_BOOST * best[memory.thread_id or memory.id]
-        named = named_speakers(query, speakers)
         if len(named) == 1:
             for memory_id, memory in records.items():
                 if memory.speaker in named:

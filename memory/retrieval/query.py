@@ -201,11 +201,13 @@ class HybridQuery:
             depth=sql.Placeholder("depth"),
         )
 
-    def fused(self, *, text_ids: bool) -> sql.Composed:
+    def fused(self, *, text_ids: bool, centred: bool = False) -> sql.Composed:
         """Both legs and each row they found, with its ranks and distance.
 
         ``text_ids``: the full-text ranking was found by ``text_ids()`` and is bound as ``text_ids``
-        (best first); otherwise the statement ranks the full text itself.
+        (best first); otherwise the statement ranks the full text itself. ``centred``: each row also
+        has ``centre_distance``, its cosine distance to the mean of the vector leg's rows
+        (memory/retrieval/centring.py).
         """
         if text_ids:
             fts = sql.SQL(
@@ -216,7 +218,7 @@ class HybridQuery:
         alias = self.table.alias
         return sql.SQL(
             "WITH vec AS MATERIALIZED (\n{vec}\n), {fts}\n"
-            "SELECT {columns}, ranks.vector_rank, ranks.text_rank, {embedding} <=> {vector} AS distance\n"
+            "SELECT {columns}, ranks.vector_rank, ranks.text_rank, {embedding} <=> {vector} AS distance{centre}\n"
             "FROM ({ranks}\n) ranks\n"
             "JOIN {table} {alias} ON {id} = ranks.id{joins}\n"
             "WHERE {user} = {user_id}"
@@ -226,11 +228,22 @@ class HybridQuery:
             columns=self.table.columns,
             embedding=sql.Identifier(alias, "embedding"),
             vector=sql.Placeholder("vector"),
+            centre=self._centre() if centred else sql.SQL(""),
             ranks=_FUSED_RANKS,
             table=sql.Identifier(self.table.name),
             alias=sql.Identifier(alias),
             id=sql.Identifier(alias, "id"),
             joins=self.table.joins,
             user=sql.Identifier(alias, "user_id"),
+            user_id=sql.Placeholder("user"),
+        )
+
+    def _centre(self) -> sql.Composed:
+        return sql.SQL(
+            ",\n    {embedding} <=> (SELECT avg(c.embedding) FROM vec JOIN {table} c ON c.id = vec.id"
+            " WHERE c.user_id = {user_id}) AS centre_distance"
+        ).format(
+            embedding=sql.Identifier(self.table.alias, "embedding"),
+            table=sql.Identifier(self.table.name),
             user_id=sql.Placeholder("user"),
         )
