@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         True, description="Recall also finds a turn by its context (the turn read with its neighbours)."
     )
     # Issue 20, round five: the vector leg re-ranked by what sets a turn apart from the others it found
-    # (memory/retrieval/centring.py; docs/benchmarks.md, "Round five (issue 20): centring the vector leg").
+    # (memory/retrieval/centring.py; docs/benchmarks.md, "Round five (issue 20): ..., and centring").
     recall_centred: bool = Field(
         True, description="Recall ranks turns by what sets them apart from the other turns a search found."
     )

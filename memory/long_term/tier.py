@@ -66,6 +66,8 @@ def _reason(hit: SearchHit | None) -> str:
     parts = []
     if hit.context_rank is not None and hit.vector_rank is None and hit.text_rank is None:
         parts.append(f"its context #{hit.context_rank}")
+    if hit.named_rank is not None and hit.vector_rank is None:
+        parts.append(f"meaning #{hit.named_rank} among {hit.memory.speaker}'s turns")
     if hit.vector_rank is not None:
         parts.append(f"meaning #{hit.vector_rank}")
     if hit.text_rank is not None:
@@ -140,6 +142,7 @@ class LongTermTier:
         speakers = await self._speaker_names(user_id)
         query = with_known_names(query, speakers)
         vector_query = strip_names(query, speakers)
+        named = named_speakers(query, speakers)
         hits = await searcher.search(
             user_id,
             query,
@@ -151,10 +154,10 @@ class LongTermTier:
             vector_query=vector_query,
             context=self.context_vectors,
             centred=self.centred,
+            named=named,
         )
         # Only what clears the relevance floor is recalled or lifts its conversation; the rest is reported.
         floor = self.memories.floor.for_query(query, await self._word_shares())
-        named = named_speakers(query, speakers)
         levels = floor.select(
             [
                 (h.similarity, memory_words(h.memory.text, h.memory.speaker), h.memory.thread_id or h.memory.id)

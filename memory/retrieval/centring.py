@@ -6,7 +6,8 @@ beside the turn that answers it. The mean of the rows the leg found is that shar
 row's similarity to the question, less ``CENTRE_WEIGHT`` times its similarity to that mean, says
 what the row has of the question in particular. Only the order within the leg changes (ranks are
 what fusion reads); similarities, and so the relevance floor, are untouched.
-Measured in docs/benchmarks.md, "Round five (issue 20): centring the vector leg".
+Measured in docs/benchmarks.md, "Round five (issue 20): a named person's turns, their own
+search, and centring".
 """
 
 from __future__ import annotations

@@ -43,6 +43,8 @@ class Weights:
     period: float = 0.5
     # The context-vector leg (memory/long_term/context_vectors.py) as a share of a vector leg at the same rank.
     context: float = 1.0
+    # The leg over the turns of the people a query names (memory/long_term/named_leg.py), likewise.
+    named: float = 0.5
 
 
 def boosted(
