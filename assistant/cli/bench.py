@@ -52,42 +52,47 @@ def bench_context(
 
 @bench_app.command("local")
 def bench_local(
+    rounds: int = typer.Option(1, "--rounds", "-n", min=1, help="Ask the prompts this many times, a new user each."),
     out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """The offline default model on fixed prompts: tokens, time to first token, total time, stopped by itself.
+    """The offline default model on fixed prompts: tokens, time to first token, total time, how each reply ended.
 
-    The prompts go through the real turn pipeline, one conversation of a throwaway user.
+    The prompts go through the real turn pipeline, one conversation of a new throwaway user per round.
 
-    Example: assistant bench local --json
+    Example: assistant bench local --rounds 3 --json
     """
     from assistant.bench.local import run_local_bench
 
-    result = run(run_local_bench(settings()))
+    result = run(run_local_bench(settings(), rounds=rounds))
     _write_out(out, result)
     if as_json:
         print_json(result)
         return
+    rounds_shown = result["rounds"] > 1
     table = Table(
+        *(["round"] if rounds_shown else []),
         "prompt",
         "tokens",
         "first token s",
         "total s",
-        "stopped by itself",
+        "ended",
         "reply",
         title=(f"{result['model']}, answer limit {result['answer_tokens']} tokens, started in {result['start_s']} s"),
     )
     for row in result["prompts"]:
         reply = " ".join(str(row["reply"]).split())
         table.add_row(
+            *([str(row["round"])] if rounds_shown else []),
             row["prompt"],
             str(row["tokens"]),
             str(row["first_token_s"]),
             str(row["total_s"]),
-            "yes" if row["stopped_by_itself"] else "no (cap)",
+            str(row["ended"]),
             reply[:80] + ("…" if len(reply) > 80 else ""),
         )
     console.print(table)
+    console.print("ended: " + ", ".join(f"{how} {n}" for how, n in result["ended"].items()))
 
 
 @bench_app.command("scale")

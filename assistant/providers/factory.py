@@ -32,6 +32,15 @@ async def build_chat_model(settings: Settings) -> ChatModel:
             token_delay_s=settings.fake_token_delay_s,
             record_path=settings.fake_record_path,
         )
+    model = await _provider_model(settings)
+    if profile_for(settings.model, settings).ends_repeats:
+        from assistant.providers.repeat_guard import RepeatGuardedModel
+
+        return RepeatGuardedModel(model)
+    return model
+
+
+async def _provider_model(settings: Settings) -> ChatModel:
     from assistant.providers.litellm_model import LiteLLMChatModel
 
     if settings.model == LOCAL_MODEL:

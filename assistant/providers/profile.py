@@ -38,6 +38,7 @@ class Family:
     structured_output: bool = True
     no_structured_output: str = ""  # why not, when it cannot
     answer_cap: int | None = None
+    ends_repeats: bool = False  # its replies end at a sentence that repeats an earlier one (repeat_guard.py)
     tokenizer: str | None = None  # the name LiteLLM picks the tokenizer by; None: the model's own
     tokenizer_slack: float = 1.0  # the share of a served window the budget may fill (see LOCAL)
 
@@ -52,6 +53,7 @@ LOCAL = Family(
     structured_output=False,
     no_structured_output=NO_STRUCTURED_OUTPUT_LOCAL,
     answer_cap=LOCAL_ANSWER_CAP,
+    ends_repeats=True,
     tokenizer=local_spec.LITELLM_NAME,
     # LiteLLM counts this model's tokens with cl100k, which undercounts SmolLM2's tokenizer by up to ~12%;
     # budgeting against a smaller window keeps real requests inside the server's n_ctx.
@@ -65,9 +67,15 @@ LOCAL_SERVED = Family(
     structured_output=False,
     no_structured_output=NO_STRUCTURED_OUTPUT_LOCAL,
     answer_cap=LOCAL_ANSWER_CAP,
+    ends_repeats=True,
     tokenizer_slack=LOCAL.tokenizer_slack,
 )
-SMOLLM2 = Family(prefixes=("openai/smollm2",), structured_output=False, no_structured_output=NO_STRUCTURED_OUTPUT_LOCAL)
+SMOLLM2 = Family(
+    prefixes=("openai/smollm2",),
+    structured_output=False,
+    no_structured_output=NO_STRUCTURED_OUTPUT_LOCAL,
+    ends_repeats=True,
+)
 FAKE = Family(
     names=(FAKE_MODEL,), runs_locally=True, structured_output=False, no_structured_output="the fake model is scripted"
 )
@@ -86,6 +94,7 @@ class ModelProfile:
     structured_output: bool
     no_structured_output: str
     answer_cap: int | None  # the most tokens an answer should take (None: only the settings' answer length)
+    ends_repeats: bool  # its replies end at their first sentence that repeats an earlier one
     tokenizer: str  # the model name token counts are made for (assistant/providers/tokens.py)
     tokenizer_slack: float
     configured_window: int | None  # the settings' input window for this model, if any
@@ -115,6 +124,7 @@ def profile_for(model: str, settings: Settings | None = None) -> ModelProfile:
         structured_output=family.structured_output,
         no_structured_output=family.no_structured_output,
         answer_cap=family.answer_cap,
+        ends_repeats=family.ends_repeats,
         tokenizer=family.tokenizer or model,
         tokenizer_slack=family.tokenizer_slack,
         configured_window=settings.window_for(model) if settings else None,
