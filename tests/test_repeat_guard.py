@@ -123,12 +123,16 @@ def test_a_repeated_list_item_goes_with_its_number() -> None:
 
 def test_short_sentences_or_bare_numbers_three_times_in_a_row_end_the_reply() -> None:
     for kept, looped in (
-        ("Sure. The answer is: The answer is:", " The answer is: The answer is: The answer is:"),
+        ("Sure. The answer is: Paris.", " The answer is: The answer is: The answer is: The answer is:"),
         ("Tips: 1. Go early. 2. Eat well. 3. Sleep, 4. 5. 6. 7. 8.", " 9. 10. 11. 12. 13. 14."),  # numbers in pairs
     ):
         for size in (1, 6, 100):
             guard = RepeatGuard()
             assert _fed(guard, kept + looped, size) == kept and guard.looping
+    # A clause that ends with a colon waits for what it introduces, unless it was already streaming.
+    looped = "You keep them in a beehive.\n\nThe correct answer is: The correct answer is: The correct answer is:"
+    assert _fed(RepeatGuard(), looped, 100) == "You keep them in a beehive."
+    assert _fed(RepeatGuard(), looped, 1) == "You keep them in a beehive.\n\nThe correct answer is:"
     guard = RepeatGuard()
     text = "Yes. Yes. No, I said 4 then 5 then 6. Then 7."
     assert _fed(guard, text, 3) == text and not guard.looping

@@ -60,6 +60,7 @@ class RepeatGuard:
     _current: str = ""  # the sentence being written
     _shown: int = 0  # how much of it was let through (then it is finished whatever it turns out to be)
     _gap: str = ""  # white space after what was let through: sent with what follows, dropped at a repeat
+    _lead: str = ""  # finished clauses that end with a colon, held back until what they introduce goes out
     _said: list[frozenset[str]] = field(default_factory=list)
     _shapes: list[str] = field(default_factory=list)
 
@@ -77,27 +78,31 @@ class RepeatGuard:
                 continue
             start = 0
             words, shape = _words(sentence), _shape(sentence)
-            recent = self._shapes[-(SAME_IN_A_ROW - 1) :]
-            if any(repeats(words, said) for said in self._said) or recent == [shape] * (SAME_IN_A_ROW - 1):
+            if self._loops(words, shape):
                 # A repeat already partly shown is finished, so the reply reads whole; the model stops after it.
                 out.append(sentence[self._shown :] if self._shown else "")
                 self.looping, self._current = True, ""
                 break
             self._said.append(words)
             self._shapes.append(shape)
-            out.append(sentence[self._shown :])
+            if not self._shown and sentence.rstrip().endswith(":"):
+                self._lead += sentence  # "The answer is:" goes out with what it introduces, or not at all
+            else:
+                out.append(self._lead + sentence[self._shown :])
+                self._lead = ""
             self._current, self._shown = rest, 0
         if self._current and (self._shown or not self._could_repeat(self._current)):
-            out.append(self._current[self._shown :])
-            self._shown = len(self._current)
+            out.append(self._lead + self._current[self._shown :])
+            self._lead, self._shown = "", len(self._current)
         return self._let_through("".join(out))
 
     def flush(self) -> str:
         """At the natural end of the reply: whatever is still held back."""
         rest = self._current[self._shown :]
-        if not self._shown and any(repeats(_words(rest), said) for said in self._said):
-            rest, self.looping = "", True  # the last sentence, held back, repeats an earlier one
-        self._current, self._shown = "", 0
+        if not self._shown and self._loops(_words(rest), _shape(rest)):
+            self.looping = True  # the last sentence, held back, repeats what came before
+        rest = "" if self.looping else self._lead + rest
+        self._current, self._shown, self._lead = "", 0, ""
         return self._let_through(rest, end=not self.looping)
 
     def _let_through(self, released: str, *, end: bool = False) -> str:
@@ -110,6 +115,11 @@ class RepeatGuard:
         self._gap = "" if end or self.looping else whole[len(kept) :]
         self.text += kept
         return kept
+
+    def _loops(self, words: frozenset[str], shape: str) -> bool:
+        """Whether a finished sentence repeats an earlier one, or is the same short one a third time in a row."""
+        recent = self._shapes[-(SAME_IN_A_ROW - 1) :]
+        return any(repeats(words, said) for said in self._said) or recent == [shape] * (SAME_IN_A_ROW - 1)
 
     def _could_repeat(self, partial: str) -> bool:
         """Whether an unfinished sentence may still become a repeat: its words so far are in an earlier one (or
