@@ -134,5 +134,5 @@ def test_short_sentences_or_bare_numbers_three_times_in_a_row_end_the_reply() ->
     assert _fed(RepeatGuard(), looped, 100) == "You keep them in a beehive."
     assert _fed(RepeatGuard(), looped, 1) == "You keep them in a beehive.\n\nThe correct answer is:"
     guard = RepeatGuard()
-    text = "Yes. Yes. No, I said 4 then 5 then 6. Then 7."
+    text = "Yes. Yes. No, I said 4 then 5 then 6.\n\n\n\n🙂\n🙂\n🙂\nThen 7."
     assert _fed(guard, text, 3) == text and not guard.looping

@@ -84,7 +84,8 @@ class RepeatGuard:
                 self.looping, self._current = True, ""
                 break
             self._said.append(words)
-            self._shapes.append(shape)
+            if shape:
+                self._shapes.append(shape)
             if not self._shown and sentence.rstrip().endswith(":"):
                 self._lead += sentence  # "The answer is:" goes out with what it introduces, or not at all
             else:
@@ -118,6 +119,8 @@ class RepeatGuard:
 
     def _loops(self, words: frozenset[str], shape: str) -> bool:
         """Whether a finished sentence repeats an earlier one, or is the same short one a third time in a row."""
+        if not shape:  # a blank line or an emoji: nothing to judge by
+            return False
         recent = self._shapes[-(SAME_IN_A_ROW - 1) :]
         return any(repeats(words, said) for said in self._said) or recent == [shape] * (SAME_IN_A_ROW - 1)
 
