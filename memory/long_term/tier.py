@@ -165,6 +165,7 @@ class LongTermTier:
             ],
             await self._windows(user_id, hits),
             [h.memory.kind == "episodic" and h.memory.speaker in named for h in hits] if named else None,
+            [(m.thread_id, m.seq) if m.thread_id and m.seq is not None else None for m in (h.memory for h in hits)],
         )
         relevant = {h.memory.id for h, level in zip(hits, levels, strict=True) if level != BELOW}
         matching = {h.memory.id for h, level in zip(hits, levels, strict=True) if level == MATCHES}

@@ -15,6 +15,18 @@ STOPWORDS = frozenset(
         "nicht"
     ).split()
 )
+# Words by which a question asks about the asker's own things ("what's my dog called?"), in the same languages.
+POSSESSIVES = frozenset(
+    "my mine our ours mon ma mes notre nos mi mis nuestro nuestra mein meine meinen meiner unser unsere "
+    "meu minha meus minhas nosso nossa mio mia miei mie nostro nostra".split()
+)
+
+
+def asks_about_own(query: str) -> bool:
+    """Whether a question speaks of the asker's own things: it holds one of ``POSSESSIVES``."""
+    return not POSSESSIVES.isdisjoint(re.findall(r"\w+", query.lower()))
+
+
 # A word expected in more of the user's records than this is too common to rank by (see term_stats).
 COMMON_MATCHES = 1500
 
