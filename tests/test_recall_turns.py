@@ -12,6 +12,7 @@ from assistant.runtime import Runtime
 from memory.conversations import Thread
 from memory.long_term.tier import LongTermTier
 from memory.retrieval.excerpts import CUT
+from memory.retrieval.memo import cached_texts
 
 MakeRuntime = Callable[..., Runtime]
 
@@ -67,3 +68,16 @@ async def test_a_short_turn_comes_in_beside_its_match_and_a_forgotten_turn_bring
     found = await tier.recall(user.id, "When is zqxbread baked?", now=now, exclude=(), limit=20)
     assert not any("zqxbread" in item.text for item in found)
     assert not [item for item in found if not item.below_floor]
+
+
+async def test_forgetting_empties_what_recall_kept_of_the_texts(make_runtime: MakeRuntime) -> None:
+    runtime = make_runtime(FakeChatModel())
+    user = await runtime.conversations.ensure_user("ann")
+    thread = await runtime.conversations.create_thread(user.id)
+    await _said(runtime, thread, ["My locker code is zqxlocker 4412, next to the pool entrance."])
+    tier = LongTermTier(runtime.memories)
+    await tier.recall(user.id, "What is my zqxlocker code?", now=datetime.now(UTC), exclude=(), limit=20)
+    assert cached_texts() > 0
+    turn = next(m for m in await runtime.memories.list_memories(user.id) if "zqxlocker" in m.text)
+    await runtime.memories.forget(user.id, [turn.id])
+    assert cached_texts() == 0

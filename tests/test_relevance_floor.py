@@ -113,8 +113,9 @@ def test_a_one_word_match_that_stands_out_from_the_rest() -> None:
     assert dog.select([told, (0.84, "user a name for the sourdough starter", "a")]) == [BELOW, BELOW]
     assert dog.select([(0.87, "user i adopted a puppy last spring", "a"), *rest]) == [BELOW, BELOW, BELOW]
     assert dog.select([(0.88, "user no shared word here", "a"), told, *rest]) == [BELOW, BELOW, BELOW, BELOW]
-    assert dog.select([told]) == [BELOW]  # one candidate: nothing to stand out from
-    assert dog.select([told, (None, "user walked the dog", "b")]) == [BELOW, BELOW]  # an unembedded one is not compared
+    # Alone, it is measured against the related floor: a new user's first fact is recalled, a weak match is not.
+    assert dog.select([told]) == [MATCHES] and dog.select([(0.82, told[1], "a")]) == [BELOW]
+    assert dog.select([told, (None, "user walked the dog", "b")]) == [MATCHES, BELOW]  # unembedded: not compared
     # When something matches on its own, standing out plays no part: the turn is judged as related, as before.
     named = (0.5, "user my dog is called Rex", "b")
     assert dog.select([named, told, *rest]) == [MATCHES, RELATED, BELOW, BELOW]
@@ -147,7 +148,10 @@ def test_a_reply_restating_a_turn_does_not_keep_it_from_standing_out() -> None:
     assert dog.select([told, echo, rest], places=beside) == [MATCHES, RELATED, BELOW]
     apart = [("t", 5), ("t", 7), ("t", 9)]  # the same words two turns away: not one exchange
     assert dog.select([told, echo, rest], places=apart) == [BELOW, BELOW, BELOW]
-    assert dog.select([told, echo], places=beside[:2]) == [BELOW, BELOW]  # nothing else to stand out from
+    # A new user's first exchange: nothing else to compare, so the turn stands out from the related floor.
+    assert dog.select([told, echo], places=beside[:2]) == [MATCHES, RELATED]
+    weak = [(0.81, told[1], "t"), (0.80, echo[1], "t")]
+    assert dog.select(weak, places=beside[:2]) == [BELOW, BELOW]  # 0.81 is not 0.04 above 0.79
     answer = (0.86, "assistant what a lovely name", "t")  # beside, but not restating: still the runner-up
     assert dog.select([told, answer, rest], places=beside) == [BELOW, BELOW, BELOW]
 

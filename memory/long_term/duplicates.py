@@ -22,6 +22,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from memory.long_term.records import MEMORY_COLUMNS, MemoryRecord
+from memory.retrieval.memo import per_text
 
 Match = Literal["same text", "near-identical"]
 
@@ -48,10 +49,14 @@ def text_key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+@per_text(4096)
 def loose_key(text: str) -> str:
     """The words of the text, without case, accents, punctuation or articles."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_UNACCENTED)
+    if text.isascii():  # nothing to decompose or unaccent (most texts; recall keys hundreds per question)
+        plain = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text.casefold())
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_UNACCENTED)
     words = _NOT_WORD.sub(" ", _APOSTROPHES.sub("", plain)).split()
     return " ".join(w for w in words if w not in ARTICLES)
 

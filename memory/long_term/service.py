@@ -29,6 +29,7 @@ from memory.long_term.records import MemoryEvent, MemoryKind, MemoryOrigin, Memo
 from memory.long_term.search import HybridSearch, SearchHit
 from memory.long_term.store import MemoryStore, NewMemory
 from memory.relevance import RelevanceFloor
+from memory.retrieval.memo import forget_cached_texts
 from memory.retrieval.texts import memory_words, semantic_text
 from memory.short_term.window import ShortTermMemory
 
@@ -86,6 +87,7 @@ class MemoryService:
         for cache in caches.values():
             self.on_forget(cache.forget_queries)
         self.on_forget(self._forget_term_stats)
+        self.on_forget(forget_cached_texts)  # what recall's word rules kept of the texts
         self.floor = floor
         self.near_duplicate = near_duplicate
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
@@ -86,9 +87,14 @@ class LongTermTier:
     async def _windows(self, user_id: uuid.UUID, hits: Sequence[SearchHit]) -> list[tuple[float | None, str] | None]:
         """For each hit found by its context vector, the similarity and words of its window (else None)."""
         found = [h.memory for h in hits if h.context_rank is not None]
-        around = await self.memories.searcher.neighbours(user_id, found) if found else []
+        around: dict[uuid.UUID | None, list[MemoryRecord]] = defaultdict(list)
+        for near in await self.memories.searcher.neighbours(user_id, found) if found else []:
+            around[near.thread_id].append(near)
         return [
-            None if h.context_rank is None else (h.context_similarity, window_words(h.memory, around)) for h in hits
+            None
+            if h.context_rank is None
+            else (h.context_similarity, window_words(h.memory, around[h.memory.thread_id]))
+            for h in hits
         ]
 
     async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from memory.relevance import stem
+from memory.retrieval.memo import per_text
 
 LONG_WORDS = 30  # a turn of at most this many words is shown whole
 # At most this share of a turn's distinct words is left out: what is shown is still mostly that turn.
@@ -44,26 +46,40 @@ def _said(part: str) -> bool:
     return not part.startswith("[")
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    parts: tuple[str, ...]  # the sentences
+    said: tuple[int, ...]  # the indices of the speaker's own
+    words: tuple[tuple[str, ...], ...]  # each sentence's words
+
+
+@per_text(4096)  # only the words sought change from question to question
+def _parse(text: str) -> _Parsed:
+    parts = tuple(sentences(text))
+    said = tuple(i for i, part in enumerate(parts) if _said(part))
+    return _Parsed(parts, said, tuple(tuple(_words(part)) for part in parts))
+
+
 def excerpt(text: str, words: Collection[str], *, long_words: int = LONG_WORDS) -> str:
     """``text`` without the sentences farthest from those holding any of ``words`` (stems, as
     ``memory.relevance.stem`` gives), ``…`` marking each gap, never more than ``MAX_CUT`` of its distinct
     words; ``text`` itself when it is short, no sentence holds a word, or too little would go."""
-    parts = sentences(text)
-    said = [i for i, part in enumerate(parts) if _said(part)]
-    if sum(len(_words(parts[i])) for i in said) <= long_words or not words:
+    parsed = _parse(text)
+    parts, said, words_of = parsed.parts, parsed.said, parsed.words
+    if sum(len(words_of[i]) for i in said) <= long_words or not words:
         return text
     wanted = set(words)
-    matched = [i for i in said if not wanted.isdisjoint(stem(w) for w in _words(parts[i]))]
+    matched = [i for i in said if not wanted.isdisjoint(stem(w) for w in words_of[i])]
     if not matched:
         return text
-    distinct = {w for i in said for w in _words(parts[i])}
+    distinct = {w for i in said for w in words_of[i]}
     spare = sorted((i for i in said if i not in matched), key=lambda i: (-min(abs(i - m) for m in matched), -i))
     dropped: set[int] = set()
     for index in spare:
-        kept = {w for i in said if i not in dropped and i != index for w in _words(parts[i])}
+        kept = {w for i in said if i not in dropped and i != index for w in words_of[i]}
         if len(distinct - kept) <= MAX_CUT * len(distinct):
             dropped.add(index)
-    if sum(len(_words(parts[i])) for i in dropped) < MIN_CUT:
+    if sum(len(words_of[i]) for i in dropped) < MIN_CUT:
         return text
     shown: list[str] = []
     for index, part in enumerate(parts):
