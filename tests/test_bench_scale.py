@@ -124,8 +124,26 @@ async def test_a_bulk_load_builds_the_index_once_per_size_and_leaves_it_in_place
     )
     assert result["bulk"] and result["index_memory"] == "64MB"
     phases = result["phases_s"]
-    assert {"index_build_100", "index_build_200"} <= set(phases)
+    assert {"index_build_100", "index_build_200", "context_index_build_200"} <= set(phases)
     assert result["index_build_s"] == phases["index_build_200"]  # the last build is the one reported
     with psycopg.connect(database_url) as conn:
         index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_embedding_idx'").fetchone()
+        context = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'memories_context_embedding_idx'"
+        ).fetchone()
     assert index is not None and "hnsw (embedding vector_cosine_ops)" in index[0]
+    assert context is not None and "hnsw (context_embedding vector_cosine_ops)" in context[0]
+
+
+async def test_the_memories_are_turns_of_conversations_with_context_vectors(
+    settings: Settings, database_url: str
+) -> None:
+    await run_scale_bench(settings, sizes=[50], queries=3, users=2, sentences=20, keep=True)
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT user_id, thread_id, seq, context_embedding IS NOT NULL FROM memories ORDER BY user_id, thread_id, seq"
+        ).fetchall()
+    assert len(rows) == 50 and all(has_context for *_, has_context in rows)
+    sessions = {(user, thread) for user, thread, _, _ in rows}
+    assert len(sessions) == 4  # 25 turns each for two users: a session of 20 and one of 5
+    assert sorted(seq for _, _, seq, _ in rows)[:4] == [0, 0, 0, 0]

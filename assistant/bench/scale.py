@@ -25,8 +25,9 @@ from memory.embeddings import Embedder, Vectors
 from memory.errors import InvalidInputError
 from memory.long_term.search import MEMORIES
 from memory.long_term.store import NewMemory
+from memory.long_term.tier import DEPTH
 from memory.retrieval.query import CurrentVersions, HybridQuery, Pinned
-from memory.retrieval.reembed import MEMORY_VECTORS, create_index
+from memory.retrieval.reembed import CONTEXT_VECTORS, MEMORY_VECTORS, VectorColumn, create_index
 
 INSERT_BATCH = 1000
 WARMUP = 10
@@ -34,6 +35,8 @@ RECALL_QUERIES = 50
 CONTEXT_MODEL = "fake"
 CONTEXT_WINDOW = 8192
 NEAREST = 10  # the vector leg of the memories' hybrid search, cut here
+# Turns per conversation: each memory is a turn of one, so it has neighbours and a context vector as chat turns do.
+SESSION_TURNS = 20
 
 
 class TimedEmbedder:
@@ -77,6 +80,7 @@ class _Bench:
     bulk: bool = False  # load with the vector index dropped, then build it once, as a bulk import would
     index_memory: str | None = None  # maintenance_work_mem for the index builds; None: the server's own
     threads: dict[uuid.UUID, Thread] = field(default_factory=dict)
+    sessions: dict[tuple[uuid.UUID, int], uuid.UUID] = field(default_factory=dict)
     phases: dict[str, float] = field(default_factory=dict)
     last_build_s: float | None = None
 
@@ -88,7 +92,8 @@ class _Bench:
         """Store memories ``start..stop`` through the app's write path; memories per second."""
         if self.bulk:
             async with self.runtime.pool.connection() as conn:
-                await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(MEMORY_VECTORS.index)))
+                for column in (MEMORY_VECTORS, CONTEXT_VECTORS):
+                    await conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(column.index)))
         spent = 0.0
         for first in range(start, stop, INSERT_BATCH):
             last = min(stop, first + INSERT_BATCH)
@@ -99,6 +104,8 @@ class _Bench:
                     text=text,
                     speaker="user",
                     role="user",
+                    thread_id=await self.session(i),
+                    seq=(i // len(self.users)) % SESSION_TURNS,
                     said_at=self.now - timedelta(days=float(self.composer.age_days[i])),
                 )
                 for i, text in zip(range(first, last), self.composer.texts(first, last), strict=True)
@@ -114,7 +121,17 @@ class _Bench:
             self.tick(f"building the vector index over {stop:,}", 0, 1)
             self.last_build_s = await self.build_index()
             self.phases[f"index_build_{stop}"] = round(self.last_build_s, 2)
+            self.phases[f"context_index_build_{stop}"] = round(await self.build_index(CONTEXT_VECTORS), 2)
         return (stop - start) / spent if spent else 0.0
+
+    async def session(self, index: int) -> uuid.UUID:
+        """The conversation memory ``index`` was said in: its user's turns, ``SESSION_TURNS`` to a conversation."""
+        user_id = self.users[index % len(self.users)]
+        key = (user_id, index // len(self.users) // SESSION_TURNS)
+        if key not in self.sessions:
+            thread = await self.runtime.conversations.create_thread(user_id, title=f"scale session {key[1]}")
+            self.sessions[key] = thread.id
+        return self.sessions[key]
 
     async def thread(self, user_id: uuid.UUID) -> Thread:
         if user_id not in self.threads:
@@ -131,7 +148,7 @@ class _Bench:
             self.embedder.query_ms.clear()
             self.embedder.forget()
             started = time.perf_counter()
-            await self.runtime.memories.searcher.search(user_id, query, now=self.now, limit=50, centred=True)
+            await self.searches(user_id, query)
             elapsed = (time.perf_counter() - started) * 1000
             thread = await self.thread(user_id)
             message = await self.runtime.conversations.append_message(thread, "user", query, speaker="user")
@@ -150,6 +167,20 @@ class _Bench:
             "assembly_ms": summary(assembly),
             "embedding_ms": summary(embedding),
         }
+
+    async def searches(self, user_id: uuid.UUID, query: str) -> None:
+        """Long-term memory's hybrid search as a turn runs it: as deep, with the legs the settings turn on."""
+        settings = self.runtime.settings
+        await self.runtime.memories.searcher.search(
+            user_id,
+            query,
+            now=self.now,
+            limit=3 * DEPTH,
+            depth=DEPTH,
+            include_pinned=False,
+            context=settings.recall_context_vectors,
+            centred=settings.recall_centred,
+        )
 
     async def recall(self) -> tuple[float, bool, dict[str, str]]:
         """Mean recall@10 of the HNSW index against exact search, whether the index was used, HNSW settings."""
@@ -201,15 +232,15 @@ class _Bench:
             return self.last_build_s  # just built over every memory, and timed
         return await self.build_index(drop=True)
 
-    async def build_index(self, *, drop: bool = False) -> float:
+    async def build_index(self, vectors: VectorColumn = MEMORY_VECTORS, *, drop: bool = False) -> float:
         async with self.runtime.pool.connection() as conn, conn.transaction():
             if self.index_memory:
                 await conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", (self.index_memory,))
             if drop:
                 # An error rolls the DROP back with the rest, so the index is never left missing.
-                await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(MEMORY_VECTORS.index)))
+                await conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(vectors.index)))
             started = time.perf_counter()
-            await create_index(conn, MEMORY_VECTORS)
+            await create_index(conn, vectors)
             return time.perf_counter() - started
 
     async def cleanup(self) -> None:
