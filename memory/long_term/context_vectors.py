@@ -18,7 +18,7 @@ similarity of its window (``window_words``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from psycopg import AsyncConnection
@@ -59,12 +59,28 @@ WHERE m.id = ANY(%s) AND m.kind = 'episodic' AND m.thread_id IS NOT NULL AND m.s
 """
 
 _COLUMNS = ", ".join("m." + c.strip() for c in MEMORY_COLUMNS.split(","))
+# The turn just before or after ``m`` in its thread, for the words of its window.
+_BESIDE = """LEFT JOIN LATERAL (
+    SELECT p.text, p.speaker FROM memories p
+    WHERE p.user_id = m.user_id AND p.thread_id = m.thread_id AND p.kind = 'episodic'
+      AND p.valid_to IS NULL AND p.seq {op} m.seq
+    ORDER BY p.seq {order} LIMIT 1) {alias} ON true"""
+
+# Numbered in the order the index returns them, as before the windows were joined (a relaxed-order scan
+# may return a row a little out of place; the ranks stay what the scan gave).
 _LEG = f"""
-SELECT {_COLUMNS}, m.embedding <=> %(vector)s AS own_distance, m.context_embedding <=> %(vector)s AS distance
-FROM memories m
-WHERE m.user_id = %(user)s AND m.valid_to IS NULL AND (%(pinned)s OR NOT m.pinned)
-  AND m.context_embedding IS NOT NULL
-ORDER BY m.context_embedding <=> %(vector)s LIMIT %(depth)s
+WITH leg AS MATERIALIZED (
+    SELECT {_COLUMNS}, m.embedding <=> %(vector)s AS own_distance, m.context_embedding <=> %(vector)s AS distance
+    FROM memories m
+    WHERE m.user_id = %(user)s AND m.valid_to IS NULL AND (%(pinned)s OR NOT m.pinned)
+      AND m.context_embedding IS NOT NULL
+    ORDER BY m.context_embedding <=> %(vector)s LIMIT %(depth)s
+), numbered AS (SELECT leg.*, row_number() OVER () AS leg_rank FROM leg)
+SELECT m.*, b.text AS before_text, b.speaker AS before_speaker, a.text AS after_text, a.speaker AS after_speaker
+FROM numbered m
+{_BESIDE.format(op="<", order="DESC", alias="b")}
+{_BESIDE.format(op=">", order="ASC", alias="a")}
+ORDER BY m.leg_rank
 """
 
 
@@ -106,6 +122,7 @@ class ContextHit:
     rank: int  # from 1, by the context vector's distance
     similarity: float  # of the context vector to the query
     own_similarity: float | None  # of the turn's own vector
+    window: str  # the words of the turn and of the turns just before and after it (for the floor)
 
 
 async def context_leg(
@@ -117,17 +134,24 @@ async def context_leg(
         rows = await cur.fetchall()
     hits = []
     for rank, row in enumerate(rows, 1):
-        own, distance = row.pop("own_distance"), row.pop("distance")
+        own, distance, _ = row.pop("own_distance"), row.pop("distance"), row.pop("leg_rank")
+        beside = [(row.pop(f"{side}_text"), row.pop(f"{side}_speaker")) for side in ("before", "after")]
+        memory = MemoryRecord(**row)
         hits.append(
-            ContextHit(MemoryRecord(**row), rank, 1.0 - float(distance), None if own is None else 1.0 - float(own))
+            ContextHit(
+                memory,
+                rank,
+                1.0 - float(distance),
+                None if own is None else 1.0 - float(own),
+                window_words(memory, *beside),
+            )
         )
     return hits
 
 
-def window_words(turn: MemoryRecord, around: Sequence[MemoryRecord]) -> str:
-    """The words of ``turn`` and of the turns just before and after it among ``around`` (for the floor)."""
-    same = [m for m in around if m.thread_id == turn.thread_id and m.seq is not None and m.id != turn.id]
-    seq = turn.seq if turn.seq is not None else 0
-    before = max((m for m in same if m.seq is not None and m.seq < seq), key=lambda m: m.seq or 0, default=None)
-    after = min((m for m in same if m.seq is not None and m.seq > seq), key=lambda m: m.seq or 0, default=None)
-    return " ".join(memory_words(m.text, m.speaker) for m in (before, turn, after) if m is not None)
+def window_words(
+    turn: MemoryRecord, before: tuple[str | None, str | None], after: tuple[str | None, str | None]
+) -> str:
+    """The words of ``turn`` and of the turns just before and after it, given as (text, speaker)."""
+    window = [before, (turn.text, turn.speaker), after]
+    return " ".join(memory_words(text, speaker) for text, speaker in window if text is not None)

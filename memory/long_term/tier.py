@@ -14,11 +14,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from memory.long_term.context_vectors import window_words
 from memory.long_term.duplicates import merge_repeats
 from memory.long_term.records import MemoryRecord
 from memory.long_term.search import SearchHit
@@ -84,18 +82,10 @@ class LongTermTier:
         self._speakers: dict[uuid.UUID, tuple[float, list[str]]] = {}
         self._shares: tuple[TermStats, dict[str, float]] | None = None
 
-    async def _windows(self, user_id: uuid.UUID, hits: Sequence[SearchHit]) -> list[tuple[float | None, str] | None]:
+    @staticmethod
+    def _windows(hits: Sequence[SearchHit]) -> list[tuple[float | None, str] | None]:
         """For each hit found by its context vector, the similarity and words of its window (else None)."""
-        found = [h.memory for h in hits if h.context_rank is not None]
-        around: dict[uuid.UUID | None, list[MemoryRecord]] = defaultdict(list)
-        for near in await self.memories.searcher.neighbours(user_id, found) if found else []:
-            around[near.thread_id].append(near)
-        return [
-            None
-            if h.context_rank is None
-            else (h.context_similarity, window_words(h.memory, around[h.memory.thread_id]))
-            for h in hits
-        ]
+        return [None if h.context_rank is None else (h.context_similarity, h.context_window or "") for h in hits]
 
     async def pinned(self, user_id: uuid.UUID) -> list[RecalledItem]:
         return [
@@ -169,7 +159,7 @@ class LongTermTier:
                 (h.similarity, memory_words(h.memory.text, h.memory.speaker), h.memory.thread_id or h.memory.id)
                 for h in hits
             ],
-            await self._windows(user_id, hits),
+            self._windows(hits),
             [h.memory.kind == "episodic" and h.memory.speaker in named for h in hits] if named else None,
             [(m.thread_id, m.seq) if m.thread_id and m.seq is not None else None for m in (h.memory for h in hits)],
         )
