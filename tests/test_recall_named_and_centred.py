@@ -125,10 +125,19 @@ async def test_the_legs_find_the_same_beside_each_other_as_one_after_another(
     searcher, now = runtime.memories.searcher, datetime.now(UTC)
     found = {}
     for idle in (0, 10):  # no connection to spare, then one for every leg
-        monkeypatch.setattr(search_module, "_idle_connections", lambda _pool, idle=idle: idle)
+        monkeypatch.setattr(search_module, "_connections_to_spare", lambda _stats, needed, idle=idle: idle >= needed)
         hits = await searcher.search(
             user.id, "What pets does Nate have?", now=now, named=["Nate"], context=True, centred=True
         )
         found[idle] = [(h.memory.id, h.vector_rank, h.text_rank, h.context_rank, h.named_rank) for h in hits]
     assert found[0] == found[10]
-    assert any(ranks[3] is not None for ranks in found[0]) and any(ranks[4] is not None for ranks in found[0])
+    for leg in (1, 2, 3, 4):  # meaning, words, context, named: every leg found something
+        assert any(ranks[leg] is not None for ranks in found[0])
+
+
+def test_the_legs_run_side_by_side_only_when_nobody_waits_for_a_connection() -> None:
+    spare = search_module._connections_to_spare
+    assert spare(dict(pool_available=3, pool_size=3, pool_max=3), 3)
+    assert spare(dict(pool_available=1, pool_size=2, pool_max=10), 3)  # the pool opens two more, once
+    assert not spare(dict(pool_available=2, pool_size=10, pool_max=10), 3)  # under load: one after another
+    assert not spare(dict(pool_available=5, pool_size=5, pool_max=10, requests_waiting=1), 3)

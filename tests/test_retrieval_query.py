@@ -15,13 +15,15 @@ def test_filters_bind_their_values_and_every_leg_is_scoped_to_the_user() -> None
     chunks = HybridQuery(CHUNKS, user, (InThread(thread),))
     assert memories.params(depth=5) == {"user": user, "pinned": False, "depth": 5}
     assert chunks.params() == {"user": user, "thread": thread, "every_thread": False}
-    for statement in (memories.text_ids(), memories.fused(text_ids=True), chunks.fused(text_ids=False)):
+    for statement in (memories.text_rows(), memories.fused(text_ids=True), chunks.fused(text_ids=False)):
         text = statement.as_string()
         assert str(user) not in text and str(thread) not in text
     fused = chunks.fused(text_ids=False).as_string()
     # Both legs and the final join each keep to the user; the thread filter is on both legs.
     assert fused.count("%(user)s") == 3 and fused.count("%(thread)s") == 2
     assert '"valid_to" IS NULL' in memories.fused(text_ids=True).as_string()
+    # The full-text leg on its own keeps to the user twice too: in its ranking and in its join.
+    assert memories.text_rows().as_string().count("%(user)s") == 2
 
 
 def test_one_fusion_and_one_text_per_record_kind() -> None:

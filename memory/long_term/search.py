@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -70,8 +70,27 @@ CROSS JOIN LATERAL (
 """
 
 
-def _idle_connections(pool: AsyncConnectionPool) -> int:
-    return int(pool.get_stats().get("pool_available", 0))
+def _connections_to_spare(stats: Mapping[str, int], needed: int) -> bool:
+    """Whether, by the pool's ``get_stats()``, ``needed`` connections can be had at once without anyone waiting:
+    idle ones, or ones the pool may still open (it keeps them, so only the first searches open them)."""
+    if stats.get("requests_waiting", 0):
+        return False
+    can_open = stats.get("pool_max", 0) - stats.get("pool_size", 0)
+    return stats.get("pool_available", 0) + max(0, can_open) >= needed
+
+
+def _with_text_ranks(
+    vector_rows: list[dict[str, Any]], text_rows: list[dict[str, Any]], *, centred: bool
+) -> list[dict[str, Any]]:
+    """Each row either leg found once, with its rank in each: what one statement joining both returned."""
+    rows = {row["id"]: row for row in vector_rows}
+    for row in text_rows:
+        found = rows.get(row["id"])
+        if found is not None:
+            found["text_rank"] = row["text_rank"]
+        else:
+            rows[row["id"]] = {**row, "centre_distance": None} if centred else row
+    return list(rows.values())
 
 
 class HybridSearch:
@@ -89,36 +108,42 @@ class HybridSearch:
         *,
         centred: bool,
     ) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-        """The fused statement's rows and each extra leg's hits. While the pool has a connection idle for each
-        leg, every leg runs on its own beside the fused statement (on two cores, 2-6 ms sooner at the median);
-        otherwise (under load) one after another on one connection, so a search never waits for a second."""
-        if legs and _idle_connections(self.pool) > len(legs):
+        """The rows of the vector and full-text legs (each with both ranks) and each other leg's hits.
+
+        While the pool has a connection to spare for each leg, every leg runs on its own beside the vector leg
+        (on two cores, 4-6 ms sooner at the median); otherwise (under load) one after another on one
+        connection, so a search never waits for a second."""
+        if params["text"] is not None:
+            legs = {"text": functools.partial(self._text_rows, query=query, params=params), **legs}
+        if legs and _connections_to_spare(self.pool.get_stats(), 1 + len(legs)):
 
             async def alone(leg: Callable[[AsyncConnection], Awaitable[list[Any]]]) -> list[Any]:
                 async with self.pool.connection() as conn:
                     return await leg(conn)
 
-            async def fused() -> list[dict[str, Any]]:
-                async with self.pool.connection() as conn:
-                    return await self._fused(conn, query, params, centred=centred)
-
-            rows, *found = await asyncio.gather(fused(), *(alone(leg) for leg in legs.values()))
-            return rows, dict(zip(legs, found, strict=True))
-        async with self.pool.connection() as conn:
-            rows = await self._fused(conn, query, params, centred=centred)
-            return rows, {name: await leg(conn) for name, leg in legs.items()}
+            rows, *found = await asyncio.gather(
+                alone(functools.partial(self._vector_rows, query=query, params=params, centred=centred)),
+                *(alone(leg) for leg in legs.values()),
+            )
+            results = dict(zip(legs, found, strict=True))
+        else:
+            async with self.pool.connection() as conn:
+                rows = await self._vector_rows(conn, query=query, params=params, centred=centred)
+                results = {name: await leg(conn) for name, leg in legs.items()}
+        return _with_text_ranks(rows, results.pop("text", []), centred=centred), results
 
     @staticmethod
-    async def _fused(
-        conn: AsyncConnection, query: HybridQuery, params: dict[str, Any], *, centred: bool
+    async def _vector_rows(
+        conn: AsyncConnection, *, query: HybridQuery, params: dict[str, Any], centred: bool
     ) -> list[dict[str, Any]]:
-        """The full-text ranking, then the statement that joins it to the vector leg."""
         async with conn.cursor(row_factory=dict_row) as cur:
-            ranked: list[uuid.UUID] = []
-            if params["text"] is not None:
-                await cur.execute(query.text_ids(), params)
-                ranked = [row["id"] for row in await cur.fetchall()]
-            await cur.execute(query.fused(text_ids=True, centred=centred), {**params, "text_ids": ranked})
+            await cur.execute(query.fused(text_ids=True, centred=centred), {**params, "text_ids": []})
+            return await cur.fetchall()
+
+    @staticmethod
+    async def _text_rows(conn: AsyncConnection, *, query: HybridQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query.text_rows(), params)
             return await cur.fetchall()
 
     async def neighbours(self, user_id: uuid.UUID, hits: Collection[MemoryRecord]) -> list[MemoryRecord]:

@@ -160,28 +160,45 @@ class HybridQuery:
             depth=sql.Placeholder("depth"),
         )
 
-    def text_ids(self) -> sql.Composed:
-        """The full-text leg run on its own, ids best first: of the first ``scan_cap`` matches, the best ``depth``.
+    def text_rows(self) -> sql.Composed:
+        """The full-text leg run on its own, beside the vector leg: of the first ``scan_cap`` matches, the best
+        ``depth``, each with its record columns, its rank from 1 (``text_rank``) and its cosine distance to
+        ``vector``, as ``fused()`` returns rows.
 
         For tables where a common word matches many thousands of a user's rows; the cap bounds the cost
         when the term statistics that keep common words out are stale.
         """
+        alias = self.table.alias
         return sql.SQL(
-            "SELECT id FROM (\n"
-            "    SELECT {carried}, ts_rank_cd(tsv, {tsquery}, 1) AS relevance FROM (\n"
-            "        SELECT {carried}, tsv FROM {table}\n"
-            "        WHERE {where} AND tsv @@ {tsquery}\n"
-            "        LIMIT {scan_cap}) matched\n"
+            "SELECT {columns}, NULL::bigint AS vector_rank, ranked.rank AS text_rank, {embedding} <=> {vector}"
+            " AS distance\n"
+            "FROM (\n"
+            "    SELECT id, row_number() OVER (ORDER BY {order}) AS rank FROM (\n"
+            "        SELECT {carried}, ts_rank_cd(tsv, {tsquery}, 1) AS relevance FROM (\n"
+            "            SELECT {carried}, tsv FROM {table}\n"
+            "            WHERE {where} AND tsv @@ {tsquery}\n"
+            "            LIMIT {scan_cap}) matched\n"
+            "    ) scored\n"
+            "    ORDER BY rank LIMIT {depth}\n"
             ") ranked\n"
-            "ORDER BY {order} LIMIT {depth}"
+            "JOIN {table} {alias} ON {id} = ranked.id{joins}\n"
+            "WHERE {user} = {user_id}"
         ).format(
+            columns=self.table.columns,
+            embedding=sql.Identifier(alias, "embedding"),
+            vector=sql.Placeholder("vector"),
+            order=sql.SQL(", ").join([sql.SQL("relevance DESC"), *self._ties()]),
             carried=self._carried(),
             tsquery=_TSQUERY,
             table=sql.Identifier(self.table.name),
             where=self._where(),
             scan_cap=sql.Placeholder("scan_cap"),
-            order=sql.SQL(", ").join([sql.SQL("relevance DESC"), *self._ties()]),
             depth=sql.Placeholder("depth"),
+            alias=sql.Identifier(alias),
+            id=sql.Identifier(alias, "id"),
+            joins=self.table.joins,
+            user=sql.Identifier(alias, "user_id"),
+            user_id=sql.Placeholder("user"),
         )
 
     def _text_leg(self) -> sql.Composed:
@@ -204,8 +221,8 @@ class HybridQuery:
     def fused(self, *, text_ids: bool, centred: bool = False) -> sql.Composed:
         """Both legs and each row they found, with its ranks and distance.
 
-        ``text_ids``: the full-text ranking was found by ``text_ids()`` and is bound as ``text_ids``
-        (best first); otherwise the statement ranks the full text itself. ``centred``: each row also
+        ``text_ids``: the full-text ranking is bound as ``text_ids``, best first (memories bind none and
+        run ``text_rows()`` beside it); otherwise the statement ranks the full text itself. ``centred``: each row also
         has ``centre_distance``, its cosine distance to the mean of the vector leg's rows
         (memory/retrieval/centring.py).
         """
